@@ -1,0 +1,3 @@
+"""WebSocket routes of the waiting queue."""
+
+websocket_urlpatterns: list = []

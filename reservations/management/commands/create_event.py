@@ -1,0 +1,54 @@
+"""``manage.py create_event``: an event with its seat map; prints ``{"id": N}`` last."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from reservations.services import event_create
+from ticketing.errors import Invalid
+
+
+class Command(BaseCommand):
+    help = "Create an event with its seat map, e.g. --sections A:10x20:R:150000,B:5x10:S:90000"
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--sections", required=True, help="NAME:ROWSxSEATS:GRADE:PRICE[,...]")
+        parser.add_argument("--venue", default="Main Stadium")
+        parser.add_argument("--opens-in", type=float, default=0, help="Seconds until the sale opens (0: now).")
+        parser.add_argument("--batch", type=int)
+        parser.add_argument("--interval", type=int)
+        parser.add_argument("--cap", type=int)
+        parser.add_argument("--max-per-user", type=int)
+        parser.add_argument("--hold-seconds", type=int)
+        parser.add_argument("--admission-seconds", type=int)
+        parser.add_argument("--currency", default="KRW")
+        parser.add_argument("--no-queue", action="store_true", help="Admit every logged-in user at once.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        for name in ("batch", "interval", "cap", "max_per_user", "hold_seconds", "admission_seconds"):
+            if options[name] is not None and options[name] < 1:
+                raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
+        if options["opens_in"] < 0:
+            raise CommandError("--opens-in must not be negative")
+        try:
+            event = event_create(
+                name=options["name"],
+                venue_name=options["venue"],
+                sections=options["sections"],
+                opens_in=options["opens_in"],
+                currency=options["currency"],
+                queue_enabled=not options["no_queue"],
+                batch=options["batch"],
+                interval=options["interval"],
+                cap=options["cap"],
+                max_per_user=options["max_per_user"],
+                hold_seconds=options["hold_seconds"],
+                admission_seconds=options["admission_seconds"],
+            )
+        except Invalid as exc:
+            raise CommandError(exc.detail) from None
+        self.stdout.write(json.dumps({"id": event.id}))

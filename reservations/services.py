@@ -1,0 +1,56 @@
+"""Booking-side operations (writes). Holds and checkout live in their own modules."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from reservations.models import Event, Venue
+from reservations.seatmaps import seat_map_generate
+
+
+@transaction.atomic
+def event_create(
+    *,
+    name: str,
+    venue_name: str,
+    sections: str,
+    opens_in: float = 0,
+    starts_at: datetime | None = None,
+    sale_closes_at: datetime | None = None,
+    currency: str = "KRW",
+    queue_enabled: bool = True,
+    batch: int | None = None,
+    interval: int | None = None,
+    cap: int | None = None,
+    max_per_user: int | None = None,
+    hold_seconds: int | None = None,
+    admission_seconds: int | None = None,
+) -> Event:
+    """Create an event with its whole seat map, all or nothing."""
+    now = timezone.now()
+    venue, _ = Venue.objects.get_or_create(name=venue_name)
+    fields = {
+        "admission_batch_size": batch,
+        "admission_interval_seconds": interval,
+        "admission_cap": cap,
+        "max_tickets_per_user": max_per_user,
+        "hold_seconds": hold_seconds,
+        "admission_seconds": admission_seconds,
+    }
+    event = Event(
+        name=name,
+        venue=venue,
+        sale_opens_at=now + timedelta(seconds=opens_in),
+        sale_closes_at=sale_closes_at,
+        starts_at=starts_at or now + timedelta(days=30),
+        currency=currency,
+        queue_enabled=queue_enabled,
+        **{key: value for key, value in fields.items() if value is not None},
+    )
+    event.full_clean(exclude=["venue"])
+    event.save()
+    seat_map_generate(event=event, spec=sections)
+    return event

@@ -1,0 +1,47 @@
+"""Shared fixtures: real PostgreSQL (pytest-django) and real Redis (own db, flushed per test)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from ticketing.redis import get_redis
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis() -> Iterator[None]:
+    """Every test starts with an empty Redis db (REDIS_DB, 15 by default)."""
+    get_redis().flushdb()
+    yield
+    get_redis().flushdb()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_user(db: Any) -> Any:
+    def make(username: str = "alice", password: str = "pw-Secret-123") -> Any:
+        return get_user_model().objects.create_user(username=username, password=password)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user: Any) -> Any:
+    return make_user()
+
+
+@pytest.fixture
+def auth_client(user: Any) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client

@@ -1,0 +1,118 @@
+"""One application error type, mapped once to the contract's error shape.
+
+Every JSON error body is ``{"error": "<code>", "detail": "<sentence>", ...extra}``.
+Services raise :class:`ApplicationError`; DRF's own exceptions (401, 404, 400,
+405, 429, ...) are translated here too, so no view formats an error by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+
+class ApplicationError(Exception):
+    """A domain error with its HTTP status, contract code and extra fields."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        if status_code is not None:
+            self.status_code = status_code
+        self.retry_after = retry_after
+        self.extra = extra
+
+
+class NotFound(ApplicationError):
+    def __init__(self, detail: str = "Not found.") -> None:
+        super().__init__("not_found", detail, status_code=status.HTTP_404_NOT_FOUND)
+
+
+class Invalid(ApplicationError):
+    """400 ``invalid``, with per-field messages under ``fields`` when known."""
+
+    def __init__(self, detail: str, *, fields: dict[str, list[str]] | None = None) -> None:
+        extra = {"fields": fields} if fields else {}
+        super().__init__("invalid", detail, status_code=status.HTTP_400_BAD_REQUEST, **extra)
+
+
+class Conflict(ApplicationError):
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(code, detail, status_code=status.HTTP_409_CONFLICT, **extra)
+
+
+class RateLimited(ApplicationError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(
+            "rate_limited",
+            "Too many requests; try again later.",
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            retry_after=retry_after,
+        )
+
+
+def error_response(
+    code: str, detail: str, status_code: int, *, retry_after: float | None = None, **extra: Any
+) -> Response:
+    """Build the contract's error body (also used by plain Django views)."""
+    response = Response({"error": code, "detail": detail, **extra}, status=status_code)
+    if retry_after is not None:
+        response["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
+
+
+def _flatten(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        return {key: [str(m) for m in (value if isinstance(value, list) else [value])] for key, value in detail.items()}
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(m) for m in detail]}
+    return {"non_field_errors": [str(detail)]}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler: everything leaves in the contract's error shape."""
+    if isinstance(exc, ApplicationError):
+        return error_response(exc.code, exc.detail, exc.status_code, retry_after=exc.retry_after, **exc.extra)
+    if isinstance(exc, Http404):
+        return error_response("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.ParseError):
+        return error_response("invalid", str(exc.detail), status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ValidationError):
+        return error_response(
+            "invalid", "The request is not valid.", status.HTTP_400_BAD_REQUEST, fields=_flatten(exc.detail)
+        )
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        response = error_response(exc.default_code, str(exc.detail), status.HTTP_401_UNAUTHORIZED)
+        request = context.get("request")
+        authenticators = getattr(request, "authenticators", None)
+        if authenticators:
+            header = authenticators[0].authenticate_header(request)
+            if header:
+                response["WWW-Authenticate"] = header
+        return response
+    if isinstance(exc, exceptions.Throttled):
+        return error_response(
+            "rate_limited", str(exc.detail), status.HTTP_429_TOO_MANY_REQUESTS, retry_after=exc.wait or 1
+        )
+    if isinstance(exc, exceptions.APIException):
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        return error_response(str(code), str(exc.detail), exc.status_code)
+    return None

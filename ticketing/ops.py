@@ -1,0 +1,42 @@
+"""Operations endpoints: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ticketing.redis import get_redis
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """200 when PostgreSQL and Redis both answer; 503 naming the failing part."""
+    failing: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        failing["database"] = exc.__class__.__name__
+    try:
+        get_redis().ping()
+    except Exception as exc:  # noqa: BLE001
+        failing["redis"] = exc.__class__.__name__
+    if failing:
+        return JsonResponse(
+            {
+                "error": "not_ready",
+                "detail": f"Not ready: {', '.join(sorted(failing))} unreachable.",
+                "failing": sorted(failing),
+                "checks": {name: failing.get(name, "ok") for name in ("database", "redis")},
+            },
+            status=503,
+        )
+    return JsonResponse({"status": "ok", "checks": {"database": "ok", "redis": "ok"}})
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

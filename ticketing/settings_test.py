@@ -1,0 +1,15 @@
+"""Test settings: the real PostgreSQL and Redis, on their own Redis db number."""
+
+import os
+
+os.environ.setdefault("REDIS_DB", "15")
+
+from ticketing.settings import *  # noqa: F403
+from ticketing.settings import DATABASES
+
+# Threads in the concurrency tests each open their own connection; the pool
+# would only hide connection leaks there.
+DATABASES["default"].pop("OPTIONS", None)
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "test-asgi"  # noqa: F405
