@@ -1,0 +1,36 @@
+"""The admission check the booking side depends on: one place for the rule
+"user U is admitted to event E now", and for ending an admission."""
+
+from __future__ import annotations
+
+import time
+
+from rest_framework import status
+
+from queue_app.keys import active_key
+from reservations.models import Event
+from ticketing.errors import ApplicationError
+from ticketing.redis import get_redis
+
+
+class NotAdmitted(ApplicationError):
+    def __init__(self) -> None:
+        super().__init__(
+            "not_admitted",
+            "You have not been admitted to this event's sale; join the queue first.",
+            status_code=status.HTTP_403_FORBIDDEN,
+        )
+
+
+def admission_is_active(*, event: Event, user_id: int) -> bool:
+    """True when the event has no queue, or the user's admission has not lapsed."""
+    if not event.queue_enabled:
+        return True
+    expires = get_redis().zscore(active_key(event.id), str(user_id))
+    return expires is not None and expires > time.time()
+
+
+def admission_require(*, event: Event, user_id: int) -> None:
+    """Raise 403 ``not_admitted`` unless ``admission_is_active``."""
+    if not admission_is_active(event=event, user_id=user_id):
+        raise NotAdmitted()
