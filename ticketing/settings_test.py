@@ -12,4 +12,4 @@ from ticketing.settings import DATABASES
 DATABASES["default"].pop("OPTIONS", None)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "test-asgi"  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ.get("CHANNEL_PREFIX", "test-asgi")  # noqa: F405
