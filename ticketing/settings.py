@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "accounts",
     "reservations",
     "queue_app",
+    "web",
 ]
 
 MIDDLEWARE = [

@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("reservations.urls")),
     path("", include("queue_app.urls")),
+    path("", include("web.urls")),
 ]
 
 

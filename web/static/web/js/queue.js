@@ -1,0 +1,227 @@
+/* The waiting page: join (idempotent), then live updates over the WebSocket,
+ * with reconnect + backoff and plain polling of GET .../queue/ while the
+ * socket is down. The socket only notifies; the GET is the truth. */
+(function () {
+  "use strict";
+  var cfg = T.readJson("queue-config");
+  var eventId = cfg.event.id;
+  var $ = function (id) { return document.getElementById(id); };
+  var startKey = "queue-start-position:" + eventId;
+
+  var socket = null;
+  var attempts = 0;
+  var reconnectTimer = null;
+  var pollTimer = null;
+  var finished = false; // admitted, sold out, closed: stop all live work
+  var paused = cfg.event.status === "paused";
+  var lastState = null;
+
+  function setConn(kind, text) {
+    $("conn").className = "conn conn-" + kind;
+    $("conn-text").textContent = text;
+  }
+
+  function message(kind, text) { T.say("queue-message", kind, text); }
+
+  function stopLive() {
+    finished = true;
+    clearTimeout(reconnectTimer);
+    clearInterval(pollTimer);
+    pollTimer = null;
+    if (socket) { try { socket.close(1000); } catch (e) { /* already closed */ } }
+  }
+
+  function goToSeats() {
+    if (finished && lastState === "admitted") return;
+    stopLive();
+    lastState = "admitted";
+    localStorage.removeItem(startKey);
+    $("queue-live").hidden = false;
+    $("position").textContent = "0";
+    setProgress(100);
+    message("ok", "It's your turn! Taking you to the seat map…");
+    setConn("ok", "Admitted");
+    window.setTimeout(function () { window.location.assign(cfg.seats_url); }, 600);
+  }
+
+  function setProgress(percent) {
+    percent = Math.max(0, Math.min(100, Math.round(percent)));
+    $("progress-bar").style.width = percent + "%";
+    $("progress").setAttribute("aria-valuenow", String(percent));
+    $("progress").setAttribute("aria-valuetext", percent + "% of the way to the front");
+  }
+
+  function showPosition(p) {
+    if (finished) return;
+    lastState = "waiting";
+    $("queue-live").hidden = false;
+    $("queue-opens").hidden = true;
+    $("rejoin-box").hidden = true;
+    var position = Number(p.position);
+    $("position").textContent = position.toLocaleString();
+    $("waiting-total").textContent = Number(p.waiting_total || 0).toLocaleString();
+    $("eta").textContent = paused ? "paused" : T.roughWait(p.eta_seconds);
+    $("likely-sold-out").hidden = !p.likely_sold_out;
+    // The bar measures progress from the place first seen on this device,
+    // so a reload keeps it where it was.
+    var start = Number(localStorage.getItem(startKey) || 0);
+    if (!start || position > start) { start = position; localStorage.setItem(startKey, String(start)); }
+    setProgress(start <= 1 ? 95 : ((start - position) / (start - 1)) * 95);
+    if (!paused) message("", "");
+  }
+
+  function showEnded(kind) {
+    stopLive();
+    lastState = kind;
+    localStorage.removeItem(startKey);
+    $("queue-live").hidden = true;
+    $("queue-opens").hidden = true;
+    setConn("off", "Not waiting");
+    $("leave-button").hidden = true;
+    if (kind === "sold_out") message("error", "Sold out. Every seat has been sold, so the line has closed. We are sorry.");
+    else if (kind === "closed") message("muted", "The sale has closed.");
+    else if (kind === "expired") {
+      message("warn", "Your turn to choose seats has ended. You can join the line again at the back.");
+      $("rejoin-box").hidden = false;
+    }
+  }
+
+  function showPaused(isPaused) {
+    paused = isPaused;
+    if (isPaused) message("warn", "The organizer has paused the sale. You keep your place in line; it moves again when the sale resumes.");
+    else message("ok", "The sale has resumed.");
+    if (!isPaused) window.setTimeout(function () { if (!paused) message("", ""); }, 4000);
+  }
+
+  function applyState(s) {
+    if (!s) return;
+    if (s.state === "waiting") showPosition(s);
+    else if (s.state === "admitted") goToSeats();
+    else if (s.state === "sold_out") showEnded("sold_out");
+    else if (s.state === "closed") showEnded("closed");
+    else if (s.state === "expired") showEnded("expired");
+    else if (s.state === "not_in_queue") join();
+  }
+
+  function join() {
+    message("", "");
+    setConn("wait", "Joining the line…");
+    return T.api("POST", cfg.api).then(function (r) {
+      if (r.ok) {
+        applyState(r.data);
+        if (!finished) connect();
+        return;
+      }
+      var code = T.errorCode(r);
+      if (r.status === 401) { window.location.assign(cfg.login_url); return; }
+      if (code === "sale_not_open") { waitForOpening(r.data.opens_at); return; }
+      if (code === "sold_out") { showEnded("sold_out"); return; }
+      if (code === "sale_closed") { showEnded("closed"); return; }
+      var retry = Number(r.headers.get("Retry-After")) || Math.min(30, Math.pow(2, attempts++));
+      message(r.status === 0 ? "warn" : "error",
+        (r.status === 0 ? "We could not reach the server." : T.errorDetail(r)) + " Trying again in " + Math.ceil(retry) + " s…");
+      setConn("off", "Offline");
+      window.setTimeout(join, retry * 1000);
+    });
+  }
+
+  function waitForOpening(opensAt) {
+    setConn("wait", "Waiting for the sale to open");
+    $("queue-opens").hidden = false;
+    $("queue-live").hidden = true;
+    var at = $("opens-at");
+    at.setAttribute("datetime", opensAt);
+    at.textContent = T.dateTime(opensAt);
+    T.countdown(opensAt, function (left) { $("opens-countdown").textContent = T.duration(left); }, function () {
+      // Spread the rush over a second so every tab does not hit the server at the same instant.
+      window.setTimeout(join, 200 + Math.random() * 800);
+    });
+  }
+
+  function poll() {
+    T.api("GET", cfg.api).then(function (r) {
+      if (finished) return;
+      if (r.ok) applyState(r.data);
+    });
+  }
+
+  function startPolling() {
+    if (!pollTimer && !finished) pollTimer = setInterval(poll, 3000);
+  }
+
+  function stopPolling() {
+    clearInterval(pollTimer);
+    pollTimer = null;
+  }
+
+  function connect() {
+    if (finished || (socket && socket.readyState <= 1)) return;
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    try {
+      socket = new WebSocket(scheme + window.location.host + cfg.ws);
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    setConn("wait", attempts ? "Reconnecting…" : "Connecting…");
+    socket.onopen = function () {
+      attempts = 0;
+      stopPolling();
+      setConn("ok", "Live");
+      // Race-free start: the socket is up, now read the real state once.
+      poll();
+    };
+    socket.onmessage = function (ev) {
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      if (msg.type === "position") showPosition(msg);
+      else if (msg.type === "admitted") goToSeats();
+      else if (msg.type === "expired") showEnded("expired");
+      else if (msg.type === "sold_out") showEnded("sold_out");
+      else if (msg.type === "closed") showEnded("closed");
+      else if (msg.type === "paused") showPaused(true);
+      else if (msg.type === "resumed") showPaused(false);
+    };
+    socket.onclose = function (ev) {
+      socket = null;
+      if (finished) return;
+      if (ev.code === 4401) { window.location.assign(cfg.login_url); return; }
+      scheduleReconnect();
+    };
+  }
+
+  function scheduleReconnect() {
+    if (finished) return;
+    startPolling();
+    // Exponential backoff with jitter: 1, 2, 4 ... 30 s, so a server restart is not stampeded.
+    var delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
+    attempts += 1;
+    setConn("wait", "Reconnecting… (updates every few seconds meanwhile)");
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(connect, delay);
+  }
+
+  $("leave-button").addEventListener("click", function () {
+    if (!window.confirm("Leave the line? If you come back you start again at the back.")) return;
+    T.api("DELETE", cfg.api).then(function () {
+      stopLive();
+      localStorage.removeItem(startKey);
+      window.location.assign(cfg.event_url);
+    });
+  });
+  $("rejoin-button").addEventListener("click", function () {
+    finished = false;
+    $("leave-button").hidden = false;
+    join();
+  });
+
+  // Keep the socket alive through proxies that drop idle connections.
+  setInterval(function () {
+    if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "ping" }));
+  }, 20000);
+
+  if (paused) showPaused(true);
+  if (cfg.event.status === "sold_out") showEnded("sold_out");
+  else if (cfg.event.status === "closed") showEnded("closed");
+  else join();
+})();

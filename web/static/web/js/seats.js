@@ -1,0 +1,286 @@
+/* The seat map: drawn once from GET .../seats/, then re-coloured from the
+ * same endpoint every couple of seconds so seats others take turn grey
+ * without a reload. Selection up to the per-person limit, best-available
+ * picker, hold with a countdown, and the admission's time left. */
+(function () {
+  "use strict";
+  var cfg = T.readJson("seats-config");
+  var ev = cfg.event;
+  var $ = function (id) { return document.getElementById(id); };
+  var holdKey = "hold:" + ev.id;
+  var POLL_MS = 2000;
+
+  var gradeIndex = {};
+  ev.price_tiers.forEach(function (tier, i) { gradeIndex[tier.grade] = i % 8; });
+
+  var seats = {};        // id -> seat (latest from the API)
+  var buttons = {};      // id -> button
+  var selected = [];     // seat ids, in click order
+  var hold = null;       // the person's active hold on this page, if any
+  var stopHoldTimer = null;
+  var busy = false;
+  var pollTimer = null;
+
+  function message(kind, text) { T.say("seats-message", kind, text); }
+
+  function seatText(seat) {
+    return T.seatLabel(seat) + ", grade " + seat.grade + ", " + T.money(seat.price, ev.currency);
+  }
+
+  function mineIds() { return hold ? hold.seats.map(function (s) { return s.id; }) : []; }
+
+  /* Draw the sections and rows once; later polls only change classes. */
+  function draw(list) {
+    var map = $("seatmap");
+    map.textContent = "";
+    var sections = [], bySection = {};
+    list.forEach(function (seat) {
+      if (!bySection[seat.section]) { bySection[seat.section] = { name: seat.section, grade: seat.grade, rows: [], byRow: {} }; sections.push(bySection[seat.section]); }
+      var sec = bySection[seat.section];
+      if (!sec.byRow[seat.row]) { sec.byRow[seat.row] = []; sec.rows.push(seat.row); }
+      sec.byRow[seat.row].push(seat);
+    });
+    sections.forEach(function (sec) {
+      var block = T.el("section", { class: "map-section", "aria-label": "Section " + sec.name });
+      block.appendChild(T.el("h3", { class: "map-section-title" }, [
+        T.el("span", { class: "seat-swatch grade-" + gradeIndex[sec.grade], "aria-hidden": "true" }),
+        "Section " + sec.name + " · " + sec.grade,
+      ]));
+      var rows = T.el("div", { class: "map-rows" });
+      sec.rows.forEach(function (row) {
+        var line = T.el("div", { class: "map-row", role: "group", "aria-label": "Section " + sec.name + ", row " + row });
+        line.appendChild(T.el("span", { class: "row-label", "aria-hidden": "true", text: row }));
+        var rowSeats = T.el("div", { class: "row-seats" });
+        sec.byRow[row].sort(function (a, b) { return a.number - b.number; }).forEach(function (seat) {
+          var b = T.el("button", { type: "button", class: "seat grade-" + gradeIndex[seat.grade], "data-seat-id": String(seat.id), title: seatText(seat) });
+          b.addEventListener("click", function () { toggle(seat.id); });
+          buttons[seat.id] = b;
+          rowSeats.appendChild(b);
+        });
+        line.appendChild(rowSeats);
+        rows.appendChild(line);
+      });
+      block.appendChild(rows);
+      map.appendChild(block);
+    });
+  }
+
+  function paint(list) {
+    var mine = mineIds();
+    var lost = [];
+    list.forEach(function (seat) {
+      seats[seat.id] = seat;
+      var b = buttons[seat.id];
+      if (!b) return;
+      var isMine = mine.indexOf(seat.id) >= 0;
+      var isSelected = selected.indexOf(seat.id) >= 0;
+      var taken = seat.status !== "available" && !isMine;
+      if (taken && isSelected) { lost.push(seat); isSelected = false; }
+      b.classList.toggle("is-taken", taken);
+      b.classList.toggle("is-mine", isMine);
+      b.classList.toggle("is-selected", isSelected);
+      b.disabled = taken || isMine || !!hold;
+      b.setAttribute("aria-pressed", isSelected ? "true" : "false");
+      b.setAttribute("aria-label", seatText(seat) + (isMine ? ", held for you" : taken ? ", taken" : isSelected ? ", selected" : ", available"));
+      b.dataset.status = isMine ? "mine" : seat.status;
+    });
+    if (lost.length) {
+      selected = selected.filter(function (id) { return !lost.some(function (s) { return s.id === id; }); });
+      message("warn", "Sorry, someone else just took " + lost.map(T.seatLabel).join("; ") + ". Please choose another seat.");
+      renderSelection();
+    }
+  }
+
+  function renderSelection() {
+    var list = $("selected-seats");
+    list.textContent = "";
+    if (!selected.length) list.appendChild(T.el("li", { class: "muted", text: "No seats chosen yet." }));
+    var total = 0;
+    selected.forEach(function (id) {
+      var seat = seats[id];
+      total += seat.price;
+      list.appendChild(T.el("li", {}, [
+        T.el("span", { text: T.seatLabel(seat) + " · " + seat.grade }),
+        T.el("span", { class: "price", text: T.money(seat.price, ev.currency) }),
+      ]));
+    });
+    $("selected-total").textContent = selected.length ? T.money(total, ev.currency) : "—";
+    $("hold-button").disabled = !selected.length || busy;
+    $("hold-button").textContent = selected.length ? "Hold " + selected.length + " seat" + (selected.length > 1 ? "s" : "") : "Hold selected seats";
+  }
+
+  function toggle(id) {
+    if (hold || busy) return;
+    var at = selected.indexOf(id);
+    if (at >= 0) selected.splice(at, 1);
+    else if (seats[id].status !== "available") return;
+    else if (selected.length >= ev.max_tickets_per_user) {
+      message("warn", "You can choose up to " + ev.max_tickets_per_user + " seats. Tap a chosen seat to remove it first.");
+      return;
+    } else { selected.push(id); message("", ""); }
+    paint(Object.keys(seats).map(function (k) { return seats[k]; }));
+    renderSelection();
+  }
+
+  function loadSeats(first) {
+    return T.api("GET", cfg.seats_api).then(function (r) {
+      if (r.ok) {
+        if (first) { draw(r.data.seats); $("seatmap").setAttribute("aria-busy", "false"); }
+        paint(r.data.seats);
+      } else if (T.errorCode(r) === "not_admitted") {
+        leaveForQueue("Your turn to choose seats has ended.");
+      } else if (first) {
+        $("seatmap").textContent = "";
+        message("error", r.status === 0 ? "We could not load the seat map. Check your connection; retrying…" : T.errorDetail(r));
+      }
+      return r;
+    });
+  }
+
+  function schedulePoll() {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(function () {
+      loadSeats(Object.keys(buttons).length === 0).then(schedulePoll);
+    }, document.hidden ? POLL_MS * 5 : POLL_MS);
+  }
+
+  function leaveForQueue(text) {
+    clearTimeout(pollTimer);
+    message("warn", text + " Taking you back to the waiting line…");
+    window.setTimeout(function () { window.location.assign(cfg.queue_url); }, 2500);
+  }
+
+  /* ---- holds ---- */
+
+  function showHold(h) {
+    hold = h;
+    sessionStorage.setItem(holdKey, String(h.id));
+    selected = [];
+    $("hold-panel").hidden = false;
+    $("pick-panel").hidden = true;
+    var list = $("hold-seats");
+    list.textContent = "";
+    h.seats.forEach(function (seat) {
+      seats[seat.id] = Object.assign({}, seats[seat.id] || {}, seat);
+      list.appendChild(T.el("li", {}, [
+        T.el("span", { text: T.seatLabel(seat) + " · " + seat.grade }),
+        T.el("span", { class: "price", text: T.money(seat.price, ev.currency) }),
+      ]));
+    });
+    $("hold-total").textContent = T.money(h.total, h.currency);
+    $("checkout-link").href = cfg.checkout_url.replace("{id}", String(h.id));
+    if (stopHoldTimer) stopHoldTimer();
+    stopHoldTimer = T.countdown(h.expires_at, function (left) {
+      $("hold-left").textContent = T.duration(left);
+      $("hold-left").classList.toggle("is-urgent", left <= 60);
+    }, function () { checkHold(h.id, true); });
+    paint(Object.keys(seats).map(function (k) { return seats[k]; }));
+    renderSelection();
+  }
+
+  function clearHold(text, kind) {
+    hold = null;
+    sessionStorage.removeItem(holdKey);
+    if (stopHoldTimer) stopHoldTimer();
+    $("hold-panel").hidden = true;
+    $("pick-panel").hidden = false;
+    if (text) message(kind || "warn", text);
+    loadSeats(false);
+    renderSelection();
+  }
+
+  function checkHold(id, lapsed) {
+    return T.api("GET", "/api/holds/" + id + "/").then(function (r) {
+      if (r.ok && r.data.status === "active" && r.data.event === ev.id) {
+        if (lapsed) window.setTimeout(function () { checkHold(id, true); }, 1500);
+        else showHold(r.data);
+      } else if (r.ok && r.data.status === "expired" || lapsed) {
+        clearHold("Your hold expired and those seats went back on sale. Please choose again.");
+      } else {
+        sessionStorage.removeItem(holdKey);
+      }
+    });
+  }
+
+  function createHold(body) {
+    if (busy) return;
+    busy = true;
+    renderSelection();
+    $("best-button").disabled = true;
+    message("info", "Holding your seats…");
+    T.api("POST", cfg.holds_api, body).then(function (r) {
+      busy = false;
+      $("best-button").disabled = false;
+      if (r.ok) {
+        message("ok", "Your seats are held. Complete payment before the timer runs out.");
+        showHold(r.data);
+        return;
+      }
+      var code = T.errorCode(r);
+      if (code === "seat_unavailable") {
+        (r.data.seat_ids || []).forEach(function (id) { if (seats[id]) seats[id].status = "held"; });
+        selected = selected.filter(function (id) { return (r.data.seat_ids || []).indexOf(id) < 0; });
+        paint(Object.keys(seats).map(function (k) { return seats[k]; }));
+        message("warn", "Someone else got there first: " + (r.data.seat_ids || []).map(function (id) { return seats[id] ? T.seatLabel(seats[id]) : "#" + id; }).join("; ") + ". Nothing was held; please choose again.");
+      } else if (code === "limit_exceeded") {
+        message("warn", "That would pass the limit of " + r.data.limit + " tickets per person (seats you hold or already bought count too).");
+      } else if (code === "not_enough_seats") {
+        message("warn", "There are not enough seats left in that grade. Try fewer seats or another grade.");
+      } else if (code === "not_admitted") {
+        leaveForQueue("Your turn to choose seats has ended.");
+      } else if (code === "rate_limited") {
+        message("warn", "Too many tries in a short time. Please wait " + (r.headers.get("Retry-After") || "a few") + " seconds.");
+      } else {
+        message("error", r.status === 0 ? "We could not reach the server. Nothing was held; please try again." : T.errorDetail(r));
+      }
+      renderSelection();
+      loadSeats(false);
+    });
+  }
+
+  $("hold-button").addEventListener("click", function () {
+    if (selected.length) createHold({ seat_ids: selected.slice() });
+  });
+
+  $("best-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    createHold({ grade: $("best-grade").value, quantity: Number($("best-quantity").value) });
+  });
+
+  $("release-button").addEventListener("click", function () {
+    if (!hold) return;
+    var id = hold.id;
+    T.api("DELETE", "/api/holds/" + id + "/").then(function (r) {
+      if (r.ok || r.status === 404) clearHold("Your seats were released.", "info");
+      else message("error", T.errorDetail(r));
+    });
+  });
+
+  for (var q = 1; q <= ev.max_tickets_per_user; q++) {
+    $("best-quantity").appendChild(T.el("option", { value: String(q), text: String(q) }));
+  }
+
+  /* ---- admission time left ---- */
+
+  function watchAdmission() {
+    if (!ev.queue_enabled) return;
+    T.api("GET", cfg.queue_api).then(function (r) {
+      if (!r.ok) return;
+      if (r.data.state !== "admitted") { leaveForQueue("Your turn to choose seats has ended."); return; }
+      $("admission-box").hidden = false;
+      T.countdown(r.data.admitted_until, function (left) {
+        $("admission-left").textContent = T.duration(left);
+        $("admission-box").classList.toggle("is-urgent", left <= 60);
+      }, function () { window.setTimeout(watchAdmission, 1000); });
+    });
+  }
+
+  if (cfg.hold_expired) message("warn", "Your hold expired before payment and those seats went back on sale. Please choose again.");
+  renderSelection();
+  loadSeats(true).then(function () {
+    var stored = sessionStorage.getItem(holdKey);
+    if (stored) checkHold(stored, false);
+    schedulePoll();
+  });
+  watchAdmission();
+})();

@@ -1,0 +1,67 @@
+/* Confirmation and My tickets: orders from the API, each ticket with its
+ * code and a QR code (an SVG drawn server-side from the code). */
+(function () {
+  "use strict";
+  var cfg = T.readJson("orders-config");
+  var $ = function (id) { return document.getElementById(id); };
+  var events = {};
+
+  function ticketCard(ticket, order) {
+    var seat = ticket.seat;
+    var img = T.el("img", {
+      class: "qr", src: cfg.qr_url.replace("{code}", encodeURIComponent(ticket.code)), width: "132", height: "132",
+      alt: "QR code of ticket " + ticket.code, loading: "lazy",
+    });
+    return T.el("li", { class: "ticket", "data-ticket-code": ticket.code }, [
+      img,
+      T.el("div", { class: "ticket-body" }, [
+        T.el("p", { class: "ticket-seat", text: T.seatLabel(seat) }),
+        T.el("p", { class: "small muted", text: "Grade " + seat.grade + " · " + T.money(seat.price, order.currency) }),
+        T.el("p", { class: "ticket-code-line" }, [T.el("span", { class: "small muted", text: "Ticket code " }), T.el("code", { class: "ticket-code", text: ticket.code })]),
+      ]),
+    ]);
+  }
+
+  function orderCard(order) {
+    var e = events[order.event];
+    var head = T.el("header", { class: "order-head" }, [
+      T.el("div", {}, [
+        T.el("h2", { class: "order-title", text: e ? e.name : "Event #" + order.event }),
+        T.el("p", { class: "muted small", text: e ? e.venue + " · " + T.dateTime(e.starts_at) : "" }),
+      ]),
+      T.el("div", { class: "order-meta" }, [
+        T.el("span", { class: "badge badge-" + (order.status === "paid" ? "on-sale" : "closed"), text: order.status === "paid" ? "Paid" : order.status }),
+        T.el("p", { class: "small muted", text: "Order #" + order.id + " · " + T.dateTime(order.created_at) }),
+        T.el("p", { class: "order-total", text: T.money(order.total, order.currency) }),
+      ]),
+    ]);
+    var list = T.el("ul", { class: "tickets", "aria-label": "Tickets of order " + order.id });
+    (order.tickets || []).forEach(function (t) { list.appendChild(ticketCard(t, order)); });
+    return T.el("article", { class: "card order", "data-order-id": String(order.id) }, [head, list]);
+  }
+
+  function show(orders) {
+    var box = $("orders");
+    box.textContent = "";
+    if (!orders.length) {
+      box.appendChild(T.el("div", { class: "card empty" }, [
+        T.el("p", { text: "You have no tickets yet." }),
+        T.el("a", { class: "button button-primary", href: "/", text: "Find an event" }),
+      ]));
+      return;
+    }
+    orders.sort(function (a, b) { return new Date(b.created_at) - new Date(a.created_at); });
+    orders.forEach(function (o) { box.appendChild(orderCard(o)); });
+  }
+
+  Promise.all([T.api("GET", cfg.orders_api), T.api("GET", "/api/events/")]).then(function (results) {
+    var r = results[0];
+    if (results[1].ok) results[1].data.forEach(function (e) { events[e.id] = e; });
+    if (!r.ok) {
+      $("orders").textContent = "";
+      T.say("orders-message", "error", r.status === 404 ? "We could not find this order." : T.errorDetail(r, "We could not load your tickets."));
+      return;
+    }
+    show(cfg.single ? [r.data] : r.data);
+  });
+})();

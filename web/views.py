@@ -1,0 +1,167 @@
+"""Page views of the browser booking flow.
+
+Thin on purpose: each renders a template with what the page needs from the
+existing selectors and services; the page's JavaScript then talks to the
+JSON API (session cookie + CSRF token) for everything live.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET
+
+from accounts.services import user_register
+from queue_app.admission import admission_is_active
+from reservations import selectors
+from reservations.models import Event
+from reservations.serializers import event_data
+from ticketing.errors import ApplicationError
+from web.forms import SignupForm
+from web.qr import qr_svg
+
+# Ticket codes are URL-safe and unguessable (API.md); anything else is not a code.
+TICKET_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+
+
+def _event_or_404(event_id: int) -> Event:
+    event = selectors.event_get(event_id=event_id)
+    if event is None:
+        raise Http404("No such event.")
+    return event
+
+
+def _event_context(event: Event) -> dict[str, Any]:
+    counts = selectors.event_seat_counts(event_ids=[event.id])[event.id]
+    return {"event": event, "data": event_data(event, counts)}
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return default
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create an account through ``accounts.services.user_register`` and log the person in."""
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user, _token = user_register(
+                username=form.cleaned_data["username"],
+                password=form.cleaned_data["password"],
+                email=form.cleaned_data["email"],
+            )
+        except ApplicationError as exc:
+            fields = exc.extra.get("fields") or {}
+            for name, messages in fields.items():
+                for message in messages:
+                    form.add_error(name if name in form.fields else None, message)
+            if not fields:
+                form.add_error("username" if exc.code == "username_taken" else None, exc.detail)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect(_safe_next(request, reverse("web:event-list")))
+    return render(request, "web/signup.html", {"form": form, "next": _safe_next(request, "")})
+
+
+@require_GET
+def event_list(request: HttpRequest) -> HttpResponse:
+    events = list(selectors.event_list())
+    counts = selectors.event_seat_counts(event_ids=[e.id for e in events])
+    return render(request, "web/event_list.html", {"events": [event_data(e, counts[e.id]) for e in events]})
+
+
+@require_GET
+def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
+    return render(request, "web/event_detail.html", _event_context(_event_or_404(event_id)))
+
+
+@require_GET
+@login_required
+def event_queue(request: HttpRequest, event_id: int) -> HttpResponseBase:
+    """The waiting page; an event without a queue goes straight to its seat map."""
+    event = _event_or_404(event_id)
+    if not event.queue_enabled:
+        return redirect("web:event-seats", event_id=event.id)
+    context = _event_context(event)
+    context["queue_config"] = {
+        "event": context["data"],
+        "api": f"/api/events/{event.id}/queue/",
+        "ws": f"/ws/events/{event.id}/queue/",
+        "seats_url": reverse("web:event-seats", kwargs={"event_id": event.id}),
+        "event_url": reverse("web:event-detail", kwargs={"event_id": event.id}),
+        "login_url": reverse("web:login") + "?next=" + request.path,
+    }
+    return render(request, "web/queue.html", context)
+
+
+@require_GET
+@login_required
+def event_seats(request: HttpRequest, event_id: int) -> HttpResponseBase:
+    """The seat map, for admitted shoppers only: everybody else goes to the waiting page."""
+    event = _event_or_404(event_id)
+    if not admission_is_active(event=event, user_id=request.user.pk):
+        return redirect("web:event-queue", event_id=event.id)
+    context = _event_context(event)
+    context["seats_config"] = {
+        "event": context["data"],
+        "seats_api": f"/api/events/{event.id}/seats/",
+        "holds_api": f"/api/events/{event.id}/holds/",
+        "queue_api": f"/api/events/{event.id}/queue/",
+        "queue_url": reverse("web:event-queue", kwargs={"event_id": event.id}),
+        "checkout_url": reverse("web:hold-checkout", kwargs={"hold_id": 0}).replace("/0/", "/{id}/"),
+        "hold_expired": request.GET.get("hold_expired") == "1",
+    }
+    return render(request, "web/seats.html", context)
+
+
+@require_GET
+@login_required
+def hold_checkout(request: HttpRequest, hold_id: int) -> HttpResponse:
+    """Checkout of one hold; the page reads the hold through the API (404 for others' holds)."""
+    config = {
+        "hold_id": hold_id,
+        "hold_api": f"/api/holds/{hold_id}/",
+        "seats_url": reverse("web:event-seats", kwargs={"event_id": 0}).replace("/0/", "/{event}/"),
+        "order_url": reverse("web:order-confirmation", kwargs={"order_id": 0}).replace("/0/", "/{id}/"),
+        "tickets_url": reverse("web:my-tickets"),
+    }
+    return render(request, "web/checkout.html", {"checkout_config": config})
+
+
+@require_GET
+@login_required
+def order_confirmation(request: HttpRequest, order_id: int) -> HttpResponse:
+    config = {"orders_api": f"/api/orders/{order_id}/", "single": True, "qr_url": _qr_url_template()}
+    return render(request, "web/confirmation.html", {"orders_config": config})
+
+
+@require_GET
+@login_required
+def my_tickets(request: HttpRequest) -> HttpResponse:
+    config = {"orders_api": "/api/orders/", "single": False, "qr_url": _qr_url_template()}
+    return render(request, "web/tickets.html", {"orders_config": config})
+
+
+def _qr_url_template() -> str:
+    return reverse("web:ticket-qr", kwargs={"code": "CODE"}).replace("CODE", "{code}")
+
+
+@require_GET
+@login_required
+def ticket_qr(request: HttpRequest, code: str) -> HttpResponse:
+    """The QR code of a ticket code as SVG (the code is the secret; the image only encodes it)."""
+    if not TICKET_CODE_RE.match(code):
+        raise Http404("Not a ticket code.")
+    response = HttpResponse(qr_svg(data=code), content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
