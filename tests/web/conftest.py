@@ -172,10 +172,9 @@ def browser(browser_type: BrowserType) -> Iterator[Browser]:
 
 @pytest.fixture(scope="package")
 def browser_context_args(live_server_url: str) -> dict[str, Any]:
-    """Desktop size; a time zone far from UTC shows times are the viewer's own."""
+    """A time zone far from UTC shows that times are the viewer's own."""
     return {
         "base_url": live_server_url,
-        "viewport": {"width": 1280, "height": 900},
         "locale": "en-US",
         "timezone_id": "Asia/Seoul",
     }
