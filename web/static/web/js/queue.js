@@ -66,7 +66,8 @@
     // so a reload keeps it where it was.
     var start = Number(localStorage.getItem(startKey) || 0);
     if (!start || position > start) { start = position; localStorage.setItem(startKey, String(start)); }
-    setProgress(start <= 1 ? 95 : ((start - position) / (start - 1)) * 95);
+    // A sliver from the start shows the bar is live; it fills as the people ahead get in.
+    setProgress(start <= 1 ? 95 : 3 + ((start - position) / (start - 1)) * 92);
     if (!paused) message("", "");
   }
 
