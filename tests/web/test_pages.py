@@ -125,3 +125,9 @@ def test_ticket_qr_is_an_svg_of_the_code(logged_in: Client) -> None:
     assert response["Content-Type"] == "image/svg+xml"
     assert response.content.startswith(b"<svg")
     assert logged_in.get("/tickets/short/qr.svg").status_code == 404
+
+
+def test_auth_pages_do_not_send_people_back_to_themselves(client: Client) -> None:
+    page = client.get("/accounts/login/").content.decode()
+    assert 'href="/accounts/signup/"' in page
+    assert "next=/accounts/login/" not in page
