@@ -102,7 +102,8 @@ def live_server_url(django_db_setup: Any) -> Iterator[str]:
     logs = ARTIFACTS / "live-server.log"
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "ticketing.settings",
+        # The suite's settings: same database, Redis db and fast password hasher as the test process.
+        "DJANGO_SETTINGS_MODULE": "ticketing.settings_test",
         "DATABASE_URL": _database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CHANNEL_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
