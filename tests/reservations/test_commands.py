@@ -86,6 +86,7 @@ def test_create_event_no_queue_admits_everyone():
         (["--sections", "A:1x1:R:100,B:1x1:R:200"], "two prices"),
         (["--sections", "A:1x1:R:100", "--batch", "0"], "--batch must be at least 1"),
         (["--sections", "A:1x1:R:100", "--opens-in", "-5"], "--opens-in must not be negative"),
+        (["--sections", "A:1x1:R:100", "--currency", "EURO"], "currency: Ensure this value has at most 3"),
     ],
 )
 def test_create_event_refuses_bad_input_and_creates_nothing(args, message):
