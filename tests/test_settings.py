@@ -72,3 +72,12 @@ def test_redis_db_moves_every_redis_user_and_a_socket_dir_host_is_decoded():
     assert got["db"][1:4] == ["/srv/pg-socket", 5432, "ticketing"]
     assert got["redis"] == got["cache"] == got["channels"] == got["broker"] == "redis://127.0.0.1:6379/9"
     assert got["debug"] is False
+
+
+def test_the_suite_runs_on_the_test_settings():
+    """``dev.py test`` imports the project before starting pytest; the test
+    settings (own Redis db, no pool, fast hasher) must still win."""
+    from django.conf import settings
+
+    assert settings.SETTINGS_MODULE == "ticketing.settings_test"
+    assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]
