@@ -22,6 +22,7 @@ from reservations.selectors import seat_available_q, seat_map_invalidate, shoppe
 from ticketing.errors import ApplicationError, Conflict, Invalid, NotFound
 
 BEST_AVAILABLE_WINDOW = 64
+BEST_AVAILABLE_ATTEMPTS = 5
 
 error_messages = {
     "seat_unavailable": "Some of these seats are no longer available.",
@@ -143,24 +144,58 @@ def best_seats_pick(candidates: list[tuple[int, str, str, int]], quantity: int) 
     return [seat_id for seat_id, *_ in candidates[:quantity]]
 
 
+class _Contended(Exception):
+    """Some picked seats were locked by another shopper; pick again without them."""
+
+    def __init__(self, seat_ids: set[int]) -> None:
+        self.seat_ids = seat_ids
+
+
+def _best_available_lock(*, event: Event, grade: PriceGrade, quantity: int, now: datetime, skip: set[int]) -> list[int]:
+    """Read the best free seats without locks, pick a block, then lock exactly
+    that block with ``SKIP LOCKED`` (re-checking it is still free). Locking
+    only the pick, not the whole candidate window, lets concurrent shoppers
+    take the next blocks instead of finding every seat locked."""
+    free = (
+        Seat.objects.filter(event_id=event.id, grade_id=grade.id, status__in=["available", "held"])
+        .filter(seat_available_q(now))
+        .exclude(id__in=skip)
+        .order_by("row_index", "section", "number")
+    )
+    window = max(BEST_AVAILABLE_WINDOW, quantity * 8)
+    candidates = list(free.values_list("id", "section", "row", "number")[:window])
+    if len(candidates) < quantity:
+        raise Conflict("not_enough_seats", error_messages["not_enough_seats"])
+    picked = sorted(best_seats_pick(candidates, quantity))
+    if not row_locks_enabled():
+        return picked
+    locked = set(
+        Seat.objects.filter(id__in=picked)
+        .filter(seat_available_q(now))
+        .order_by("id")
+        .select_for_update(skip_locked=True)
+        .values_list("id", flat=True)
+    )
+    if len(locked) < quantity:
+        raise _Contended(set(picked) - locked)
+    return picked
+
+
 def _hold_best_available(*, event: Event, user_id: int, quantity: int, grade: PriceGrade, now: datetime) -> Hold:
     with locked_atomic():
         shopper_lock(event_id=event.id, user_id=user_id)
         _limit_check(event=event, user_id=user_id, adding=quantity, now=now)
-        free = (
-            Seat.objects.filter(event_id=event.id, grade_id=grade.id, status__in=["available", "held"])
-            .filter(seat_available_q(now))
-            .order_by("row_index", "section", "number")
-        )
-        if row_locks_enabled():
-            free = free.select_for_update(skip_locked=True, of=("self",))
-        window = max(BEST_AVAILABLE_WINDOW, quantity * 8)
-        candidates = list(free.values_list("id", "section", "row", "number")[:window])
-        if len(candidates) < quantity:
-            raise Conflict("not_enough_seats", error_messages["not_enough_seats"])
-        picked = best_seats_pick(candidates, quantity)
-        _race_window()
-        return _hold_write(event=event, user_id=user_id, seats=[(i, grade.price) for i in sorted(picked)], now=now)
+        skip: set[int] = set()
+        for _ in range(BEST_AVAILABLE_ATTEMPTS):
+            try:
+                # A savepoint per attempt: rolling it back drops the locks a partial pick took.
+                with transaction.atomic():
+                    picked = _best_available_lock(event=event, grade=grade, quantity=quantity, now=now, skip=skip)
+                    _race_window()
+                    return _hold_write(event=event, user_id=user_id, seats=[(i, grade.price) for i in picked], now=now)
+            except _Contended as exc:
+                skip |= exc.seat_ids
+        raise Busy("not_enough_seats", "Other shoppers are taking these seats right now; try again.")
 
 
 def _seats_free_sql(where: str) -> str:
