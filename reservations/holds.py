@@ -16,13 +16,17 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from reservations.locking import Busy, locked_atomic, row_locks_enabled, shopper_lock
+from reservations.locking import Busy, locked_atomic, row_locks_enabled
 from reservations.models import Event, Hold, PriceGrade, Seat
-from reservations.selectors import seat_available_q, seat_map_invalidate, shopper_seat_count
+from reservations.selectors import (
+    SHOPPER_SEAT_COUNT_SQL,
+    seat_available_q,
+    seat_map_invalidate,
+    shopper_seat_count,
+)
 from ticketing.errors import ApplicationError, Conflict, Invalid, NotFound
 
 BEST_AVAILABLE_WINDOW = 64
-BEST_AVAILABLE_ATTEMPTS = 5
 
 error_messages = {
     "seat_unavailable": "Some of these seats are no longer available.",
@@ -53,8 +57,8 @@ def _race_window() -> None:
         time.sleep(pause)
 
 
-def _limit_check(*, event: Event, user_id: int, adding: int, now: datetime) -> None:
-    have = shopper_seat_count(event_id=event.id, user_id=user_id, now=now)
+def _limit_check(*, event: Event, have: int, adding: int) -> None:
+    """The per-person limit: seats in live holds plus seats bought, plus these."""
     if have + adding > event.max_tickets_per_user:
         raise Conflict(
             "limit_exceeded",
@@ -63,14 +67,39 @@ def _limit_check(*, event: Event, user_id: int, adding: int, now: datetime) -> N
         )
 
 
+_HOLD_WRITE_SQL = """
+WITH new_hold AS (
+    INSERT INTO reservations_hold (event_id, user_id, status, expires_at, seat_ids, total, created_at, updated_at)
+    VALUES (%s, %s, 'active', %s, %s, %s, %s, %s)
+    RETURNING id
+)
+UPDATE reservations_seat SET status = 'held', hold_id = (SELECT id FROM new_hold), held_until = %s
+WHERE id = ANY(%s)
+RETURNING (SELECT id FROM new_hold)
+"""
+
+
 def _hold_write(*, event: Event, user_id: int, seats: list[tuple[int, int]], now: datetime) -> Hold:
-    """Write the hold and claim its seats. ``seats`` is ``(id, price)``, already locked."""
+    """Write the hold and claim its seats in one statement. ``seats`` is ``(id, price)``, already locked."""
     expires_at = now + timedelta(seconds=event.hold_seconds)
-    ids = [seat_id for seat_id, _ in seats]
-    hold = Hold.objects.create(
-        event=event, user_id=user_id, expires_at=expires_at, seat_ids=ids, total=sum(p for _, p in seats)
+    ids = sorted(seat_id for seat_id, _ in seats)
+    total = sum(price for _, price in seats)
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLD_WRITE_SQL, [event.id, user_id, expires_at, ids, total, now, now, expires_at, ids])
+        hold_id = cursor.fetchone()[0]
+    hold = Hold(
+        id=hold_id,
+        event=event,
+        user_id=user_id,
+        status=Hold.Status.ACTIVE,
+        expires_at=expires_at,
+        seat_ids=ids,
+        total=total,
+        created_at=now,
+        updated_at=now,
     )
-    Seat.objects.filter(id__in=ids).update(status=Seat.Status.HELD, hold=hold, held_until=expires_at)
+    hold._state.adding = False
+    hold._state.db = "default"
     transaction.on_commit(lambda: seat_map_invalidate(event_id=event.id))
     return hold
 
@@ -105,22 +134,29 @@ def hold_create(
     return _hold_best_available(event=event, user_id=user_id, quantity=quantity, grade=price_grade, now=now)
 
 
+_SEATS_LOCK_SQL = (
+    "SELECT s.id, s.status, s.held_until, g.price, " + SHOPPER_SEAT_COUNT_SQL + " AS have "
+    "FROM reservations_seat s JOIN reservations_pricegrade g ON g.id = s.grade_id "
+    "WHERE s.event_id = %s AND s.id = ANY(%s) ORDER BY s.id"
+)
+
+
 def _hold_by_ids(*, event: Event, user_id: int, seat_ids: list[int], now: datetime) -> Hold:
-    with locked_atomic():
-        shopper_lock(event_id=event.id, user_id=user_id)
-        seats = Seat.objects.filter(event_id=event.id, id__in=seat_ids).order_by("id")
-        if row_locks_enabled():
-            seats = seats.select_for_update(of=("self",))
-        rows = list(seats.values_list("id", "status", "held_until", "grade__price"))
+    with locked_atomic(shopper=(event.id, user_id)):
+        # The seats, locked in id order, and the person's seat count, in one round trip.
+        sql = _SEATS_LOCK_SQL + (" FOR UPDATE OF s" if row_locks_enabled() else "")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [user_id, event.id, now, user_id, event.id, event.id, seat_ids])
+            rows = cursor.fetchall()
         unknown = sorted(set(seat_ids) - {row[0] for row in rows})
         if unknown:
             raise Invalid(
                 "Some seats do not exist in this event.", fields={"seat_ids": [f"Unknown seat {i}." for i in unknown]}
             )
-        _limit_check(event=event, user_id=user_id, adding=len(seat_ids), now=now)
+        _limit_check(event=event, have=rows[0][4], adding=len(seat_ids))
         taken = [
             seat_id
-            for seat_id, status, held_until, _ in rows
+            for seat_id, status, held_until, _, _ in rows
             if not (status == Seat.Status.AVAILABLE or (status == Seat.Status.HELD and held_until <= now))
         ]
         if taken:
@@ -129,9 +165,9 @@ def _hold_by_ids(*, event: Event, user_id: int, seat_ids: list[int], now: dateti
         return _hold_write(event=event, user_id=user_id, seats=[(r[0], r[3]) for r in rows], now=now)
 
 
-def best_seats_pick(candidates: list[tuple[int, str, str, int]], quantity: int) -> list[int]:
+def best_seats_pick(candidates: list[tuple[int, str, str, int]], quantity: int, *, fallback: bool = True) -> list[int]:
     """Pick ``quantity`` seats from candidates in quality order ``(id, section, row, number)``:
-    the first run of consecutive numbers in one row, else simply the best seats."""
+    the first run of consecutive numbers in one row, else (with ``fallback``) simply the best seats."""
     by_row: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for seat_id, section, row, number in candidates:
         by_row.setdefault((section, row), []).append((number, seat_id))
@@ -141,61 +177,59 @@ def best_seats_pick(candidates: list[tuple[int, str, str, int]], quantity: int) 
             block = seats[start : start + quantity]
             if block[-1][0] - block[0][0] == quantity - 1:
                 return [seat_id for _, seat_id in block]
-    return [seat_id for seat_id, *_ in candidates[:quantity]]
+    return [seat_id for seat_id, *_ in candidates[:quantity]] if fallback else []
 
 
-class _Contended(Exception):
-    """Some picked seats were locked by another shopper; pick again without them."""
+def _best_window(*, event: Event, grade: PriceGrade, size: int, now: datetime, lock: bool) -> list[tuple]:
+    """The best free seats of the grade in quality order: free ones through the
+    ``seat_best_available`` index, then seats of lapsed holds (lazy expiry).
+    With ``lock``, ``FOR UPDATE SKIP LOCKED``: seats another shopper is
+    taking right now are passed over, nobody waits."""
+    base = Seat.objects.filter(event_id=event.id, grade_id=grade.id).order_by("row_index", "section", "number")
+    fields = ("id", "section", "row", "number")
+    free = base.filter(status=Seat.Status.AVAILABLE)
+    lapsed = base.filter(status=Seat.Status.HELD, held_until__lte=now)
+    if lock:
+        free = free.select_for_update(skip_locked=True)
+        lapsed = lapsed.select_for_update(skip_locked=True)
+    rows = list(free.values_list(*fields)[:size])
+    if len(rows) < size:
+        rows += list(lapsed.values_list(*fields)[: size - len(rows)])
+    return rows
 
-    def __init__(self, seat_ids: set[int]) -> None:
-        self.seat_ids = seat_ids
 
-
-def _best_available_lock(*, event: Event, grade: PriceGrade, quantity: int, now: datetime, skip: set[int]) -> list[int]:
-    """Read the best free seats without locks, pick a block, then lock exactly
-    that block with ``SKIP LOCKED`` (re-checking it is still free). Locking
-    only the pick, not the whole candidate window, lets concurrent shoppers
-    take the next blocks instead of finding every seat locked."""
-    free = (
-        Seat.objects.filter(event_id=event.id, grade_id=grade.id, status__in=["available", "held"])
-        .filter(seat_available_q(now))
-        .exclude(id__in=skip)
-        .order_by("row_index", "section", "number")
-    )
-    window = max(BEST_AVAILABLE_WINDOW, quantity * 8)
-    candidates = list(free.values_list("id", "section", "row", "number")[:window])
-    if len(candidates) < quantity:
-        raise Conflict("not_enough_seats", error_messages["not_enough_seats"])
-    picked = sorted(best_seats_pick(candidates, quantity))
-    if not row_locks_enabled():
-        return picked
-    locked = set(
-        Seat.objects.filter(id__in=picked)
-        .filter(seat_available_q(now))
-        .order_by("id")
-        .select_for_update(skip_locked=True)
-        .values_list("id", flat=True)
-    )
-    if len(locked) < quantity:
-        raise _Contended(set(picked) - locked)
-    return picked
+def _adjacent_block(candidates: list[tuple], quantity: int) -> list[int] | None:
+    block = best_seats_pick(candidates, quantity, fallback=False)
+    return block or None
 
 
 def _hold_best_available(*, event: Event, user_id: int, quantity: int, grade: PriceGrade, now: datetime) -> Hold:
-    with locked_atomic():
-        shopper_lock(event_id=event.id, user_id=user_id)
-        _limit_check(event=event, user_id=user_id, adding=quantity, now=now)
-        skip: set[int] = set()
-        for _ in range(BEST_AVAILABLE_ATTEMPTS):
-            try:
-                # A savepoint per attempt: rolling it back drops the locks a partial pick took.
-                with transaction.atomic():
-                    picked = _best_available_lock(event=event, grade=grade, quantity=quantity, now=now, skip=skip)
-                    _race_window()
-                    return _hold_write(event=event, user_id=user_id, seats=[(i, grade.price) for i in picked], now=now)
-            except _Contended as exc:
-                skip |= exc.seat_ids
-        raise Busy("not_enough_seats", "Other shoppers are taking these seats right now; try again.")
+    """Lock a small window of the best free seats (``SKIP LOCKED``) and take an
+    adjacent block from it; if the window has none, look further for a block
+    and lock just that; else take the window's best seats. Every shopper
+    locks only a few seats, so concurrent shoppers each get their own."""
+    locks = row_locks_enabled()
+    with locked_atomic(shopper=(event.id, user_id)):
+        _limit_check(event=event, have=shopper_seat_count(event_id=event.id, user_id=user_id, now=now), adding=quantity)
+        window = _best_window(event=event, grade=grade, size=quantity * 2, now=now, lock=locks)
+        if len(window) < quantity:
+            raise Conflict("not_enough_seats", error_messages["not_enough_seats"])
+        picked = _adjacent_block(window, quantity)
+        if picked is None:
+            further = _best_window(event=event, grade=grade, size=BEST_AVAILABLE_WINDOW, now=now, lock=False)
+            block = _adjacent_block([row for row in further if row not in window], quantity)
+            if block is not None and locks:
+                got = (
+                    Seat.objects.filter(id__in=block)
+                    .filter(seat_available_q(now))
+                    .order_by("id")
+                    .select_for_update(skip_locked=True)
+                    .values_list("id", flat=True)
+                )
+                block = block if len(got) == quantity else None
+            picked = block or [seat_id for seat_id, *_ in window[:quantity]]
+        _race_window()
+        return _hold_write(event=event, user_id=user_id, seats=[(i, grade.price) for i in picked], now=now)
 
 
 def _seats_free_sql(where: str) -> str:

@@ -41,27 +41,30 @@ def is_lock_failure(exc: BaseException) -> bool:
     return isinstance(exc, _LOCK_FAILURES) or isinstance(getattr(exc, "__cause__", None), _LOCK_FAILURES)
 
 
+_LOCK_TIMEOUT_SQL = "SELECT set_config('lock_timeout', %s, true)"
+_SHOPPER_LOCK_SQL = (
+    "INSERT INTO reservations_shopper (event_id, user_id, created_at) VALUES (%s, %s, now()) "
+    "ON CONFLICT (event_id, user_id) DO UPDATE SET event_id = EXCLUDED.event_id"
+)
+
+
 @contextmanager
-def locked_atomic(*, busy: Busy | None = None) -> Iterator[None]:
-    """``transaction.atomic`` with a bounded lock wait; lock failures raise ``busy``."""
+def locked_atomic(*, busy: Busy | None = None, shopper: tuple[int, int] | None = None) -> Iterator[None]:
+    """``transaction.atomic`` with a bounded lock wait; lock failures raise ``busy``.
+
+    With ``shopper=(event_id, user_id)`` the person's row is locked first
+    (created if needed), in the same round trip as the timeout setting.
+    """
     try:
         with transaction.atomic():
+            timeout = f"{settings.DB_LOCK_TIMEOUT_MS}ms"
             with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{settings.DB_LOCK_TIMEOUT_MS}ms"])
+                if shopper is not None and row_locks_enabled():
+                    cursor.execute(f"{_LOCK_TIMEOUT_SQL}; {_SHOPPER_LOCK_SQL}", [timeout, *shopper])
+                else:
+                    cursor.execute(_LOCK_TIMEOUT_SQL, [timeout])
             yield
     except DatabaseError as exc:
         if is_lock_failure(exc):
             raise (busy or Busy()) from exc
         raise
-
-
-def shopper_lock(*, event_id: int, user_id: int) -> None:
-    """Lock (creating it if needed) the person's row for the event, in one round trip."""
-    if not row_locks_enabled():
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO reservations_shopper (event_id, user_id, created_at) VALUES (%s, %s, now()) "
-            "ON CONFLICT (event_id, user_id) DO UPDATE SET event_id = EXCLUDED.event_id",
-            [event_id, user_id],
-        )

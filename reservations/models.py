@@ -141,10 +141,10 @@ class Seat(models.Model):
         indexes = [
             models.Index(fields=["event", "grade", "status"], name="seat_event_grade_status"),
             models.Index(fields=["held_until"], condition=Q(status="held"), name="seat_held_until"),
-            # Best available walks this index in quality order; sold seats drop out of it.
+            # Best available walks this index in quality order; held and sold seats drop out of it.
             models.Index(
                 fields=["event", "grade", "row_index", "section", "number"],
-                condition=Q(status__in=["available", "held"]),
+                condition=Q(status="available"),
                 name="seat_best_available",
             ),
         ]

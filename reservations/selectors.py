@@ -145,17 +145,20 @@ def hold_get(*, hold_id: int, user_id: int) -> Hold | None:
     return Hold.objects.select_related("event").filter(pk=hold_id, user_id=user_id).first()
 
 
+#: Params: user_id, event_id, now, user_id, event_id.
+SHOPPER_SEAT_COUNT_SQL = (
+    "(SELECT count(*) FROM reservations_seat hs JOIN reservations_hold h ON h.id = hs.hold_id"
+    " WHERE h.user_id = %s AND h.event_id = %s AND h.status = 'active'"
+    " AND hs.status = 'held' AND hs.held_until > %s)"
+    " + (SELECT count(*) FROM reservations_ticket t"
+    " WHERE t.user_id = %s AND t.event_id = %s AND t.status = 'valid')"
+)
+
+
 def shopper_seat_count(*, event_id: int, user_id: int, now: datetime) -> int:
     """Seats the person holds (live holds) plus seats they bought, for the per-person limit."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT (SELECT count(*) FROM reservations_seat s JOIN reservations_hold h ON h.id = s.hold_id"
-            "         WHERE h.user_id = %s AND h.event_id = %s AND h.status = 'active'"
-            "           AND s.status = 'held' AND s.held_until > %s)"
-            "     + (SELECT count(*) FROM reservations_ticket t"
-            "         WHERE t.user_id = %s AND t.event_id = %s AND t.status = 'valid')",
-            [user_id, event_id, now, user_id, event_id],
-        )
+        cursor.execute(f"SELECT {SHOPPER_SEAT_COUNT_SQL}", [user_id, event_id, now, user_id, event_id])
         return cursor.fetchone()[0]
 
 
