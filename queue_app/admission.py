@@ -34,3 +34,8 @@ def admission_require(*, event: Event, user_id: int) -> None:
     """Raise 403 ``not_admitted`` unless ``admission_is_active``."""
     if not admission_is_active(event=event, user_id=user_id):
         raise NotAdmitted()
+
+
+def admission_end(*, event_id: int, user_id: int) -> None:
+    """End the user's admission (after checkout), so the place goes to the next person."""
+    get_redis().zrem(active_key(event_id), str(user_id))

@@ -9,9 +9,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from reservations.models import Event, Hold, PriceGrade, Seat, Venue
+from reservations.holds import hold_release
+from reservations.models import Confirmation, Event, Hold, Order, Payment, PriceGrade, Seat, Ticket, Venue
+from reservations.orders import order_refund
 from reservations.seatmaps import seat_map_generate, seat_map_parse
-from ticketing.errors import Invalid
+from ticketing.errors import ApplicationError, Invalid
 
 
 @admin.register(Venue)
@@ -118,8 +120,76 @@ class SeatAdmin(admin.ModelAdmin):
 
 @admin.register(Hold)
 class HoldAdmin(admin.ModelAdmin):
-    list_display = ["id", "event", "user", "status", "expires_at", "created_at"]
+    list_display = ["id", "event", "user", "status", "expires_at", "total", "created_at"]
     list_filter = ["status", "event"]
     list_select_related = ["event", "user"]
-    search_fields = ["user__username", "=id"]
+    search_fields = ["user__username", "user__email", "event__name", "=id"]
     raw_id_fields = ["user"]
+    readonly_fields = ["seat_ids", "total", "paying_until", "created_at", "updated_at"]
+    actions = ["release_holds"]
+
+    @admin.action(description="Release the selected holds (seats back on sale)")
+    def release_holds(self, request: HttpRequest, queryset: Any) -> None:
+        released = 0
+        for hold_id in queryset.filter(status=Hold.Status.ACTIVE).values_list("id", flat=True):
+            try:
+                hold_release(hold_id=hold_id, user_id=None, force=True)
+            except ApplicationError as exc:
+                self.message_user(request, f"Hold {hold_id}: {exc.detail}", messages.WARNING)
+            else:
+                released += 1
+        self.message_user(request, f"Released {released} hold(s).", messages.SUCCESS)
+
+
+class TicketInline(admin.TabularInline):
+    model = Ticket
+    extra = 0
+    can_delete = False
+    fields = ["seat", "code", "price", "status"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["id", "event", "user", "status", "total", "currency", "created_at"]
+    list_filter = ["status", "event"]
+    list_select_related = ["event", "user"]
+    search_fields = ["user__username", "user__email", "event__name", "=id", "tickets__code"]
+    readonly_fields = ["event", "user", "hold", "status", "total", "currency", "created_at", "updated_at"]
+    inlines = [TicketInline]
+    actions = ["refund_orders"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Refund / cancel the selected orders (seats back on sale)")
+    def refund_orders(self, request: HttpRequest, queryset: Any) -> None:
+        refunded = 0
+        for order_id in queryset.filter(status=Order.Status.PAID).values_list("id", flat=True):
+            try:
+                order_refund(order_id=order_id)
+            except ApplicationError as exc:
+                self.message_user(request, f"Order {order_id}: {exc.detail}", messages.WARNING)
+            else:
+                refunded += 1
+        self.message_user(request, f"Refunded {refunded} order(s).", messages.SUCCESS)
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ["id", "hold", "user", "status", "amount", "currency", "charge_id", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "idempotency_key", "charge_id", "=hold__id"]
+    readonly_fields = [f.name for f in Payment._meta.fields]
+
+
+@admin.register(Confirmation)
+class ConfirmationAdmin(admin.ModelAdmin):
+    list_display = ["order", "status", "to", "attempts", "sent_at", "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["to", "=order__id"]
+    readonly_fields = [f.name for f in Confirmation._meta.fields]

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from queue_app.admission import admission_require
 from reservations import selectors
-from reservations.serializers import event_data
-from ticketing.errors import NotFound
+from reservations.checkout import checkout
+from reservations.holds import hold_create, hold_release
+from reservations.models import Event
+from reservations.serializers import event_data, hold_data, order_data, ticket_data
+from ticketing.errors import Invalid, NotFound
+from ticketing.ratelimit import rate_limit_check
 
 
 class EventListApi(APIView):
@@ -30,3 +38,97 @@ class EventDetailApi(APIView):
             raise NotFound("No such event.")
         counts = selectors.event_seat_counts(event_ids=[event.id])
         return Response(event_data(event, counts[event.id]))
+
+
+def _event_or_404(event_id: int) -> Event:
+    event = selectors.event_get(event_id=event_id)
+    if event is None:
+        raise NotFound("No such event.")
+    return event
+
+
+def _int_or_none(data: dict[str, Any], name: str) -> int | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(f"{name} must be an integer.", fields={name: ["Must be an integer."]})
+    return value
+
+
+def _hold_input(data: Any) -> dict[str, Any]:
+    """The hold body's shape: ``seat_ids`` (integers), or ``quantity`` and ``grade``."""
+    if not isinstance(data, dict):
+        raise Invalid("Send a JSON object with seat_ids, or quantity and grade.")
+    seat_ids = data.get("seat_ids")
+    if seat_ids is not None and (
+        not isinstance(seat_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in seat_ids)
+    ):
+        raise Invalid("seat_ids must be a list of seat ids.", fields={"seat_ids": ["Must be a list of integers."]})
+    grade = data.get("grade")
+    if grade is not None and not isinstance(grade, str):
+        raise Invalid("grade must be a string.", fields={"grade": ["Must be a string."]})
+    return {"seat_ids": seat_ids, "quantity": _int_or_none(data, "quantity"), "grade": grade}
+
+
+class SeatMapApi(APIView):
+    def get(self, request: Request, event_id: int) -> Response:
+        event = _event_or_404(event_id)
+        admission_require(event=event, user_id=request.user.id)
+        return Response({"seats": selectors.seat_map(event_id=event.id)})
+
+
+class HoldCreateApi(APIView):
+    def post(self, request: Request, event_id: int) -> Response:
+        event = _event_or_404(event_id)
+        admission_require(event=event, user_id=request.user.id)
+        rate_limit_check(scope="hold", user_id=request.user.id, setting="RATE_LIMIT_HOLD")
+        params = _hold_input(request.data)
+        hold = hold_create(event=event, user_id=request.user.id, **params)
+        return Response(hold_data(hold, selectors.seats_data(seat_ids=hold.seat_ids)), status=status.HTTP_201_CREATED)
+
+
+class HoldDetailApi(APIView):
+    def get(self, request: Request, hold_id: int) -> Response:
+        hold = selectors.hold_get(hold_id=hold_id, user_id=request.user.id)
+        if hold is None:
+            raise NotFound("No such hold.")
+        return Response(hold_data(hold, selectors.seats_data(seat_ids=hold.seat_ids)))
+
+    def delete(self, request: Request, hold_id: int) -> Response:
+        hold_release(hold_id=hold_id, user_id=request.user.id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CheckoutApi(APIView):
+    def post(self, request: Request, hold_id: int) -> Response:
+        if selectors.hold_get(hold_id=hold_id, user_id=request.user.id) is None:
+            raise NotFound("No such hold.")
+        key = request.headers.get("Idempotency-Key", "")
+        if not key or len(key) > 255:
+            raise Invalid("The Idempotency-Key header is required (at most 255 characters).")
+        data = request.data if isinstance(request.data, dict) else {}
+        token = data.get("payment_token")
+        if not isinstance(token, str) or not token:
+            raise Invalid("payment_token is required.", fields={"payment_token": ["This field is required."]})
+        result = checkout(hold_id=hold_id, user_id=request.user.id, payment_token=token, idempotency_key=key)
+        order = selectors.order_get(order_id=result.order.id, user_id=request.user.id)
+        return Response(order_data(order), status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class OrderListApi(APIView):
+    def get(self, request: Request) -> Response:
+        return Response([order_data(o) for o in selectors.order_list(user_id=request.user.id)])
+
+
+class OrderDetailApi(APIView):
+    def get(self, request: Request, order_id: int) -> Response:
+        order = selectors.order_get(order_id=order_id, user_id=request.user.id)
+        if order is None:
+            raise NotFound("No such order.")
+        return Response(order_data(order))
+
+
+class TicketListApi(APIView):
+    def get(self, request: Request) -> Response:
+        return Response([ticket_data(t) for t in selectors.ticket_list(user_id=request.user.id)])

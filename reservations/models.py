@@ -1,8 +1,9 @@
-"""Events, venues, price grades, seats and holds.
+"""Events, venues, price grades, seats, holds, orders and tickets.
 
 Every rule that can be a database constraint is one: a seat is unique per
-event and position, prices are positive, statuses are from their lists, and
-a seat's status agrees with its hold.
+event and position, prices are positive, statuses are from their lists, a
+seat's status agrees with its hold, a seat is in at most one valid ticket, a
+hold makes at most one order, and an idempotency key is unique per user.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -139,6 +141,12 @@ class Seat(models.Model):
         indexes = [
             models.Index(fields=["event", "grade", "status"], name="seat_event_grade_status"),
             models.Index(fields=["held_until"], condition=Q(status="held"), name="seat_held_until"),
+            # Best available walks this index in quality order; held and sold seats drop out of it.
+            models.Index(
+                fields=["event", "grade", "row_index", "section", "number"],
+                condition=Q(status="available"),
+                name="seat_best_available",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["event", "section", "row", "number"], name="seat_unique_position"),
@@ -158,8 +166,29 @@ class Seat(models.Model):
         return f"{self.section}-{self.row}-{self.number}"
 
 
+class Shopper(models.Model):
+    """One person at one event. Every hold transaction locks this row first,
+    so one person's parallel requests run one after the other and cannot
+    pass the per-person limit together."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="shoppers")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shoppers")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "user"], name="shopper_unique_per_event")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} at event {self.event_id}"
+
+
 class Hold(models.Model):
-    """A shopper's claim on up to ``max_tickets_per_user`` seats for a few minutes."""
+    """A shopper's claim on up to ``max_tickets_per_user`` seats for a few minutes.
+
+    ``seat_ids`` and ``total`` record what was held, so the hold still reads
+    the same after its seats went back on sale. ``paying_until`` is set while
+    a checkout is paying: expiry leaves the hold alone until then.
+    """
 
     class Status(models.TextChoices):
         ACTIVE = "active"
@@ -171,6 +200,9 @@ class Hold(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="holds")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     expires_at = models.DateTimeField()
+    seat_ids = ArrayField(models.BigIntegerField(), default=list)
+    total = models.PositiveBigIntegerField(default=0)
+    paying_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -184,7 +216,158 @@ class Hold(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["active", "expired", "released", "checked_out"]), name="hold_status_valid"
             ),
+            models.CheckConstraint(
+                condition=Q(paying_until__isnull=True) | Q(status="active"), name="hold_paying_only_active"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Hold {self.pk} ({self.status})"
+
+    def public_status(self, *, now: datetime | None = None) -> str:
+        """Lazy expiry: an active hold past its expiry (and not being paid) reads ``expired``."""
+        now = now or timezone.now()
+        if self.status == self.Status.ACTIVE and self.expires_at <= now:
+            if self.paying_until is None or self.paying_until <= now:
+                return self.Status.EXPIRED
+        return self.status
+
+
+class Order(models.Model):
+    """What a checkout makes: one per hold (a unique constraint), paid or refunded."""
+
+    class Status(models.TextChoices):
+        PAID = "paid"
+        REFUNDED = "refunded"
+
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="orders")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="order")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PAID)
+    total = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "event"], name="order_user_event")]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["paid", "refunded"]), name="order_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.pk} ({self.status})"
+
+
+class Ticket(models.Model):
+    """One sold seat. A partial unique index makes a seat part of at most one valid ticket."""
+
+    class Status(models.TextChoices):
+        VALID = "valid"
+        VOID = "void"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="tickets")
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="tickets")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets")
+    seat = models.ForeignKey(Seat, on_delete=models.PROTECT, related_name="tickets")
+    code = models.CharField(max_length=64, unique=True)
+    price = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.VALID)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["user", "event", "status"], name="ticket_user_event_status")]
+        constraints = [
+            models.UniqueConstraint(fields=["seat"], condition=Q(status="valid"), name="ticket_one_valid_per_seat"),
+            models.CheckConstraint(condition=Q(status__in=["valid", "void"]), name="ticket_status_valid"),
+            models.CheckConstraint(condition=Q(code__regex=r"^[A-Za-z0-9_-]{16,}$"), name="ticket_code_long"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Ticket {self.code[:6]}..."
+
+
+class Payment(models.Model):
+    """One checkout request, keyed by the client's ``Idempotency-Key``.
+
+    ``charge_key`` is the idempotency key sent to the gateway; it changes
+    only when a failed attempt (nothing charged) is retried, so a replay can
+    never charge twice.
+    """
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress"
+        PAID = "paid"
+        DECLINED = "declined"
+        FAILED = "failed"
+        VOIDED = "voided"
+        REFUNDED = "refunded"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
+    hold = models.ForeignKey(Hold, on_delete=models.PROTECT, related_name="payments")
+    idempotency_key = models.CharField(max_length=255)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
+    attempt = models.PositiveIntegerField(default=1)
+    amount = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    charge_id = models.CharField(max_length=100, blank=True)
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="payment")
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "idempotency_key"], name="payment_unique_idempotency_key"),
+            models.UniqueConstraint(fields=["hold"], condition=Q(status="paid"), name="payment_one_paid_per_hold"),
+            models.CheckConstraint(
+                condition=Q(status__in=["in_progress", "paid", "declined", "failed", "voided", "refunded"]),
+                name="payment_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(order__isnull=True) | Q(status__in=["paid", "refunded"]), name="payment_order_only_paid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment {self.pk} ({self.status})"
+
+    @property
+    def charge_key(self) -> str:
+        return f"payment-{self.pk}-{self.attempt}"
+
+
+class Confirmation(models.Model):
+    """The order confirmation email: sent once per order; ``failed`` records a
+    message that could not be sent after every retry."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="confirmation")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    to = models.EmailField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status"], name="confirmation_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sent", "failed"]), name="confirmation_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(sent_at__isnull=True) | Q(status="sent"), name="confirmation_sent_at_sent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Confirmation of order {self.order_id} ({self.status})"

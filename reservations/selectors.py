@@ -4,13 +4,17 @@ available when it is free or its hold has lapsed (lazy expiry)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from reservations.models import Event, Seat
+from reservations.models import Event, Hold, Order, Seat, Ticket
 
 
 def seat_available_q(now: datetime) -> Q:
@@ -77,3 +81,99 @@ def event_list() -> QuerySet[Event]:
 
 def event_get(*, event_id: int) -> Event | None:
     return Event.objects.select_related("venue").filter(pk=event_id).first()
+
+
+# --- Seat map, holds, orders and tickets -------------------------------------------
+
+SEAT_MAP_CACHE_SECONDS = 2
+_SEAT_FIELDS = ("id", "section", "row", "number", "grade__code", "grade__price", "status", "held_until")
+
+
+def seat_map_cache_key(event_id: int) -> str:
+    return f"seatmap:{event_id}"
+
+
+def seat_map_invalidate(*, event_id: int) -> None:
+    """Drop the cached seat map; every seat change calls this after commit."""
+    cache.delete(seat_map_cache_key(event_id))
+
+
+def seat_status(status: str, held_until: datetime | None, now: datetime) -> str:
+    """Lazy expiry at read time: a seat whose hold has lapsed reads ``available``."""
+    if status == Seat.Status.HELD and held_until is not None and held_until <= now:
+        return Seat.Status.AVAILABLE
+    return status
+
+
+def seat_rows_to_data(rows: Iterable[tuple], now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": seat_id,
+            "section": section,
+            "row": row,
+            "number": number,
+            "grade": grade,
+            "price": price,
+            "status": seat_status(status, held_until, now),
+        }
+        for seat_id, section, row, number, grade, price, status, held_until in rows
+    ]
+
+
+def seat_map(*, event_id: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The whole seat map in one query (or none, from a short-lived cache).
+
+    The cache keeps each seat's raw status and ``held_until``, so the status
+    is still worked out at read time and a lapsed hold reads ``available``
+    even from a cached map.
+    """
+    key = seat_map_cache_key(event_id)
+    rows = cache.get(key)
+    if rows is None:
+        rows = list(Seat.objects.filter(event_id=event_id).order_by("id").values_list(*_SEAT_FIELDS))
+        cache.set(key, rows, SEAT_MAP_CACHE_SECONDS)
+    return seat_rows_to_data(rows, now or timezone.now())
+
+
+def seats_data(*, seat_ids: list[int], now: datetime | None = None) -> list[dict[str, Any]]:
+    rows = Seat.objects.filter(id__in=seat_ids).order_by("id").values_list(*_SEAT_FIELDS)
+    return seat_rows_to_data(rows, now or timezone.now())
+
+
+def hold_get(*, hold_id: int, user_id: int) -> Hold | None:
+    """The user's own hold; ``None`` for anyone else's (the API answers 404)."""
+    return Hold.objects.select_related("event").filter(pk=hold_id, user_id=user_id).first()
+
+
+#: Params: user_id, event_id, now, user_id, event_id.
+SHOPPER_SEAT_COUNT_SQL = (
+    "(SELECT count(*) FROM reservations_seat hs JOIN reservations_hold h ON h.id = hs.hold_id"
+    " WHERE h.user_id = %s AND h.event_id = %s AND h.status = 'active'"
+    " AND hs.status = 'held' AND hs.held_until > %s)"
+    " + (SELECT count(*) FROM reservations_ticket t"
+    " WHERE t.user_id = %s AND t.event_id = %s AND t.status = 'valid')"
+)
+
+
+def shopper_seat_count(*, event_id: int, user_id: int, now: datetime) -> int:
+    """Seats the person holds (live holds) plus seats they bought, for the per-person limit."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {SHOPPER_SEAT_COUNT_SQL}", [user_id, event_id, now, user_id, event_id])
+        return cursor.fetchone()[0]
+
+
+def _orders() -> QuerySet[Order]:
+    tickets = Ticket.objects.select_related("seat__grade").order_by("id")
+    return Order.objects.select_related("event").prefetch_related(Prefetch("tickets", queryset=tickets))
+
+
+def order_list(*, user_id: int) -> QuerySet[Order]:
+    return _orders().filter(user_id=user_id)
+
+
+def order_get(*, order_id: int, user_id: int) -> Order | None:
+    return _orders().filter(pk=order_id, user_id=user_id).first()
+
+
+def ticket_list(*, user_id: int) -> QuerySet[Ticket]:
+    return Ticket.objects.filter(user_id=user_id).select_related("seat__grade", "order").order_by("-order_id", "id")

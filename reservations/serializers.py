@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reservations.models import Event
+from reservations.models import Event, Hold, Order, Seat, Ticket
 from reservations.selectors import EventCounts
 
 
@@ -25,4 +25,54 @@ def event_data(event: Event, counts: EventCounts) -> dict[str, Any]:
         "price_tiers": [{"grade": g.grade, "price": g.price, "available": g.available} for g in counts.grades],
         "seats_total": counts.total,
         "seats_available": counts.available,
+    }
+
+
+def hold_data(hold: Hold, seats: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "event": hold.event_id,
+        "seats": seats,
+        "total": hold.total,
+        "currency": hold.event.currency,
+        "expires_at": hold.expires_at.isoformat(),
+        "status": hold.public_status(),
+        "created_at": hold.created_at.isoformat(),
+    }
+
+
+def ticket_seat_data(seat: Seat) -> dict[str, Any]:
+    return {
+        "id": seat.id,
+        "section": seat.section,
+        "row": seat.row,
+        "number": seat.number,
+        "grade": seat.grade.code,
+        "price": seat.grade.price,
+        "status": seat.status,
+    }
+
+
+def ticket_data(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "code": ticket.code,
+        "event": ticket.event_id,
+        "order": ticket.order_id,
+        "status": ticket.status,
+        "price": ticket.price,
+        "seat": ticket_seat_data(ticket.seat),
+    }
+
+
+def order_data(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "event": order.event_id,
+        "hold": order.hold_id,
+        "status": order.status,
+        "total": order.total,
+        "currency": order.currency,
+        "created_at": order.created_at.isoformat(),
+        "tickets": [ticket_data(t) for t in order.tickets.all()],
     }

@@ -1,0 +1,247 @@
+"""The checkout rule: pay for a hold, exactly once, and turn it into an order.
+
+Three steps, and the payment gateway is never called while a row is locked:
+
+1. ``checkout_begin`` (short transaction): lock the hold, settle the
+   ``Idempotency-Key`` (a replay of a paid key returns its order), check the
+   hold is live, and mark it as being paid: ``paying_until`` on the hold and
+   on its seats' ``held_until``, so neither expiry nor another shopper can
+   take the seats mid-payment.
+2. The gateway charge, with an idempotency key of its own
+   (``Payment.charge_key``), so a retry never charges twice.
+3. ``checkout_finish`` (short transaction): lock the hold and its seats; if
+   the hold is still ours, sell the seats and write the order, its tickets
+   and the confirmation record; if it was lost meanwhile, void the charge
+   and answer 410. A decline or a timeout (``checkout_fail``) undoes step 1:
+   the hold stays active until it expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from rest_framework import status
+
+from queue_app.admission import admission_end
+from reservations.locking import Busy, locked_atomic
+from reservations.models import Confirmation, Hold, Order, Payment, Seat, Ticket
+from reservations.payments import Charge, PaymentDeclined, PaymentError, payment_gateway
+from reservations.selectors import seat_map_invalidate
+from ticketing.errors import ApplicationError, Conflict, Invalid, NotFound
+
+logger = logging.getLogger(__name__)
+
+#: Added to ``PAYMENT_TIMEOUT_SECONDS``: how long a paying hold is safe from expiry.
+PAYING_MARGIN_SECONDS = 30
+
+error_messages = {
+    "hold_expired": "This hold has expired; its seats went back on sale.",
+    "already_checked_out": "This hold has already been checked out.",
+    "checkout_in_progress": "A checkout of this hold is running; try again in a moment.",
+    "payment_declined": "The payment was declined; the seats stay held until the hold expires.",
+    "payment_unavailable": "The payment service did not answer; nothing was charged, the seats stay held.",
+    "key_reused": "This Idempotency-Key was used for another hold.",
+}
+
+
+def _in_progress() -> Busy:
+    return Busy("checkout_in_progress", error_messages["checkout_in_progress"])
+
+
+def _hold_expired() -> ApplicationError:
+    return ApplicationError("hold_expired", error_messages["hold_expired"], status_code=status.HTTP_410_GONE)
+
+
+@dataclass
+class CheckoutResult:
+    order: Order
+    created: bool
+
+
+@dataclass
+class _Begun:
+    payment: Payment | None = None
+    order: Order | None = None
+    void_key: str | None = None
+
+
+def _seats_set_held_until(*, hold_id: int, held_until_sql: str, params: list) -> None:
+    """Move the hold's seats' ``held_until``, locking them in id order (the one lock order)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE reservations_seat SET held_until = {held_until_sql} "
+            "WHERE id IN (SELECT id FROM reservations_seat WHERE hold_id = %s AND status = 'held' "
+            "ORDER BY id FOR UPDATE)",
+            [*params, hold_id],
+        )
+
+
+def checkout_begin(*, hold_id: int, user_id: int, idempotency_key: str, now: datetime | None = None) -> _Begun:
+    """Step 1: settle the idempotency key and mark the hold as being paid."""
+    now = now or timezone.now()
+    if not idempotency_key or len(idempotency_key) > 255:
+        raise Invalid("The Idempotency-Key header is required (at most 255 characters).")
+    try:
+        with locked_atomic(busy=_in_progress()):
+            hold = Hold.objects.select_for_update().filter(pk=hold_id, user_id=user_id).first()
+            if hold is None:
+                raise NotFound("No such hold.")
+            payment = Payment.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
+            void_key = None
+            if payment is not None:
+                if payment.hold_id != hold.id:
+                    raise Invalid(error_messages["key_reused"])
+                if payment.order_id is not None:
+                    return _Begun(order=Order.objects.get(pk=payment.order_id))
+                if payment.status == Payment.Status.IN_PROGRESS:
+                    if hold.paying_until is not None and hold.paying_until > now:
+                        raise _in_progress()
+                    void_key = payment.charge_key  # a run that died mid-payment: void whatever it took
+            if hold.status == Hold.Status.CHECKED_OUT:
+                raise Conflict("already_checked_out", error_messages["already_checked_out"])
+            if hold.public_status(now=now) != Hold.Status.ACTIVE:
+                raise _hold_expired()
+            if hold.paying_until is not None and hold.paying_until > now:
+                raise _in_progress()
+            hold.paying_until = now + timedelta(seconds=float(settings.PAYMENT_TIMEOUT_SECONDS) + PAYING_MARGIN_SECONDS)
+            hold.save(update_fields=["paying_until", "updated_at"])
+            _seats_set_held_until(
+                hold_id=hold.id, held_until_sql="greatest(held_until, %s)", params=[hold.paying_until]
+            )
+            if payment is None:
+                payment = Payment.objects.create(
+                    user_id=user_id,
+                    hold=hold,
+                    idempotency_key=idempotency_key,
+                    amount=hold.total,
+                    currency=hold.event.currency,
+                )
+            else:
+                payment.attempt += 1
+                payment.status = Payment.Status.IN_PROGRESS
+                payment.error = ""
+                payment.save(update_fields=["attempt", "status", "error", "updated_at"])
+            return _Begun(payment=payment, void_key=void_key)
+    except IntegrityError:
+        # The same key raced in for another of the person's holds.
+        raise _in_progress() from None
+
+
+def checkout_fail(*, payment_id: int, payment_status: str, error: str) -> None:
+    """Undo ``checkout_begin`` after a decline or a gateway failure: the hold stays as it was."""
+    with locked_atomic(busy=_in_progress()):
+        payment = Payment.objects.select_related("hold").get(pk=payment_id)
+        hold = Hold.objects.select_for_update().get(pk=payment.hold_id)
+        if hold.status == Hold.Status.ACTIVE and hold.paying_until is not None:
+            hold.paying_until = None
+            hold.save(update_fields=["paying_until", "updated_at"])
+            _seats_set_held_until(hold_id=hold.id, held_until_sql="%s", params=[hold.expires_at])
+        Payment.objects.filter(pk=payment_id).update(
+            status=payment_status, error=error[:300], updated_at=timezone.now()
+        )
+
+
+def ticket_code() -> str:
+    """An unguessable ticket code: 128 random bits, URL-safe."""
+    return secrets.token_urlsafe(16)
+
+
+def checkout_finish(*, payment_id: int, charge: Charge) -> Order | None:
+    """Step 3: sell the seats and write the order; ``None`` when the hold was lost."""
+    with locked_atomic(busy=_in_progress()):
+        payment = Payment.objects.get(pk=payment_id)
+        hold = Hold.objects.select_for_update().select_related("event", "user").get(pk=payment.hold_id)
+        seats = list(
+            Seat.objects.select_for_update(of=("self",))
+            .filter(id__in=hold.seat_ids)
+            .order_by("id")
+            .values_list("id", "status", "hold_id", "grade__price")
+        )
+        ours = len(seats) == len(hold.seat_ids) and all(
+            s_status == Seat.Status.HELD and s_hold == hold.id for _, s_status, s_hold, _ in seats
+        )
+        if hold.status != Hold.Status.ACTIVE or not ours:
+            Payment.objects.filter(pk=payment_id).update(
+                status=Payment.Status.FAILED, charge_id=charge.id, error="hold lost during payment"
+            )
+            return None
+        order = Order.objects.create(
+            event=hold.event, user=hold.user, hold=hold, total=hold.total, currency=hold.event.currency
+        )
+        Ticket.objects.bulk_create(
+            Ticket(order=order, event=hold.event, user=hold.user, seat_id=seat_id, code=ticket_code(), price=price)
+            for seat_id, _, _, price in seats
+        )
+        Seat.objects.filter(id__in=hold.seat_ids).update(status=Seat.Status.SOLD, held_until=None)
+        hold.status = Hold.Status.CHECKED_OUT
+        hold.paying_until = None
+        hold.save(update_fields=["status", "paying_until", "updated_at"])
+        Payment.objects.filter(pk=payment_id).update(
+            status=Payment.Status.PAID, charge_id=charge.id, order=order, updated_at=timezone.now()
+        )
+        Confirmation.objects.create(order=order, to=hold.user.email)
+        event_id, user_id, order_id = hold.event_id, hold.user_id, order.id
+        transaction.on_commit(lambda: _after_sale(event_id=event_id, user_id=user_id, order_id=order_id))
+        return order
+
+
+def _after_sale(*, event_id: int, user_id: int, order_id: int) -> None:
+    """After the sale commits: fresh seat map, the place in the queue goes to the next person, email."""
+    from reservations.tasks import order_confirmation_send
+
+    seat_map_invalidate(event_id=event_id)
+    admission_end(event_id=event_id, user_id=user_id)
+    order_confirmation_send.delay(order_id)
+
+
+def _void(*, payment_id: int, charge_key: str) -> None:
+    try:
+        payment_gateway().void(idempotency_key=charge_key)
+    except PaymentError:
+        logger.exception("void of %s failed; payment %s needs a manual void", charge_key, payment_id)
+        return
+    Payment.objects.filter(pk=payment_id).update(status=Payment.Status.VOIDED, updated_at=timezone.now())
+
+
+def checkout(*, hold_id: int, user_id: int, payment_token: str, idempotency_key: str) -> CheckoutResult:
+    """Pay for a hold. A replayed key returns the first order (``created`` False)."""
+    begun = checkout_begin(hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key)
+    if begun.order is not None:
+        return CheckoutResult(order=begun.order, created=False)
+    payment = begun.payment
+    assert payment is not None
+    gateway = payment_gateway()
+    if begun.void_key:
+        gateway.void(idempotency_key=begun.void_key)
+    try:
+        charge = gateway.charge(
+            token=payment_token, amount=payment.amount, currency=payment.currency, idempotency_key=payment.charge_key
+        )
+    except PaymentDeclined as exc:
+        checkout_fail(payment_id=payment.id, payment_status=Payment.Status.DECLINED, error=str(exc))
+        raise ApplicationError(
+            "payment_declined", error_messages["payment_declined"], status_code=status.HTTP_402_PAYMENT_REQUIRED
+        ) from None
+    except PaymentError as exc:
+        # Whatever a timed-out call may have captured is voided before the key can be retried.
+        _void(payment_id=payment.id, charge_key=payment.charge_key)
+        checkout_fail(payment_id=payment.id, payment_status=Payment.Status.FAILED, error=str(exc))
+        raise ApplicationError(
+            "payment_unavailable", error_messages["payment_unavailable"], status_code=status.HTTP_502_BAD_GATEWAY
+        ) from None
+    try:
+        order = checkout_finish(payment_id=payment.id, charge=charge)
+    except Busy:
+        _void(payment_id=payment.id, charge_key=payment.charge_key)
+        checkout_fail(payment_id=payment.id, payment_status=Payment.Status.FAILED, error="busy after charge; voided")
+        raise
+    if order is None:
+        _void(payment_id=payment.id, charge_key=payment.charge_key)
+        raise _hold_expired()
+    return CheckoutResult(order=order, created=True)

@@ -1,0 +1,308 @@
+"""The hold rule: claim seats for a few minutes, all or nothing.
+
+``hold_create`` is the one function that decides whether a person may hold
+seats. It runs in one short transaction (see ``reservations.locking`` for
+the lock order): lock the person's row, lock the seats by ascending id
+(best available: ``SKIP LOCKED``, so shoppers never queue on each other),
+treat lapsed holds as free, check the per-person limit, write, commit.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from reservations.locking import Busy, locked_atomic, row_locks_enabled
+from reservations.models import Event, Hold, PriceGrade, Seat
+from reservations.selectors import (
+    SHOPPER_SEAT_COUNT_SQL,
+    seat_available_q,
+    seat_map_invalidate,
+    shopper_seat_count,
+)
+from ticketing.errors import ApplicationError, Conflict, Invalid, NotFound
+
+BEST_AVAILABLE_WINDOW = 64
+
+error_messages = {
+    "seat_unavailable": "Some of these seats are no longer available.",
+    "limit_exceeded": "You may hold and buy at most {limit} seats for this event.",
+    "not_enough_seats": "Not enough seats of this grade are available.",
+    "already_checked_out": "This hold has been checked out.",
+    "checkout_in_progress": "This hold is being paid for; try again in a moment.",
+    "sale_not_open": "The sale has not opened yet.",
+    "sale_closed": "The sale is closed.",
+    "sale_paused": "The sale is paused.",
+}
+
+
+def event_sale_require(*, event: Event, now: datetime) -> None:
+    """Holds are only taken while the event is on sale."""
+    if event.status == Event.Status.PAUSED:
+        raise Conflict("sale_paused", error_messages["sale_paused"])
+    if event.status == Event.Status.CLOSED or (event.sale_closes_at is not None and now >= event.sale_closes_at):
+        raise Conflict("sale_closed", error_messages["sale_closed"])
+    if now < event.sale_opens_at:
+        raise Conflict("sale_not_open", error_messages["sale_not_open"], opens_at=event.sale_opens_at.isoformat())
+
+
+def _race_window() -> None:
+    """Debug only: with row locks off, widen the gap between check and write."""
+    pause = getattr(settings, "BOOKING_RACE_PAUSE_SECONDS", 0)
+    if pause and not row_locks_enabled():
+        time.sleep(pause)
+
+
+def _limit_check(*, event: Event, have: int, adding: int) -> None:
+    """The per-person limit: seats in live holds plus seats bought, plus these."""
+    if have + adding > event.max_tickets_per_user:
+        raise Conflict(
+            "limit_exceeded",
+            error_messages["limit_exceeded"].format(limit=event.max_tickets_per_user),
+            limit=event.max_tickets_per_user,
+        )
+
+
+_HOLD_WRITE_SQL = """
+WITH new_hold AS (
+    INSERT INTO reservations_hold (event_id, user_id, status, expires_at, seat_ids, total, created_at, updated_at)
+    VALUES (%s, %s, 'active', %s, %s, %s, %s, %s)
+    RETURNING id
+)
+UPDATE reservations_seat SET status = 'held', hold_id = (SELECT id FROM new_hold), held_until = %s
+WHERE id = ANY(%s)
+RETURNING (SELECT id FROM new_hold)
+"""
+
+
+def _hold_write(*, event: Event, user_id: int, seats: list[tuple[int, int]], now: datetime) -> Hold:
+    """Write the hold and claim its seats in one statement. ``seats`` is ``(id, price)``, already locked."""
+    expires_at = now + timedelta(seconds=event.hold_seconds)
+    ids = sorted(seat_id for seat_id, _ in seats)
+    total = sum(price for _, price in seats)
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLD_WRITE_SQL, [event.id, user_id, expires_at, ids, total, now, now, expires_at, ids])
+        hold_id = cursor.fetchone()[0]
+    hold = Hold(
+        id=hold_id,
+        event=event,
+        user_id=user_id,
+        status=Hold.Status.ACTIVE,
+        expires_at=expires_at,
+        seat_ids=ids,
+        total=total,
+        created_at=now,
+        updated_at=now,
+    )
+    hold._state.adding = False
+    hold._state.db = "default"
+    transaction.on_commit(lambda: seat_map_invalidate(event_id=event.id))
+    return hold
+
+
+def hold_create(
+    *,
+    event: Event,
+    user_id: int,
+    seat_ids: list[int] | None = None,
+    quantity: int | None = None,
+    grade: str | None = None,
+) -> Hold:
+    """Hold the given seats, or ``quantity`` best available seats of ``grade``."""
+    now = timezone.now()
+    if seat_ids is not None:
+        if quantity is not None or grade is not None:
+            raise Invalid("Give either seat_ids, or quantity and grade, not both.")
+        if not seat_ids:
+            raise Invalid("seat_ids is empty.", fields={"seat_ids": ["Choose at least one seat."]})
+        if len(set(seat_ids)) != len(seat_ids):
+            raise Invalid("seat_ids has duplicates.", fields={"seat_ids": ["A seat appears twice."]})
+        event_sale_require(event=event, now=now)
+        return _hold_by_ids(event=event, user_id=user_id, seat_ids=sorted(seat_ids), now=now)
+    if quantity is None or grade is None:
+        raise Invalid("Give seat_ids, or quantity and grade.")
+    if quantity < 1:
+        raise Invalid("quantity must be at least 1.", fields={"quantity": ["Must be at least 1."]})
+    price_grade = PriceGrade.objects.filter(event=event, code=grade).first()
+    if price_grade is None:
+        raise Invalid(f"This event has no grade {grade!r}.", fields={"grade": ["Unknown grade."]})
+    event_sale_require(event=event, now=now)
+    return _hold_best_available(event=event, user_id=user_id, quantity=quantity, grade=price_grade, now=now)
+
+
+_SEATS_LOCK_SQL = (
+    "SELECT s.id, s.status, s.held_until, g.price, " + SHOPPER_SEAT_COUNT_SQL + " AS have "
+    "FROM reservations_seat s JOIN reservations_pricegrade g ON g.id = s.grade_id "
+    "WHERE s.event_id = %s AND s.id = ANY(%s) ORDER BY s.id"
+)
+
+
+def _hold_by_ids(*, event: Event, user_id: int, seat_ids: list[int], now: datetime) -> Hold:
+    with locked_atomic(shopper=(event.id, user_id)):
+        # The seats, locked in id order, and the person's seat count, in one round trip.
+        sql = _SEATS_LOCK_SQL + (" FOR UPDATE OF s" if row_locks_enabled() else "")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [user_id, event.id, now, user_id, event.id, event.id, seat_ids])
+            rows = cursor.fetchall()
+        unknown = sorted(set(seat_ids) - {row[0] for row in rows})
+        if unknown:
+            raise Invalid(
+                "Some seats do not exist in this event.", fields={"seat_ids": [f"Unknown seat {i}." for i in unknown]}
+            )
+        _limit_check(event=event, have=rows[0][4], adding=len(seat_ids))
+        taken = [
+            seat_id
+            for seat_id, status, held_until, _, _ in rows
+            if not (status == Seat.Status.AVAILABLE or (status == Seat.Status.HELD and held_until <= now))
+        ]
+        if taken:
+            raise Conflict("seat_unavailable", error_messages["seat_unavailable"], seat_ids=taken)
+        _race_window()
+        return _hold_write(event=event, user_id=user_id, seats=[(r[0], r[3]) for r in rows], now=now)
+
+
+def best_seats_pick(candidates: list[tuple[int, str, str, int]], quantity: int, *, fallback: bool = True) -> list[int]:
+    """Pick ``quantity`` seats from candidates in quality order ``(id, section, row, number)``:
+    the first run of consecutive numbers in one row, else (with ``fallback``) simply the best seats."""
+    by_row: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for seat_id, section, row, number in candidates:
+        by_row.setdefault((section, row), []).append((number, seat_id))
+    for seats in by_row.values():
+        seats.sort()
+        for start in range(len(seats) - quantity + 1):
+            block = seats[start : start + quantity]
+            if block[-1][0] - block[0][0] == quantity - 1:
+                return [seat_id for _, seat_id in block]
+    return [seat_id for seat_id, *_ in candidates[:quantity]] if fallback else []
+
+
+def _best_window(*, event: Event, grade: PriceGrade, size: int, now: datetime, lock: bool) -> list[tuple]:
+    """The best free seats of the grade in quality order: free ones through the
+    ``seat_best_available`` index, then seats of lapsed holds (lazy expiry).
+    With ``lock``, ``FOR UPDATE SKIP LOCKED``: seats another shopper is
+    taking right now are passed over, nobody waits."""
+    base = Seat.objects.filter(event_id=event.id, grade_id=grade.id).order_by("row_index", "section", "number")
+    fields = ("id", "section", "row", "number")
+    free = base.filter(status=Seat.Status.AVAILABLE)
+    lapsed = base.filter(status=Seat.Status.HELD, held_until__lte=now)
+    if lock:
+        free = free.select_for_update(skip_locked=True)
+        lapsed = lapsed.select_for_update(skip_locked=True)
+    rows = list(free.values_list(*fields)[:size])
+    if len(rows) < size:
+        rows += list(lapsed.values_list(*fields)[: size - len(rows)])
+    return rows
+
+
+def _adjacent_block(candidates: list[tuple], quantity: int) -> list[int] | None:
+    block = best_seats_pick(candidates, quantity, fallback=False)
+    return block or None
+
+
+def _hold_best_available(*, event: Event, user_id: int, quantity: int, grade: PriceGrade, now: datetime) -> Hold:
+    """Lock a small window of the best free seats (``SKIP LOCKED``) and take an
+    adjacent block from it; if the window has none, look further for a block
+    and lock just that; else take the window's best seats. Every shopper
+    locks only a few seats, so concurrent shoppers each get their own."""
+    locks = row_locks_enabled()
+    with locked_atomic(shopper=(event.id, user_id)):
+        _limit_check(event=event, have=shopper_seat_count(event_id=event.id, user_id=user_id, now=now), adding=quantity)
+        window = _best_window(event=event, grade=grade, size=quantity * 2, now=now, lock=locks)
+        if len(window) < quantity:
+            raise Conflict("not_enough_seats", error_messages["not_enough_seats"])
+        picked = _adjacent_block(window, quantity)
+        if picked is None:
+            further = _best_window(event=event, grade=grade, size=BEST_AVAILABLE_WINDOW, now=now, lock=False)
+            block = _adjacent_block([row for row in further if row not in window], quantity)
+            if block is not None and locks:
+                got = (
+                    Seat.objects.filter(id__in=block)
+                    .filter(seat_available_q(now))
+                    .order_by("id")
+                    .select_for_update(skip_locked=True)
+                    .values_list("id", flat=True)
+                )
+                block = block if len(got) == quantity else None
+            picked = block or [seat_id for seat_id, *_ in window[:quantity]]
+        _race_window()
+        return _hold_write(event=event, user_id=user_id, seats=[(i, grade.price) for i in picked], now=now)
+
+
+def _seats_free_sql(where: str) -> str:
+    """Free seats picked by ``where``, locking them in id order first (the one lock order)."""
+    return (
+        "UPDATE reservations_seat SET status = 'available', hold_id = NULL, held_until = NULL "
+        f"WHERE id IN (SELECT id FROM reservations_seat WHERE {where} ORDER BY id FOR UPDATE)"
+    )
+
+
+def seats_free_of_holds(*, hold_ids: list[int]) -> int:
+    """Put the still-held seats of these holds back on sale."""
+    with connection.cursor() as cursor:
+        cursor.execute(_seats_free_sql("hold_id = ANY(%s) AND status = 'held'"), [hold_ids])
+        return cursor.rowcount
+
+
+def hold_release(*, hold_id: int, user_id: int | None, force: bool = False) -> Hold:
+    """Release a hold: its seats go back on sale at once.
+
+    ``user_id`` ``None`` is the admin acting on anyone's hold; the admin may
+    also ``force`` a release during payment (checkout then voids the payment).
+    An expired or released hold is left as it is.
+    """
+    now = timezone.now()
+    with locked_atomic():
+        holds = Hold.objects.select_for_update().filter(pk=hold_id)
+        if user_id is not None:
+            holds = holds.filter(user_id=user_id)
+        hold = holds.first()
+        if hold is None:
+            raise NotFound("No such hold.")
+        if hold.status == Hold.Status.CHECKED_OUT:
+            raise Conflict("already_checked_out", error_messages["already_checked_out"])
+        if hold.status != Hold.Status.ACTIVE:
+            return hold
+        if hold.paying_until is not None and hold.paying_until > now and not force:
+            raise ApplicationError(
+                "checkout_in_progress", error_messages["checkout_in_progress"], status_code=409, retry_after=1
+            )
+        lapsed = hold.public_status(now=now) == Hold.Status.EXPIRED
+        seats_free_of_holds(hold_ids=[hold.id])
+        hold.status = Hold.Status.EXPIRED if lapsed else Hold.Status.RELEASED
+        hold.paying_until = None
+        hold.save(update_fields=["status", "paying_until", "updated_at"])
+        transaction.on_commit(lambda: seat_map_invalidate(event_id=hold.event_id))
+    return hold
+
+
+def holds_expire(*, batch: int = 500) -> int:
+    """Release lapsed holds in bulk (the beat job). Rows another transaction
+    is using are skipped (``SKIP LOCKED``) and picked up on the next run."""
+    expired = 0
+    while True:
+        now = timezone.now()
+        try:
+            with locked_atomic():
+                rows = list(
+                    Hold.objects.select_for_update(skip_locked=True)
+                    .filter(status=Hold.Status.ACTIVE, expires_at__lte=now)
+                    .exclude(paying_until__gt=now)
+                    .order_by("id")
+                    .values_list("id", "event_id")[:batch]
+                )
+                if not rows:
+                    return expired
+                ids = [hold_id for hold_id, _ in rows]
+                seats_free_of_holds(hold_ids=ids)
+                Hold.objects.filter(id__in=ids).update(status=Hold.Status.EXPIRED, paying_until=None, updated_at=now)
+                events = {event_id for _, event_id in rows}
+                transaction.on_commit(lambda events=events: [seat_map_invalidate(event_id=e) for e in events])
+        except Busy:
+            return expired
+        expired += len(rows)
+        if len(rows) < batch:
+            return expired

@@ -1,0 +1,104 @@
+"""Payment gateway interface and the built-in test gateway.
+
+The gateway is chosen by the ``PAYMENT_GATEWAY`` setting (a dotted path).
+Every call carries an idempotency key: charging twice with one key returns
+the first charge, so a retried checkout never charges twice. Checkout calls
+the gateway only while it holds no row lock.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from ticketing.redis import get_redis
+
+TOKEN_OK, TOKEN_DECLINED, TOKEN_TIMEOUT, TOKEN_SLOW = "tok_ok", "tok_declined", "tok_timeout", "tok_slow"
+
+
+class PaymentError(Exception):
+    """Base of the gateway's failures."""
+
+
+class PaymentDeclined(PaymentError):
+    """The card was refused; nothing was charged."""
+
+
+class PaymentUnavailable(PaymentError):
+    """The gateway did not answer in time (or at all)."""
+
+
+@dataclass(frozen=True)
+class Charge:
+    id: str
+    amount: int
+    currency: str
+
+
+class PaymentGateway:
+    """What checkout needs from a payment provider."""
+
+    def charge(self, *, token: str, amount: int, currency: str, idempotency_key: str) -> Charge:
+        """Capture ``amount``; the same ``idempotency_key`` never charges twice."""
+        raise NotImplementedError
+
+    def void(self, *, idempotency_key: str) -> None:
+        """Cancel (or refund) whatever the charge with this key captured; a no-op if none."""
+        raise NotImplementedError
+
+
+class TestGateway(PaymentGateway):
+    """A gateway that keeps its charges in Redis, for development and tests.
+
+    ``tok_ok`` succeeds, ``tok_declined`` is refused, ``tok_timeout`` answers
+    nothing for ``PAYMENT_TIMEOUT_SECONDS`` and then fails as unavailable,
+    ``tok_slow`` succeeds after half of that time. The Redis hash
+    ``testgw:charges`` maps each idempotency key to its charge, so tests and
+    benchmarks can count what was captured and voided.
+    """
+
+    __test__ = False  # not a pytest class
+    CHARGES_KEY = "testgw:charges"
+
+    def charge(self, *, token: str, amount: int, currency: str, idempotency_key: str) -> Charge:
+        timeout = float(settings.PAYMENT_TIMEOUT_SECONDS)
+        if token == TOKEN_TIMEOUT:
+            time.sleep(timeout)
+            raise PaymentUnavailable("The payment gateway did not answer in time.")
+        if token == TOKEN_SLOW:
+            time.sleep(timeout / 2)
+        elif token != TOKEN_OK:
+            raise PaymentDeclined("The card was declined.")
+        record = {"id": f"ch_{secrets.token_hex(8)}", "amount": amount, "currency": currency, "status": "captured"}
+        redis = get_redis()
+        redis.hsetnx(self.CHARGES_KEY, idempotency_key, json.dumps(record))
+        stored = json.loads(redis.hget(self.CHARGES_KEY, idempotency_key))
+        return Charge(id=stored["id"], amount=stored["amount"], currency=stored["currency"])
+
+    def void(self, *, idempotency_key: str) -> None:
+        redis = get_redis()
+        raw = redis.hget(self.CHARGES_KEY, idempotency_key)
+        if raw is not None:
+            record = json.loads(raw)
+            record["status"] = "voided"
+            redis.hset(self.CHARGES_KEY, idempotency_key, json.dumps(record))
+
+    @classmethod
+    def charges(cls) -> dict[str, dict]:
+        """Every charge the test gateway holds, by idempotency key."""
+        return {k.decode(): json.loads(v) for k, v in get_redis().hgetall(cls.CHARGES_KEY).items()}
+
+
+@lru_cache(maxsize=4)
+def _gateway(path: str) -> PaymentGateway:
+    return import_string(path)()
+
+
+def payment_gateway() -> PaymentGateway:
+    return _gateway(settings.PAYMENT_GATEWAY)
