@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 from accounts.services import user_register
 from queue_app.admission import admission_is_active
 from reservations import selectors
-from reservations.models import Event
+from reservations.models import Event, Ticket
 from reservations.serializers import event_data
 from ticketing.errors import ApplicationError
 from web.forms import SignupForm
@@ -159,9 +159,11 @@ def _qr_url_template() -> str:
 @require_GET
 @login_required
 def ticket_qr(request: HttpRequest, code: str) -> HttpResponse:
-    """The QR code of a ticket code as SVG (the code is the secret; the image only encodes it)."""
+    """The QR code of one of the person's valid tickets, as SVG; 404 for anyone else's."""
     if not TICKET_CODE_RE.match(code):
         raise Http404("Not a ticket code.")
+    if not selectors.ticket_list(user_id=request.user.pk).filter(code=code, status=Ticket.Status.VALID).exists():
+        raise Http404("No such ticket.")
     response = HttpResponse(qr_svg(data=code), content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=86400"
     return response

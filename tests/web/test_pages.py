@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
-from reservations.models import Event
+from reservations.models import Event, Hold, Order, Seat, Ticket
 from reservations.services import event_create
 
 pytestmark = pytest.mark.django_db
@@ -119,12 +120,28 @@ def test_event_without_queue_goes_straight_to_the_seat_map(logged_in: Client) ->
     assert logged_in.get(f"/events/{event.id}/seats/").status_code == 200
 
 
-def test_ticket_qr_is_an_svg_of_the_code(logged_in: Client) -> None:
-    response = logged_in.get("/tickets/AbCdEfGhIjKlMnOp_-12/qr.svg")
+def _sell(event: Event, user: Any, code: str) -> Ticket:
+    """A sold seat with its ticket, written directly: these tests are about the QR page, not checkout."""
+    seat = event.seats.filter(status=Seat.Status.AVAILABLE).first()
+    hold = Hold.objects.create(event=event, user=user, status=Hold.Status.CHECKED_OUT, expires_at=timezone.now())
+    order = Order.objects.create(event=event, user=user, hold=hold, total=seat.grade.price, currency=event.currency)
+    Seat.objects.filter(pk=seat.pk).update(status=Seat.Status.SOLD)
+    return Ticket.objects.create(order=order, event=event, user=user, seat=seat, code=code, price=seat.grade.price)
+
+
+def test_ticket_qr_is_an_svg_of_the_persons_own_valid_ticket(
+    logged_in: Client, user: Any, make_user: Any, event: Event
+) -> None:
+    mine = _sell(event, user, "AbCdEfGhIjKlMnOp_-12")
+    response = logged_in.get(f"/tickets/{mine.code}/qr.svg")
     assert response.status_code == 200
     assert response["Content-Type"] == "image/svg+xml"
     assert response.content.startswith(b"<svg")
+    theirs = _sell(event, make_user("mallory"), "ZyXwVuTsRqPoNmLk_-98")
+    assert logged_in.get(f"/tickets/{theirs.code}/qr.svg").status_code == 404
     assert logged_in.get("/tickets/short/qr.svg").status_code == 404
+    Ticket.objects.filter(pk=mine.pk).update(status=Ticket.Status.VOID)
+    assert logged_in.get(f"/tickets/{mine.code}/qr.svg").status_code == 404
 
 
 def test_auth_pages_do_not_send_people_back_to_themselves(client: Client) -> None:

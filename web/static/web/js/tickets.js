@@ -8,11 +8,14 @@
 
   function ticketCard(ticket, order) {
     var seat = ticket.seat;
-    var img = T.el("img", {
-      class: "qr", src: cfg.qr_url.replace("{code}", encodeURIComponent(ticket.code)), width: "132", height: "132",
-      alt: "QR code of ticket " + ticket.code, loading: "lazy",
-    });
-    return T.el("li", { class: "ticket", "data-ticket-code": ticket.code }, [
+    var valid = ticket.status !== "void";
+    var img = valid
+      ? T.el("img", {
+        class: "qr", src: cfg.qr_url.replace("{code}", encodeURIComponent(ticket.code)), width: "132", height: "132",
+        alt: "QR code of ticket " + ticket.code, loading: "lazy",
+      })
+      : T.el("div", { class: "qr qr-void", text: "Void" });
+    return T.el("li", { class: "ticket" + (valid ? "" : " ticket-void"), "data-ticket-code": ticket.code }, [
       img,
       T.el("div", { class: "ticket-body" }, [
         T.el("p", { class: "ticket-seat", text: T.seatLabel(seat) }),
@@ -30,7 +33,7 @@
         T.el("p", { class: "muted small", text: e ? e.venue + " · " + T.dateTime(e.starts_at) : "" }),
       ]),
       T.el("div", { class: "order-meta" }, [
-        T.el("span", { class: "badge badge-" + (order.status === "paid" ? "on-sale" : "closed"), text: order.status === "paid" ? "Paid" : order.status }),
+        T.el("span", { class: "badge badge-" + (order.status === "paid" ? "on-sale" : "closed"), text: order.status === "paid" ? "Paid" : order.status === "refunded" ? "Refunded" : order.status }),
         T.el("p", { class: "small muted", text: "Order #" + order.id + " · " + T.dateTime(order.created_at) }),
         T.el("p", { class: "order-total", text: T.money(order.total, order.currency) }),
       ]),
