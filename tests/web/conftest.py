@@ -29,8 +29,9 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from playwright.sync_api import Browser, BrowserType, Page, Playwright, sync_playwright
+from playwright.sync_api import APIRequestContext, Browser, BrowserType, Page, Playwright, sync_playwright
 
+from tests.web.browser import PASSWORD as BROWSER_PASSWORD
 from ticketing.redis import get_redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,3 +194,26 @@ def shot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
         return path
 
     return take
+
+
+@pytest.fixture
+def register(playwright: Playwright, live_server_url: str) -> Iterator[Callable[[str], APIRequestContext]]:
+    """Registers a person through the API (so the server hashes the password
+    its own way) and returns an API client logged in with their token."""
+    clients: list[APIRequestContext] = []
+
+    def make(username: str) -> APIRequestContext:
+        anonymous = playwright.request.new_context(base_url=live_server_url)
+        response = anonymous.post("/api/auth/register/", data={"username": username, "password": BROWSER_PASSWORD})
+        assert response.status == 201, response.text()
+        token = response.json()["token"]
+        anonymous.dispose()
+        client = playwright.request.new_context(
+            base_url=live_server_url, extra_http_headers={"Authorization": f"Token {token}"}
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.dispose()
