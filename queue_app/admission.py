@@ -8,6 +8,7 @@ import time
 from rest_framework import status
 
 from queue_app.keys import active_key
+from queue_app.store import store_admission_end
 from reservations.models import Event
 from ticketing.errors import ApplicationError
 from ticketing.redis import get_redis
@@ -34,3 +35,9 @@ def admission_require(*, event: Event, user_id: int) -> None:
     """Raise 403 ``not_admitted`` unless ``admission_is_active``."""
     if not admission_is_active(event=event, user_id=user_id):
         raise NotAdmitted()
+
+
+def admission_end(*, event_id: int, user_id: int) -> None:
+    """End the user's admission at once (after checkout, or on leaving), so
+    the next admission round can give the place to the next person."""
+    store_admission_end(event_id=event_id, user_id=user_id)

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from queue_app.admin import QueueAdminMixin
 from reservations.models import Event, Hold, PriceGrade, Seat, Venue
 from reservations.seatmaps import seat_map_generate, seat_map_parse
 from ticketing.errors import Invalid
@@ -52,7 +53,7 @@ class EventAdminForm(forms.ModelForm):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(QueueAdminMixin, admin.ModelAdmin):
     form = EventAdminForm
     list_display = [
         "name",
