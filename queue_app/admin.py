@@ -27,12 +27,12 @@ class QueueAdminMixin:
 
     @admin.action(description="Pause the sale (the queue keeps its order, admits nobody)")
     def queue_pause(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
-        changed = sum(event_sale_pause(event_id=event.id) for event in queryset.only("id"))
+        changed = sum(event_sale_pause(event_id=event_id) for event_id in queryset.values_list("id", flat=True))
         self.message_user(request, f"Paused {changed} event(s).", messages.SUCCESS)
 
     @admin.action(description="Resume the sale")
     def queue_resume(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
-        changed = sum(event_sale_resume(event_id=event.id) for event in queryset.only("id"))
+        changed = sum(event_sale_resume(event_id=event_id) for event_id in queryset.values_list("id", flat=True))
         self.message_user(request, f"Resumed {changed} event(s).", messages.SUCCESS)
 
     @admin.display(description="Waiting")

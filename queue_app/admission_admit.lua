@@ -4,7 +4,7 @@
 -- counter and collect the departures logged since the last round.
 -- KEYS[1] q:{id}:waiting  zset user -> seq
 -- KEYS[2] q:{id}:active   zset user -> admission expiry (0 = ended)
--- KEYS[3] q:{id}:meta     hash: round, leaves, rate, last_due, seats_left, left_overflow
+-- KEYS[3] q:{id}:meta     hash: round, leaves, rate, last_due, seats_left, status, left_overflow
 -- KEYS[4] q:{id}:left     list of "ordinal:seq" since the last round
 -- ARGV[1] now (unix seconds)
 -- ARGV[2] admitted_until for this batch (unix seconds)
@@ -13,6 +13,7 @@
 -- ARGV[5] interval seconds between admissions
 -- ARGV[6] EWMA weight of the newest rate sample (0..1)
 -- ARGV[7] seats_left after this round's admissions are served, before admitting ("" = unknown)
+-- ARGV[8] the sale's public status this round (on_sale, paused, sold_out, closed)
 -- Returns {round, admitted ids, head seq, waiting_total, admitted_total,
 --          rate ("" = no history), leaves, left entries, overflow (0/1)}.
 local now = tonumber(ARGV[1])
@@ -69,6 +70,7 @@ if seats_left ~= '' then
 else
   redis.call('HDEL', KEYS[3], 'seats_left')
 end
+redis.call('HSET', KEYS[3], 'status', ARGV[8])
 local round = redis.call('HINCRBY', KEYS[3], 'round', 1)
 local left = redis.call('LRANGE', KEYS[4], 0, -1)
 redis.call('DEL', KEYS[4])

@@ -133,8 +133,10 @@ def queue_state_get(*, event_id: int, user_id: int) -> QueueState:
     snap = _snapshot_or_404(event_id)
     if not snap.queue_enabled:
         return _plain_state(snap, "admitted")
-    public = snap.public_status()
     stored = store.store_state(event_id=event_id, user_id=user_id, now=time.time())
+    public = snap.public_status()
+    if stored.sale_status in (Event.PublicStatus.SOLD_OUT, Event.PublicStatus.CLOSED):
+        public = stored.sale_status  # the last round saw it before this process's snapshot did
     if public in (Event.PublicStatus.SOLD_OUT, Event.PublicStatus.CLOSED):
         return _plain_state(snap, public, waiting_total=stored.waiting_total)
     if stored.state == "waiting":
@@ -185,6 +187,7 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
             cap=event.admission_cap,
             interval=event.admission_interval_seconds,
             seats_left=budget.seats_left,
+            status=status,
         )
         rate = result.rate if result.rate is not None else event.admission_batch_size / event.admission_interval_seconds
         queue_broadcast(

@@ -78,6 +78,7 @@ class StoredState:
     leaves: int
     rate: float | None
     seats_left: int | None
+    sale_status: str | None  # public status seen by the last round
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ def _parse_state(raw: list[Any]) -> StoredState:
         leaves=_int(raw[5]),
         rate=_float(raw[6]),
         seats_left=None if seats_left is None else int(seats_left),
+        sale_status=_str(raw[8]),
     )
 
 
@@ -174,10 +176,12 @@ def store_admit(
     cap: int,
     interval: float,
     seats_left: int | None,
+    status: str,
 ) -> RoundResult:
     """Run the admit step of one round; ``max_n < 0`` admits nobody."""
     keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id)]
-    args = [now, admitted_until, max_n, cap, interval, RATE_EWMA_WEIGHT, "" if seats_left is None else seats_left]
+    seats = "" if seats_left is None else seats_left
+    args = [now, admitted_until, max_n, cap, interval, RATE_EWMA_WEIGHT, seats, status]
     raw = _script("admission_admit")(keys=keys, args=args)
     left = []
     for entry in raw[7]:
