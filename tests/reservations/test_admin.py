@@ -13,6 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from reservations.checkout import checkout
+from reservations.holds import hold_create
 from reservations.models import Event, Hold, PriceGrade, Seat, Venue
 from reservations.services import event_create
 
@@ -27,10 +29,17 @@ def staff_client(client):
 
 
 @pytest.fixture
-def one_of_everything(make_user):
-    event = event_create(name="Show", venue_name="Arena", sections="A:2x3:R:1000,B:1x2:S:500")
+def one_of_everything(make_user, django_capture_on_commit_callbacks):
+    """An event, a live hold and a paid order (so orders, tickets, payments
+    and confirmations have a row each to open)."""
+    event = event_create(name="Show", venue_name="Arena", sections="A:2x3:R:1000,B:1x2:S:500", queue_enabled=False)
     shopper = make_user("shopper")
     hold = Hold.objects.create(event=event, user=shopper, expires_at=timezone.now() + timedelta(minutes=5))
+    buyer = make_user("buyer")
+    seat = Seat.objects.filter(event=event, section="B").order_by("id").first()
+    paid = hold_create(event=event, user_id=buyer.id, seat_ids=[seat.id])
+    with django_capture_on_commit_callbacks(execute=True):
+        checkout(hold_id=paid.id, user_id=buyer.id, payment_token="tok_ok", idempotency_key="admin-fixture")
     Token.objects.create(user=shopper)
     Group.objects.create(name="Organizers")
     return event, hold
