@@ -57,6 +57,8 @@
     $("queue-live").hidden = false;
     $("queue-opens").hidden = true;
     $("rejoin-box").hidden = true;
+    $("queue-intro").hidden = false;
+    $("queue-title").textContent = "You are in line for " + cfg.event.name;
     var position = Number(p.position);
     $("position").textContent = position.toLocaleString();
     $("waiting-total").textContent = Number(p.waiting_total || 0).toLocaleString();
@@ -79,6 +81,8 @@
     $("queue-opens").hidden = true;
     setConn("off", "Not waiting");
     $("leave-button").hidden = true;
+    $("queue-title").textContent = "Waiting line for " + cfg.event.name;
+    $("queue-intro").hidden = true;
     if (kind === "sold_out") message("error", "Sold out. Every seat has been sold, so the line has closed. We are sorry.");
     else if (kind === "closed") message("muted", "The sale has closed.");
     else if (kind === "expired") {
