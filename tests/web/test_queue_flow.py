@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from playwright.sync_api import APIRequestContext, BrowserContext, Page, expect
 
 from reservations.services import event_create
-from tests.web.browser import log_in, position, wait_admitted
+from tests.web.browser import PASSWORD, log_in, position, wait_admitted
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -63,10 +64,15 @@ def test_sign_up_queue_pick_seats_see_a_rival_take_one_pay_and_get_tickets(
     expect(page.locator("#conn-text")).to_have_text("Live")
     shot(page, "04-waiting-page")
 
-    # Reloading never moves the person back.
+    # Reloading, or a second tab, never moves the person back.
     page.reload()
     expect(page.locator("#position")).to_have_text(re.compile(r"^\d+$"))
     assert position(page) <= first
+    second_tab = page.context.new_page()
+    second_tab.goto(f"/events/{event.id}/queue/")
+    expect(second_tab.locator("#position")).to_have_text(re.compile(r"^\d+$"))
+    assert position(second_tab) <= first
+    second_tab.close()
 
     # The position falls, then the page goes to the seat map by itself.
     page.wait_for_function(f"Number(document.getElementById('position').textContent) < {first}", timeout=30_000)
@@ -205,3 +211,38 @@ def test_scheduled_sale_counts_down_then_the_waiting_page_joins_by_itself(
     expect(page.locator("#queue-opens")).to_be_visible()
     expect(page.locator("#opens-countdown")).to_have_text(re.compile(r"^0:0\d$"))
     expect(page).to_have_url(re.compile(rf"/events/{event.id}/seats/$"), timeout=20_000)
+
+
+def test_organizer_pausing_and_resuming_the_sale_shows_on_the_waiting_page(
+    page: Page, new_context: Callable[..., BrowserContext], register: Callable[[str], APIRequestContext], shot: Shot
+) -> None:
+    event = event_create(
+        name="Pause Night", venue_name="Arena", sections="A:4x10:R:70000", batch=1, interval=60, cap=50
+    )
+    assert register("pa1").post(f"/api/events/{event.id}/queue/").status in (200, 201)
+    register("pia")
+    log_in(page, "pia")
+    page.goto(f"/events/{event.id}/queue/")
+    expect(page.locator("#conn-text")).to_have_text("Live")
+    expect(page.locator("#position")).to_have_text(re.compile(r"^[12]$"))
+
+    get_user_model().objects.create_superuser(username="organizer", password=PASSWORD)
+    admin = new_context().new_page()
+    admin.goto("/admin/login/")
+    admin.get_by_label("Username").fill("organizer")
+    admin.get_by_label("Password").fill(PASSWORD)
+    admin.get_by_role("button", name="Log in").click()
+
+    def run_action(action: str) -> None:
+        admin.goto("/admin/reservations/event/")
+        admin.locator(f'input[name="_selected_action"][value="{event.id}"]').check()
+        admin.locator('select[name="action"]').select_option(action)
+        admin.get_by_role("button", name="Go").click()
+
+    run_action("queue_pause")
+    expect(page.locator("#queue-message")).to_contain_text("paused the sale", timeout=10_000)
+    expect(page.locator("#queue-message")).to_contain_text("You keep your place")
+    expect(page.locator("#eta")).to_have_text("paused")
+    shot(page, "17-waiting-paused")
+    run_action("queue_resume")
+    expect(page.locator("#queue-message")).to_contain_text("The sale has resumed", timeout=10_000)

@@ -93,6 +93,7 @@
 
   function showPaused(isPaused) {
     paused = isPaused;
+    if (isPaused) $("eta").textContent = "paused";
     if (isPaused) message("warn", "The organizer has paused the sale. You keep your place in line; it moves again when the sale resumes.");
     else message("ok", "The sale has resumed.");
     if (!isPaused) window.setTimeout(function () { if (!paused) message("", ""); }, 4000);
