@@ -4,6 +4,7 @@ whole booking to the tickets."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from playwright.sync_api import APIRequestContext, BrowserContext, Page, expect
 
 from reservations.services import event_create
@@ -246,3 +248,24 @@ def test_organizer_pausing_and_resuming_the_sale_shows_on_the_waiting_page(
     shot(page, "17-waiting-paused")
     run_action("queue_resume")
     expect(page.locator("#queue-message")).to_contain_text("The sale has resumed", timeout=10_000)
+
+
+def test_the_demo_event_books_end_to_end_from_a_fresh_database(
+    page: Page, register: Callable[[str], APIRequestContext], shot: Shot
+) -> None:
+    call_command("demo", stdout=io.StringIO())
+    register("demofan")
+    log_in(page, "demofan")
+    page.goto("/")
+    page.get_by_role("link", name="Details and booking for Demo Stadium Night").click()
+    page.get_by_role("link", name="Book").click()
+    expect(page).to_have_url(re.compile(r"/events/\d+/seats/$"), timeout=20_000)
+    expect(page.locator("button.seat")).to_have_count(10 * 20 + 15 * 25 + 20 * 30)
+    shot(page, "18-demo-seat-map")
+    page.get_by_label("Grade", exact=True).select_option("VIP")
+    page.get_by_label("Seats", exact=True).select_option("3")
+    page.get_by_role("button", name="Find best seats").click()
+    expect(page.locator("#hold-seats li")).to_have_count(3)
+    page.get_by_role("link", name="Continue to payment").click()
+    page.get_by_role("button", name="Pay ₩660,000").click()
+    expect(page.locator("li.ticket")).to_have_count(3)

@@ -51,6 +51,7 @@
         var line = T.el("div", { class: "map-row", role: "group", "aria-label": "Section " + sec.name + ", row " + row });
         line.appendChild(T.el("span", { class: "row-label", "aria-hidden": "true", text: row }));
         var rowSeats = T.el("div", { class: "row-seats" });
+        widestRow = Math.max(widestRow, sec.byRow[row].length);
         sec.byRow[row].sort(function (a, b) { return a.number - b.number; }).forEach(function (seat) {
           var b = T.el("button", { type: "button", class: "seat grade-" + gradeIndex[seat.grade], "data-seat-id": String(seat.id), title: seatText(seat) });
           b.addEventListener("click", function () { toggle(seat.id); });
@@ -63,7 +64,19 @@
       block.appendChild(rows);
       map.appendChild(block);
     });
+    fitSeats();
   }
+
+  /* Seats shrink (down to 12 px) so the widest row fits the map box; past that the box scrolls. */
+  var widestRow = 0;
+  function fitSeats() {
+    var map = $("seatmap");
+    if (!widestRow) return;
+    var room = map.clientWidth - 36; // the row label and its gap
+    var size = Math.max(12, Math.min(22, Math.floor(room / (widestRow * (1 + 1 / 5.5)))));
+    map.style.setProperty("--seat", size + "px");
+  }
+  window.addEventListener("resize", fitSeats);
 
   function paint(list) {
     var mine = mineIds();
