@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 Shot = Callable[[Page, str], Path]
 
 
-def test_declined_payment_keeps_the_hold_and_a_second_card_pays(
+def test_declined_or_failed_payment_keeps_the_hold_and_a_good_card_pays(
     page: Page, register: Callable[[str], Any], shot: Shot
 ) -> None:
     event = event_create(
@@ -28,6 +28,8 @@ def test_declined_payment_keeps_the_hold_and_a_second_card_pays(
     register("dana")
     log_in(page, "dana")
     page.goto(f"/events/{event.id}/")
+    # Times show in the viewer's zone (the browser runs in Asia/Seoul), not the server's UTC.
+    expect(page.locator("time").first).to_contain_text("GMT+9")
     page.get_by_role("link", name="Book").click()
     expect(page).to_have_url(re.compile(rf"/events/{event.id}/seats/$"))
     expect(page.locator("#admission-box")).to_have_count(0)  # no queue, no admission clock
@@ -50,6 +52,12 @@ def test_declined_payment_keeps_the_hold_and_a_second_card_pays(
     hold_id = page.url.rstrip("/").split("/")[-2]
     assert page.request.get(f"/api/holds/{hold_id}/").json()["status"] == "active"
     expect(page.locator("#hold-left")).to_have_text(re.compile(r"^\d+:\d\d$"))
+
+    page.get_by_label(re.compile("0119")).check()
+    page.get_by_role("button", name="Pay ₩160,000").click()
+    expect(message).to_contain_text("The payment service did not answer", timeout=15_000)
+    expect(message).to_contain_text("not been charged")
+    assert page.request.get(f"/api/holds/{hold_id}/").json()["status"] == "active"
 
     page.get_by_label(re.compile("4242")).check()
     page.get_by_role("button", name="Pay ₩160,000").click()

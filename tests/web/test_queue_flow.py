@@ -269,3 +269,22 @@ def test_the_demo_event_books_end_to_end_from_a_fresh_database(
     page.get_by_role("link", name="Continue to payment").click()
     page.get_by_role("button", name="Pay ₩660,000").click()
     expect(page.locator("li.ticket")).to_have_count(3)
+
+
+def test_when_the_admission_lapses_the_person_chooses_to_join_again(
+    page: Page, register: Callable[[str], APIRequestContext], shot: Shot
+) -> None:
+    event = event_create(
+        name="Quick Pick", venue_name="Arena", sections="A:4x10:R:70000", batch=5, interval=1, admission_seconds=4
+    )
+    register("quinn")
+    log_in(page, "quinn")
+    page.goto(f"/events/{event.id}/queue/")
+    expect(page).to_have_url(re.compile(rf"/events/{event.id}/seats/$"), timeout=20_000)
+    expect(page.locator("#admission-left")).to_have_text(re.compile(r"^0:0\d$"))
+    expect(page.locator("#seats-message")).to_contain_text("Your turn to choose seats has ended", timeout=10_000)
+    expect(page).to_have_url(re.compile(rf"/events/{event.id}/queue/$"), timeout=10_000)
+    expect(page.locator("#queue-message")).to_contain_text("join the line again at the back")
+    shot(page, "19-turn-ended")
+    page.get_by_role("button", name="Join the line again").click()
+    expect(page).to_have_url(re.compile(rf"/events/{event.id}/seats/$"), timeout=20_000)

@@ -226,8 +226,21 @@
     if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "ping" }));
   }, 20000);
 
+  /* Read the state first: someone whose turn has just ended (or who bought
+   * and comes back) chooses to join again at the back; everyone else joins,
+   * which never moves a person already in line. */
+  function start() {
+    T.api("GET", cfg.api).then(function (r) {
+      if (r.ok && r.data.state === "expired") showEnded("expired");
+      else if (r.ok && (r.data.state === "waiting" || r.data.state === "admitted")) {
+        applyState(r.data);
+        connect();
+      } else join();
+    });
+  }
+
   if (paused) showPaused(true);
   if (cfg.event.status === "sold_out") showEnded("sold_out");
   else if (cfg.event.status === "closed") showEnded("closed");
-  else join();
+  else start();
 })();
