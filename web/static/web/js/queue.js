@@ -70,7 +70,6 @@
     if (!start || position > start) { start = position; localStorage.setItem(startKey, String(start)); }
     // A sliver from the start shows the bar is live; it fills as the people ahead get in.
     setProgress(start <= 1 ? 95 : 3 + ((start - position) / (start - 1)) * 92);
-    if (!paused) message("", "");
   }
 
   function showEnded(kind) {
