@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.services import user_register
 from queue_app.admission import admission_is_active
+from queue_app.services import ws_path
 from reservations import selectors
 from reservations.models import Event, Ticket
 from reservations.serializers import event_data
@@ -95,11 +97,11 @@ def event_queue(request: HttpRequest, event_id: int) -> HttpResponseBase:
     context = _event_context(event)
     context["queue_config"] = {
         "event": context["data"],
-        "api": f"/api/events/{event.id}/queue/",
-        "ws": f"/ws/events/{event.id}/queue/",
+        "api": reverse("api-event-queue", kwargs={"event_id": event.id}),
+        "ws": ws_path(event.id),
         "seats_url": reverse("web:event-seats", kwargs={"event_id": event.id}),
         "event_url": reverse("web:event-detail", kwargs={"event_id": event.id}),
-        "login_url": reverse("web:login") + "?next=" + request.path,
+        "login_url": reverse("web:login") + "?" + urlencode({"next": request.path}),
     }
     return render(request, "web/queue.html", context)
 
@@ -114,9 +116,9 @@ def event_seats(request: HttpRequest, event_id: int) -> HttpResponseBase:
     context = _event_context(event)
     context["seats_config"] = {
         "event": context["data"],
-        "seats_api": f"/api/events/{event.id}/seats/",
-        "holds_api": f"/api/events/{event.id}/holds/",
-        "queue_api": f"/api/events/{event.id}/queue/",
+        "seats_api": reverse("api-seats", kwargs={"event_id": event.id}),
+        "holds_api": reverse("api-holds", kwargs={"event_id": event.id}),
+        "queue_api": reverse("api-event-queue", kwargs={"event_id": event.id}),
         "queue_url": reverse("web:event-queue", kwargs={"event_id": event.id}),
         "checkout_url": reverse("web:hold-checkout", kwargs={"hold_id": 0}).replace("/0/", "/{id}/"),
         "hold_expired": request.GET.get("hold_expired") == "1",
@@ -130,7 +132,7 @@ def hold_checkout(request: HttpRequest, hold_id: int) -> HttpResponse:
     """Checkout of one hold; the page reads the hold through the API (404 for others' holds)."""
     config = {
         "hold_id": hold_id,
-        "hold_api": f"/api/holds/{hold_id}/",
+        "hold_api": reverse("api-hold", kwargs={"hold_id": hold_id}),
         "seats_url": reverse("web:event-seats", kwargs={"event_id": 0}).replace("/0/", "/{event}/"),
         "order_url": reverse("web:order-confirmation", kwargs={"order_id": 0}).replace("/0/", "/{id}/"),
         "tickets_url": reverse("web:my-tickets"),
@@ -141,14 +143,18 @@ def hold_checkout(request: HttpRequest, hold_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def order_confirmation(request: HttpRequest, order_id: int) -> HttpResponse:
-    config = {"orders_api": f"/api/orders/{order_id}/", "single": True, "qr_url": _qr_url_template()}
+    config = {
+        "orders_api": reverse("api-order", kwargs={"order_id": order_id}),
+        "single": True,
+        "qr_url": _qr_url_template(),
+    }
     return render(request, "web/confirmation.html", {"orders_config": config})
 
 
 @require_GET
 @login_required
 def my_tickets(request: HttpRequest) -> HttpResponse:
-    config = {"orders_api": "/api/orders/", "single": False, "qr_url": _qr_url_template()}
+    config = {"orders_api": reverse("api-orders"), "single": False, "qr_url": _qr_url_template()}
     return render(request, "web/tickets.html", {"orders_config": config})
 
 
@@ -165,5 +171,5 @@ def ticket_qr(request: HttpRequest, code: str) -> HttpResponse:
     if not selectors.ticket_list(user_id=request.user.pk).filter(code=code, status=Ticket.Status.VALID).exists():
         raise Http404("No such ticket.")
     response = HttpResponse(qr_svg(data=code), content_type="image/svg+xml")
-    response["Cache-Control"] = "private, max-age=86400"
+    response["Cache-Control"] = "private, max-age=3600"
     return response
