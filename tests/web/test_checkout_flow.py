@@ -74,9 +74,16 @@ def test_expired_hold_sends_the_person_back_to_the_seat_map(
     register("erin")
     log_in(page, "erin")
     page.goto(f"/events/{event.id}/seats/")
-    seat = page.locator("button.seat").first
+    # Keyboard only: one tab stop for the map, arrows move, Enter picks.
+    page.locator("button.seat").first.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    seat = page.locator("button.seat:focus")
+    expect(seat).to_have_attribute("aria-label", re.compile(r"^Section A, row 2, seat 2,"))
+    assert page.locator('button.seat[tabindex="0"]').count() == 1
     seat_id = seat.get_attribute("data-seat-id")
-    seat.click()
+    page.keyboard.press("Enter")
+    expect(seat).to_have_attribute("aria-pressed", "true")
     page.get_by_role("button", name="Hold 1 seat").click()
     page.get_by_role("link", name="Continue to payment").click()
     expect(page).to_have_url(re.compile(r"/holds/\d+/checkout/$"))
@@ -85,7 +92,7 @@ def test_expired_hold_sends_the_person_back_to_the_seat_map(
     expect(page.locator("#seats-message")).to_contain_text("Your hold expired")
     # The seat is on sale again.
     expect(page.locator(f'button.seat[data-seat-id="{seat_id}"]')).not_to_have_class(re.compile(r"is-taken"))
-    expect(page.locator(f'button.seat[data-seat-id="{seat_id}"]')).to_be_enabled()
+    expect(page.locator(f'button.seat[data-seat-id="{seat_id}"]')).to_have_attribute("aria-disabled", "false")
     shot(page, "11-hold-expired")
 
 

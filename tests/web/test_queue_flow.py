@@ -95,7 +95,8 @@ def test_sign_up_queue_pick_seats_see_a_rival_take_one_pay_and_get_tickets(
 
     taken = page.locator(f'button.seat[data-seat-id="{taken_id}"]')
     expect(taken).to_have_class(re.compile(r"\bis-taken\b"), timeout=10_000)
-    expect(taken).to_be_disabled()
+    expect(taken).to_have_attribute("aria-disabled", "true")
+    expect(taken).to_have_attribute("aria-label", re.compile(r", taken$"))
     grey = "rgb(201, 204, 214)"  # --taken in site.css
     page.wait_for_function(
         "([id, grey]) => getComputedStyle(document.querySelector(`button.seat[data-seat-id='${id}']`))"

@@ -15,6 +15,7 @@
 
   var seats = {};        // id -> seat (latest from the API)
   var buttons = {};      // id -> button
+  var grid = [];         // rows of buttons, top to bottom, for arrow-key moves
   var selected = [];     // seat ids, in click order
   var hold = null;       // the person's active hold on this page, if any
   var stopHoldTimer = null;
@@ -51,13 +52,19 @@
         var line = T.el("div", { class: "map-row", role: "group", "aria-label": "Section " + sec.name + ", row " + row });
         line.appendChild(T.el("span", { class: "row-label", "aria-hidden": "true", text: row }));
         var rowSeats = T.el("div", { class: "row-seats" });
+        var gridRow = [];
         widestRow = Math.max(widestRow, sec.byRow[row].length);
         sec.byRow[row].sort(function (a, b) { return a.number - b.number; }).forEach(function (seat) {
           var b = T.el("button", { type: "button", class: "seat grade-" + gradeIndex[seat.grade], "data-seat-id": String(seat.id), title: seatText(seat) });
           b.addEventListener("click", function () { toggle(seat.id); });
+          b.tabIndex = grid.length === 0 && gridRow.length === 0 ? 0 : -1;
+          b.dataset.row = String(grid.length);
+          b.dataset.col = String(gridRow.length);
           buttons[seat.id] = b;
+          gridRow.push(b);
           rowSeats.appendChild(b);
         });
+        grid.push(gridRow);
         line.appendChild(rowSeats);
         rows.appendChild(line);
       });
@@ -66,6 +73,27 @@
     });
     fitSeats();
   }
+
+  /* One tab stop for the whole map (roving tabindex); arrow keys move between seats, Home/End along a row. */
+  $("seatmap").addEventListener("keydown", function (e) {
+    var from = e.target.closest && e.target.closest("button.seat");
+    if (!from) return;
+    var r = Number(from.dataset.row), c = Number(from.dataset.col);
+    if (e.key === "ArrowLeft") c -= 1;
+    else if (e.key === "ArrowRight") c += 1;
+    else if (e.key === "ArrowUp") r -= 1;
+    else if (e.key === "ArrowDown") r += 1;
+    else if (e.key === "Home") c = 0;
+    else if (e.key === "End") c = grid[r].length - 1;
+    else return;
+    e.preventDefault();
+    r = Math.max(0, Math.min(grid.length - 1, r));
+    c = Math.max(0, Math.min(grid[r].length - 1, c));
+    var to = grid[r][c];
+    from.tabIndex = -1;
+    to.tabIndex = 0;
+    to.focus();
+  });
 
   /* Seats shrink (down to 12 px) so the widest row fits the map box; past that the box scrolls. */
   var widestRow = 0;
@@ -92,7 +120,8 @@
       b.classList.toggle("is-taken", taken);
       b.classList.toggle("is-mine", isMine);
       b.classList.toggle("is-selected", isSelected);
-      b.disabled = taken || isMine || !!hold;
+      // aria-disabled, not disabled: taken seats stay reachable with the arrow keys and are announced.
+      b.setAttribute("aria-disabled", taken || isMine || hold ? "true" : "false");
       b.setAttribute("aria-pressed", isSelected ? "true" : "false");
       b.setAttribute("aria-label", seatText(seat) + (isMine ? ", held for you" : taken ? ", taken" : isSelected ? ", selected" : ", available"));
       b.dataset.status = isMine ? "mine" : seat.status;
