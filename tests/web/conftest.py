@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from playwright.sync_api import APIRequestContext, Browser, BrowserType, Page, Playwright, sync_playwright
+from playwright.sync_api import APIRequestContext, Browser, BrowserType, Page, Playwright, expect, sync_playwright
 
 from tests.web.browser import PASSWORD as BROWSER_PASSWORD
 from ticketing.redis import get_redis
@@ -151,6 +151,8 @@ def playwright() -> Iterator[Playwright]:
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     pw = sync_playwright().start()
+    # Live processes on a busy 2-core CI machine: give every expectation some slack.
+    expect.set_options(timeout=10_000)
     try:
         yield pw
     finally:
