@@ -8,7 +8,9 @@
   var ev = cfg.event;
   var $ = function (id) { return document.getElementById(id); };
   var holdKey = "hold:" + ev.id;
-  var POLL_MS = 2000;
+  // The whole map is re-read on each poll: every 2 s for arena-size maps,
+  // less often for stadiums, so thousands of shoppers do not swamp the API.
+  var POLL_MS = ev.seats_total > 5000 ? 5000 : 2000;
 
   var gradeIndex = {};
   ev.price_tiers.forEach(function (tier, i) { gradeIndex[tier.grade] = i % 8; });
