@@ -78,6 +78,7 @@ def test_sign_up_queue_pick_seats_see_a_rival_take_one_pay_and_get_tickets(
 
     # The position falls, then the page goes to the seat map by itself.
     page.wait_for_function(f"Number(document.getElementById('position').textContent) < {first}", timeout=30_000)
+    shot(page, "04-waiting-page-moving")
     expect(page).to_have_url(re.compile(rf"/events/{event.id}/seats/$"), timeout=30_000)
     seat_buttons = page.locator("button.seat")
     expect(seat_buttons).to_have_count(4 * 12 + 6 * 16)
