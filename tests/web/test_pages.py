@@ -148,3 +148,12 @@ def test_auth_pages_do_not_send_people_back_to_themselves(client: Client) -> Non
     page = client.get("/accounts/login/").content.decode()
     assert 'href="/accounts/signup/"' in page
     assert "next=/accounts/login/" not in page
+
+
+def test_unknown_pages_get_the_sites_own_not_found_page(client: Client) -> None:
+    response = client.get("/events/999999/")
+    assert response.status_code == 404
+    assert "We could not find that page" in response.content.decode()
+    api = client.get("/api/nothing-here/")
+    assert api.status_code == 404
+    assert api.json()["error"] == "not_found"
