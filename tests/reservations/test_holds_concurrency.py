@@ -86,7 +86,9 @@ def test_contention_storm_never_holds_a_seat_twice(make_event):
     results = [o for per_user in run_together([lambda u=u: shopper(u) for u in users]) for o in per_user]
     statuses = Counter(status for status, _ in results)
     assert set(statuses) <= {201, 409}, statuses
-    assert {body["error"] for status, body in results if status == 409} <= {"seat_unavailable", "limit_exceeded"}
+    # "busy" is the bounded lock wait giving up (lock_timeout) on a loaded machine: still a 409, never a 500.
+    conflicts = {body["error"] for status, body in results if status == 409}
+    assert conflicts <= {"seat_unavailable", "limit_exceeded", "busy"}
     claims = _claims(results)
     assert all(count == 1 for count in claims.values()), claims
     held = dict(Seat.objects.filter(event=event, status="held").values_list("id", "hold_id"))
