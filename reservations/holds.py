@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from reservations.locking import Busy, locked_atomic, row_locks_enabled
@@ -21,7 +21,6 @@ from reservations.models import Event, Hold, PriceGrade, Seat
 from reservations.selectors import (
     SHOPPER_SEAT_COUNT_SQL,
     seat_available_q,
-    seat_map_invalidate,
     shopper_seat_count,
 )
 from ticketing.errors import ApplicationError, Conflict, Invalid, NotFound
@@ -100,7 +99,6 @@ def _hold_write(*, event: Event, user_id: int, seats: list[tuple[int, int]], now
     )
     hold._state.adding = False
     hold._state.db = "default"
-    transaction.on_commit(lambda: seat_map_invalidate(event_id=event.id))
     return hold
 
 
@@ -294,7 +292,6 @@ def hold_release(*, hold_id: int, user_id: int | None, force: bool = False) -> H
                 "UPDATE reservations_hold SET status = %s, paying_until = NULL, updated_at = %s WHERE id = %s",
                 [hold.id, hold.status, now, hold.id],
             )
-        transaction.on_commit(lambda: seat_map_invalidate(event_id=hold.event_id))
     return hold
 
 
@@ -311,15 +308,13 @@ def holds_expire(*, batch: int = 500) -> int:
                     .filter(status=Hold.Status.ACTIVE, expires_at__lte=now)
                     .exclude(paying_until__gt=now)
                     .order_by("id")
-                    .values_list("id", "event_id")[:batch]
+                    .values_list("id", flat=True)[:batch]
                 )
                 if not rows:
                     return expired
-                ids = [hold_id for hold_id, _ in rows]
+                ids = rows
                 seats_free_of_holds(hold_ids=ids)
                 Hold.objects.filter(id__in=ids).update(status=Hold.Status.EXPIRED, paying_until=None, updated_at=now)
-                events = {event_id for _, event_id in rows}
-                transaction.on_commit(lambda events=events: [seat_map_invalidate(event_id=e) for e in events])
         except Busy:
             return expired
         expired += len(rows)
