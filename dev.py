@@ -56,10 +56,17 @@ def main(argv: list[str]) -> int:
         os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(ROOT / "dev.py"), *argv])
     os.chdir(ROOT)
     command, rest = argv[0], argv[1:]
-    if command == "test":
-        return subprocess.call([str(VENV_PYTHON), "-m", "pytest", *rest])
-    if command == "manage":
-        return subprocess.call([str(VENV_PYTHON), "manage.py", *rest])
+    if command in {"test", "manage"}:
+        # Taken before importing the project: its package (the Celery app)
+        # sets DJANGO_SETTINGS_MODULE, which would beat pytest's test settings.
+        environ = dict(os.environ)
+        from ticketing import embedded
+
+        # With no DATABASE_URL / REDIS_URL: the embedded servers, stopped
+        # afterwards unless they were already running (e.g. under `run`).
+        args = ["-m", "pytest", *rest] if command == "test" else ["manage.py", *rest]
+        with embedded.serving() as extra_env:
+            return subprocess.call([str(VENV_PYTHON), *args], env={**environ, **extra_env})
     if command == "stop":
         from ticketing import embedded
 

@@ -8,6 +8,7 @@ import time
 from rest_framework import status
 
 from queue_app.keys import active_key
+from queue_app.store import store_admission_end
 from reservations.models import Event
 from ticketing.errors import ApplicationError
 from ticketing.redis import get_redis
@@ -37,5 +38,6 @@ def admission_require(*, event: Event, user_id: int) -> None:
 
 
 def admission_end(*, event_id: int, user_id: int) -> None:
-    """End the user's admission (after checkout), so the place goes to the next person."""
-    get_redis().zrem(active_key(event_id), str(user_id))
+    """End the user's admission at once (after checkout, or on leaving), so
+    the next admission round can give the place to the next person."""
+    store_admission_end(event_id=event_id, user_id=user_id)

@@ -17,3 +17,18 @@ def waiting_key(event_id: int) -> str:
 def active_key(event_id: int) -> str:
     """Sorted set: member = user id, score = admission expiry (unix seconds)."""
     return f"q:{{{event_id}}}:active"
+
+
+def meta_key(event_id: int) -> str:
+    """Hash: round counter, leaves counter, measured rate, seats left, last admission time."""
+    return f"q:{{{event_id}}}:meta"
+
+
+def left_key(event_id: int) -> str:
+    """List of ``"ordinal:seq"``: who left the waiting set since the last round."""
+    return f"q:{{{event_id}}}:left"
+
+
+def round_lock_key(event_id: int) -> str:
+    """Lock held while one admission round of the event runs."""
+    return f"q:{{{event_id}}}:round-lock"

@@ -1,3 +1,9 @@
 """WebSocket routes of the waiting queue."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from queue_app.consumers import QueueConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/events/<int:event_id>/queue/", QueueConsumer.as_asgi()),
+]

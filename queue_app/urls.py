@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from queue_app import api
+
+urlpatterns = [
+    path("api/events/<int:event_id>/queue/", api.EventQueueApi.as_view(), name="api-event-queue"),
+]

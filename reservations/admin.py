@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from queue_app.admin import QueueAdminMixin
 from reservations.holds import hold_release
 from reservations.models import Confirmation, Event, Hold, Order, Payment, PriceGrade, Seat, Ticket, Venue
 from reservations.orders import order_refund
@@ -54,7 +55,7 @@ class EventAdminForm(forms.ModelForm):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(QueueAdminMixin, admin.ModelAdmin):
     form = EventAdminForm
     list_display = [
         "name",

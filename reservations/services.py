@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from reservations.models import Event, Venue
 from reservations.seatmaps import seat_map_generate
+from ticketing.errors import Invalid
 
 
 @transaction.atomic
@@ -50,7 +52,10 @@ def event_create(
         queue_enabled=queue_enabled,
         **{key: value for key, value in fields.items() if value is not None},
     )
-    event.full_clean(exclude=["venue"])
+    try:
+        event.full_clean(exclude=["venue"])
+    except ValidationError as exc:
+        raise Invalid("The event is not valid.", fields=exc.message_dict) from None
     event.save()
     seat_map_generate(event=event, spec=sections)
     return event

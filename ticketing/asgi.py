@@ -8,10 +8,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
-from ticketing.ws_auth import SessionOrTokenAuthMiddleware  # noqa: E402
+from ticketing.ws_auth import AllowedHostsOriginValidator, SessionOrTokenAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -7,6 +7,8 @@ from typing import Any
 
 from channels.auth import AuthMiddleware
 from channels.db import database_sync_to_async
+from channels.security.websocket import OriginValidator
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from rest_framework import exceptions
 
@@ -39,3 +41,21 @@ def SessionOrTokenAuthMiddleware(inner: Any) -> Any:  # noqa: N802 (Channels' na
     from channels.sessions import CookieMiddleware, SessionMiddleware
 
     return CookieMiddleware(SessionMiddleware(TokenHeaderAuthMiddleware(inner)))
+
+
+class OriginOptionalValidator(OriginValidator):
+    """Channels' origin check, except that a handshake without ``Origin`` is
+    let through (the contract: non-browser clients send none). Browsers
+    always send ``Origin`` on a WebSocket handshake, so a cross-site page
+    still cannot ride a visitor's session cookie."""
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        return parsed_origin is None or super().valid_origin(parsed_origin)
+
+
+def AllowedHostsOriginValidator(application: Any) -> OriginOptionalValidator:  # noqa: N802 (Channels' naming)
+    """Like ``channels.security.websocket.AllowedHostsOriginValidator``, with ``Origin`` optional."""
+    allowed_hosts = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed_hosts:
+        allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
+    return OriginOptionalValidator(application, allowed_hosts)

@@ -8,14 +8,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from queue_app.keys import active_key
+from queue_app.admission import admission_is_active
 from reservations.checkout import checkout_begin, checkout_finish
 from reservations.holds import hold_create, holds_expire
 from reservations.models import Confirmation, Hold, Order, Payment, Seat, Ticket
 from reservations.payments import Charge, TestGateway
 from tests.reservations.conftest import admit, client_for, seat_ids
 from ticketing.errors import ApplicationError
-from ticketing.redis import get_redis
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_gateway")]
 
@@ -65,7 +64,8 @@ def test_checkout_ends_the_queue_admission(make_event, user, django_capture_on_c
     hold_id = client.post(f"/api/events/{event.id}/holds/", {"seat_ids": seat_ids(event)[:1]}, format="json").json()
     with django_capture_on_commit_callbacks(execute=True):
         assert _checkout(client, hold_id["id"]).status_code == 201
-    assert get_redis().zscore(active_key(event.id), str(user.id)) is None
+    assert not admission_is_active(event=event, user_id=user.id)
+    assert client.get(f"/api/events/{event.id}/queue/").json()["state"] == "expired"
     # The replay still answers (no admission needed to read one's own order).
     assert _checkout(client, hold_id["id"]).status_code == 200
 

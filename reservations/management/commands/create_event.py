@@ -50,5 +50,7 @@ class Command(BaseCommand):
                 admission_seconds=options["admission_seconds"],
             )
         except Invalid as exc:
-            raise CommandError(exc.detail) from None
+            fields = exc.extra.get("fields", {})
+            reasons = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
+            raise CommandError(f"{exc.detail} {reasons}".strip()) from None
         self.stdout.write(json.dumps({"id": event.id}))

@@ -40,6 +40,6 @@ class Command(BaseCommand):
         password_hint = "'admin'" if created and password == "admin" else "(as set when it was created)"  # noqa: S105
         self.stdout.write(
             f"Demo event #{event.id} {event.name!r} with {event.seats.count()} seats is on sale.\n"
-            f"Admin: http://127.0.0.1:8000/admin/ - log in as 'admin' "
+            f"Admin: http://127.0.0.1:{os.environ.get('PORT', '8000')}/admin/ - log in as 'admin' "
             f"with password {password_hint}."
         )

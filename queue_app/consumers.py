@@ -1,0 +1,218 @@
+"""The waiting page's WebSocket, ``/ws/events/{id}/queue/``.
+
+A consumer reads its own state once on connect (rank, join sequence number
+and the round counter, atomically), then follows the event's round messages
+from the process's hub: its rank drops by the number admitted plus the
+departures ahead of it. It asks Redis again only when it missed a round
+(or was not in the queue yet), never once per round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from queue_app.hub import QueueMessage, hub_get
+from queue_app.selectors import SaleSnapshot, event_sale_snapshot
+from queue_app.services import queue_eta_seconds, queue_likely_sold_out, seat_page_path, timestamp_iso
+from queue_app.store import StoredState, store_state_async
+from reservations.models import Event
+
+POSITION_EVERY_SECONDS = 5.0
+NOT_IN_QUEUE_RECHECK_SECONDS = 2.0
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+_STATUS_FRAMES = {
+    Event.PublicStatus.PAUSED: "paused",
+    Event.PublicStatus.SOLD_OUT: "sold_out",
+    Event.PublicStatus.CLOSED: "closed",
+}
+
+
+def _frame(kind: str, **fields: Any) -> str:
+    return json.dumps({"type": kind, **fields}, separators=(",", ":"))
+
+
+class QueueConsumer(AsyncWebsocketConsumer):
+    # No channel-layer channel per socket: the hub is the process's only
+    # listener (an alias with no configuration gives no layer).
+    channel_layer_alias = "queue-hub-delivers"
+
+    event_id: int
+    user_id: int
+    snap: SaleSnapshot
+    attached = False
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.accept()
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.event_id = int(self.scope["url_route"]["kwargs"]["event_id"])
+        self.user_id = user.id
+        snap = await database_sync_to_async(event_sale_snapshot)(event_id=self.event_id)
+        await self.accept()
+        if snap is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.snap = snap
+        if not snap.queue_enabled:
+            await self.send(_frame("admitted", admitted_until=None, next=seat_page_path(self.event_id)))
+            return
+        self.state = "new"
+        self.status = snap.public_status()
+        self.pending: list[QueueMessage] = []
+        self.syncing = False
+        self.last_sync = 0.0
+        self.last_position: int | None = None
+        self.last_sent = 0.0
+        await self.subscribe()
+        await self.resync()
+
+    async def subscribe(self) -> None:
+        """Listen to the event's messages (override point for the benchmark's stock baseline)."""
+        await hub_get().attach(self.event_id, self)
+        self.attached = True
+
+    async def unsubscribe(self) -> None:
+        hub_get().detach(self.event_id, self)
+
+    async def disconnect(self, code: int) -> None:
+        if self.attached:
+            self.attached = False
+            await self.unsubscribe()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            return
+        if isinstance(message, dict) and message.get("type") == "ping":
+            await self.send(_frame("pong"))
+
+    async def frames_send(self, frames: list[str]) -> None:
+        for frame in frames:
+            try:
+                await self.send(frame)
+            except Exception:  # noqa: BLE001 - a socket closing mid-send must not stop the others
+                return
+
+    # -- state --------------------------------------------------------------
+
+    async def resync(self) -> None:
+        """Read the user's state from Redis, then apply what arrived meanwhile."""
+        if self.syncing:
+            return
+        self.syncing = True
+        try:
+            stored = await store_state_async(event_id=self.event_id, user_id=self.user_id, now=time.time())
+        finally:
+            self.syncing = False
+        self.last_sync = time.monotonic()
+        frames = self.apply_state(stored)
+        pending, self.pending = self.pending, []
+        for message in pending:
+            frames += self.on_message(message)
+        await self.frames_send(frames)
+
+    def resync_soon(self) -> None:
+        self.resync_task = asyncio.ensure_future(self.resync())
+
+    def apply_state(self, stored: StoredState) -> list[str]:
+        """Take the state read from Redis; frames only for what is new to the socket."""
+        first = self.state == "new"
+        previous = self.state
+        frames = self.status_frames(self.status, initial=True) if first else []
+        self.round = stored.round
+        self.known_leaves = stored.leaves
+        self.rate = stored.rate
+        self.seats_left = stored.seats_left
+        self.waiting_total = stored.waiting_total
+        self.state = stored.state
+        if stored.state == "waiting":
+            self.seq = stored.seq
+            self.rank = stored.rank
+            frames += self.position_frames(force=True)
+        elif stored.state == "admitted" and previous != "admitted":
+            frames.append(self.admitted_frame(stored.admitted_until))
+        elif stored.state == "expired" and previous != "expired":
+            frames.append(_frame("expired"))
+        return frames
+
+    def admitted_frame(self, admitted_until: float | str | None) -> str:
+        if isinstance(admitted_until, float):
+            admitted_until = timestamp_iso(admitted_until)
+        return _frame("admitted", admitted_until=admitted_until, next=seat_page_path(self.event_id))
+
+    def status_frames(self, status: str | None, *, initial: bool = False) -> list[str]:
+        if status is None or (status == self.status and not initial):
+            return []
+        previous, self.status = self.status, status
+        if status in _STATUS_FRAMES:
+            return [_frame(_STATUS_FRAMES[status])]
+        if status == Event.PublicStatus.ON_SALE and previous == Event.PublicStatus.PAUSED and not initial:
+            return [_frame("resumed")]
+        return []
+
+    def position_frames(self, *, force: bool = False) -> list[str]:
+        """A ``position`` frame when the position fell, or at least every 5 s.
+        The position shown never goes up."""
+        position = self.rank + 1
+        if self.last_position is not None:
+            position = min(position, self.last_position)
+        now = time.monotonic()
+        if not force and position == self.last_position and now - self.last_sent < POSITION_EVERY_SECONDS:
+            return []
+        self.last_position, self.last_sent = position, now
+        return [
+            _frame(
+                "position",
+                position=position,
+                waiting_total=self.waiting_total,
+                eta_seconds=queue_eta_seconds(position=position, rate=self.rate, fallback_rate=self.snap.fallback_rate),
+                likely_sold_out=queue_likely_sold_out(position=position, seats_left=self.seats_left),
+            )
+        ]
+
+    def on_message(self, message: QueueMessage) -> list[str]:
+        """Frames for this socket from one broadcast (pure arithmetic, no I/O)."""
+        if self.syncing or self.state == "new":
+            self.pending.append(message)
+            return []
+        frames = self.status_frames(message.status)
+        if message.kind != "round" or message.round <= self.round:
+            return frames
+        if message.round != self.round + 1 or message.resync:
+            self.round = message.round
+            self.resync_soon()
+            return frames
+        self.round = message.round
+        self.rate, self.seats_left, self.waiting_total = message.rate, message.seats_left, message.waiting_total
+        if self.state == "waiting":
+            if self.user_id in message.admitted:
+                self.state = "admitted"
+                frames.append(self.admitted_frame(message.admitted_until))
+            elif message.left_self(seq=self.seq, known_leaves=self.known_leaves):
+                self.state = "not_in_queue"
+            else:
+                self.rank -= message.admitted_count + message.left_ahead(seq=self.seq, known_leaves=self.known_leaves)
+                self.rank = max(self.rank, 0)
+                frames += self.position_frames()
+        elif self.state == "admitted" and self.user_id in message.lapsed:
+            self.state = "expired"
+            frames.append(_frame("expired"))
+        return frames
+
+    def on_tick(self, now: float) -> list[str]:
+        if self.state == "waiting":
+            return self.position_frames()
+        if self.state in ("not_in_queue", "expired") and now - self.last_sync >= NOT_IN_QUEUE_RECHECK_SECONDS:
+            self.resync_soon()
+        return []

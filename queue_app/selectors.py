@@ -1,0 +1,139 @@
+"""Queue-side reads: a short-lived snapshot of an event's sale settings for
+the join hot path, and the seat budget that keeps admission seat-aware."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+
+from queue_app.keys import meta_key
+from reservations.models import Event, Hold, Seat
+from reservations.selectors import seat_available_q
+from ticketing.redis import get_redis
+
+SNAPSHOT_TTL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class SaleSnapshot:
+    """What a join or a state read needs to know about an event, at most
+    ``SNAPSHOT_TTL_SECONDS`` old: admin changes reach every process within it."""
+
+    event_id: int
+    queue_enabled: bool
+    status: str
+    sale_opens_at: datetime
+    sale_closes_at: datetime | None
+    has_unsold: bool
+    batch: int
+    interval: int
+    cap: int
+    admission_seconds: int
+    rate: float | None  # measured admission rate (people/s), from the last round
+    seats_left: int | None  # free seats not yet spoken for by admitted shoppers
+
+    def public_status(self, now: datetime | None = None) -> str:
+        event = Event(status=self.status, sale_opens_at=self.sale_opens_at, sale_closes_at=self.sale_closes_at)
+        return event.public_status(seats_unsold=1 if self.has_unsold else 0, now=now)
+
+    @property
+    def fallback_rate(self) -> float:
+        return self.batch / self.interval
+
+
+_snapshots: dict[int, tuple[float, SaleSnapshot | None]] = {}
+_snapshots_lock = threading.Lock()
+
+
+def event_sale_snapshot(*, event_id: int) -> SaleSnapshot | None:
+    """The event's sale snapshot, read from PostgreSQL and Redis at most once
+    a second per process (None when there is no such event)."""
+    now = time.monotonic()
+    cached = _snapshots.get(event_id)
+    if cached is not None and now - cached[0] < SNAPSHOT_TTL_SECONDS:
+        return cached[1]
+    snapshot = _snapshot_read(event_id)
+    with _snapshots_lock:
+        _snapshots[event_id] = (now, snapshot)
+    return snapshot
+
+
+def event_sale_snapshot_forget(*, event_id: int | None = None) -> None:
+    """Drop this process's cached snapshot(s), e.g. after an organizer's change."""
+    with _snapshots_lock:
+        if event_id is None:
+            _snapshots.clear()
+        else:
+            _snapshots.pop(event_id, None)
+
+
+def _snapshot_read(event_id: int) -> SaleSnapshot | None:
+    event = (
+        Event.objects.filter(pk=event_id)
+        .only(
+            "id",
+            "queue_enabled",
+            "status",
+            "sale_opens_at",
+            "sale_closes_at",
+            "admission_batch_size",
+            "admission_interval_seconds",
+            "admission_cap",
+            "admission_seconds",
+        )
+        .first()
+    )
+    if event is None:
+        return None
+    has_unsold = Seat.objects.filter(event_id=event_id).exclude(status=Seat.Status.SOLD).exists()
+    rate, seats_left = get_redis().hmget(meta_key(event_id), "rate", "seats_left")
+    return SaleSnapshot(
+        event_id=event.id,
+        queue_enabled=event.queue_enabled,
+        status=event.status,
+        sale_opens_at=event.sale_opens_at,
+        sale_closes_at=event.sale_closes_at,
+        has_unsold=has_unsold,
+        batch=event.admission_batch_size,
+        interval=event.admission_interval_seconds,
+        cap=event.admission_cap,
+        admission_seconds=event.admission_seconds,
+        rate=float(rate) if rate else None,
+        seats_left=int(float(seats_left)) if seats_left else None,
+    )
+
+
+@dataclass(frozen=True)
+class SeatBudget:
+    free: int  # available seats, lapsed holds counted as free (lazy expiry)
+    admitted_without_hold: int  # admitted shoppers who hold no seat yet
+
+    @property
+    def seats_left(self) -> int:
+        """Seats still free once every admitted shopper without a hold takes one."""
+        return max(0, self.free - self.admitted_without_hold)
+
+
+def admission_seat_budget(*, event_id: int, admitted_ids: list[int], now: datetime | None = None) -> SeatBudget:
+    """Count what admission may still promise: free seats minus one seat for
+    each admitted shopper who holds none yet (a live hold already took its
+    seats out of the free count)."""
+    now = now or timezone.now()
+    free = Seat.objects.filter(seat_available_q(now), event_id=event_id).count()
+    holding: set[int] = set()
+    if admitted_ids:
+        holding = set(
+            Hold.objects.filter(
+                event_id=event_id,
+                status=Hold.Status.ACTIVE,
+                expires_at__gt=now,
+                user_id__in=admitted_ids,
+            )
+            .values_list("user_id", flat=True)
+            .distinct()
+        )
+    return SeatBudget(free=free, admitted_without_hold=len(set(admitted_ids) - holding))

@@ -1,0 +1,257 @@
+"""The waiting queue's operations: join, read, leave, the admission round,
+and the organizer's pause/resume switch.
+
+Redis holds the queue (``queue_app.store``); PostgreSQL holds the event and
+its seats. An admission round is the one place that decides who gets in.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from queue_app import store
+from queue_app.broadcast import queue_broadcast, queue_status_announce
+from queue_app.keys import round_lock_key
+from queue_app.selectors import (
+    SaleSnapshot,
+    admission_seat_budget,
+    event_sale_snapshot,
+    event_sale_snapshot_forget,
+)
+from reservations.models import Event
+from reservations.selectors import event_seat_counts
+from ticketing.errors import Conflict, NotFound
+from ticketing.ratelimit import rate_limit_check
+from ticketing.redis import get_redis
+
+MIN_RATE = 0.01  # people/s: keeps an ETA finite while admission is blocked
+
+
+def ws_path(event_id: int) -> str:
+    return f"/ws/events/{event_id}/queue/"
+
+
+def seat_page_path(event_id: int) -> str:
+    return f"/events/{event_id}/seats/"
+
+
+def timestamp_iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def queue_eta_seconds(*, position: int, rate: float | None, fallback_rate: float) -> int:
+    """Position divided by the measured admission rate (batch/interval before
+    there is history); never negative."""
+    effective = fallback_rate if rate is None else rate
+    return max(0, math.ceil(position / max(effective, MIN_RATE)))
+
+
+def queue_likely_sold_out(*, position: int, seats_left: int | None) -> bool:
+    """True when the people ahead already cover every seat still free."""
+    return seats_left is not None and position - 1 >= seats_left
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """The contract's queue state (fields that do not apply are null)."""
+
+    state: str
+    position: int | None
+    waiting_total: int
+    eta_seconds: int | None
+    likely_sold_out: bool
+    admitted_until: str | None
+    ws: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _waiting_state(snap: SaleSnapshot, *, rank: int, waiting_total: int, rate: float | None, seats_left: int | None):
+    position = rank + 1
+    return QueueState(
+        state="waiting",
+        position=position,
+        waiting_total=waiting_total,
+        eta_seconds=queue_eta_seconds(position=position, rate=rate, fallback_rate=snap.fallback_rate),
+        likely_sold_out=queue_likely_sold_out(position=position, seats_left=seats_left),
+        admitted_until=None,
+        ws=ws_path(snap.event_id),
+    )
+
+
+def _plain_state(snap: SaleSnapshot, state: str, *, waiting_total: int = 0, admitted_until: float | None = None):
+    return QueueState(
+        state=state,
+        position=None,
+        waiting_total=waiting_total,
+        eta_seconds=None,
+        likely_sold_out=False,
+        admitted_until=timestamp_iso(admitted_until),
+        ws=ws_path(snap.event_id),
+    )
+
+
+def _snapshot_or_404(event_id: int) -> SaleSnapshot:
+    snap = event_sale_snapshot(event_id=event_id)
+    if snap is None:
+        raise NotFound("No such event.")
+    return snap
+
+
+def queue_join(*, event_id: int, user_id: int) -> tuple[QueueState, bool]:
+    """Join the event's queue (idempotent). Returns (state, newly joined)."""
+    snap = _snapshot_or_404(event_id)
+    public = snap.public_status()
+    if public == Event.PublicStatus.SCHEDULED:
+        raise Conflict("sale_not_open", "The sale has not opened yet.", opens_at=snap.sale_opens_at.isoformat())
+    if public == Event.PublicStatus.SOLD_OUT:
+        raise Conflict("sold_out", "Every seat of this event is sold.")
+    if public == Event.PublicStatus.CLOSED:
+        raise Conflict("sale_closed", "The sale of this event is closed.")
+    rate_limit_check(scope="queue_join", user_id=user_id, setting="RATE_LIMIT_JOIN")
+    if not snap.queue_enabled:
+        return _plain_state(snap, "admitted"), False
+    joined = store.store_join(event_id=event_id, user_id=user_id, now=time.time())
+    if joined.admitted_until is not None:
+        return _plain_state(snap, "admitted", admitted_until=joined.admitted_until), False
+    state = _waiting_state(
+        snap, rank=joined.rank, waiting_total=joined.waiting_total, rate=snap.rate, seats_left=snap.seats_left
+    )
+    return state, joined.created
+
+
+def queue_state_get(*, event_id: int, user_id: int) -> QueueState:
+    """The user's queue state now (the WebSocket's fallback for polling)."""
+    snap = _snapshot_or_404(event_id)
+    if not snap.queue_enabled:
+        return _plain_state(snap, "admitted")
+    stored = store.store_state(event_id=event_id, user_id=user_id, now=time.time())
+    public = snap.public_status()
+    if stored.sale_status in (Event.PublicStatus.SOLD_OUT, Event.PublicStatus.CLOSED):
+        public = stored.sale_status  # the last round saw it before this process's snapshot did
+    if public in (Event.PublicStatus.SOLD_OUT, Event.PublicStatus.CLOSED):
+        return _plain_state(snap, public, waiting_total=stored.waiting_total)
+    if stored.state == "waiting":
+        return _waiting_state(
+            snap, rank=stored.rank, waiting_total=stored.waiting_total, rate=stored.rate, seats_left=stored.seats_left
+        )
+    return _plain_state(snap, stored.state, waiting_total=stored.waiting_total, admitted_until=stored.admitted_until)
+
+
+def queue_leave(*, event_id: int, user_id: int) -> None:
+    """Leave the queue, or give up an admission: the place is free at once."""
+    _snapshot_or_404(event_id)
+    store.store_leave(event_id=event_id, user_id=user_id)
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    status: str
+    lapsed: list[int]
+    result: store.RoundResult
+
+
+def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutcome | None:
+    """One admission round of one event; None when another round of the
+    event is still running.
+
+    Drops lapsed admissions, then, if the sale is on and the event's interval
+    has passed, admits ``min(batch, cap - admitted, seats left)`` people from
+    the head of the queue, where seats left = free seats minus one for every
+    admitted shopper who holds none yet. Ends with one broadcast.
+    """
+    lock = get_redis().lock(round_lock_key(event.id), timeout=30, blocking=False)
+    if not lock.acquire():
+        return None
+    try:
+        now = time.time() if now is None else now
+        moment = datetime.fromtimestamp(now, UTC)
+        lapsed, live = store.store_expire(event_id=event.id, now=now)
+        counts = event_seat_counts(event_ids=[event.id], now=moment)[event.id]
+        status = event.public_status(seats_unsold=counts.unsold, now=moment)
+        budget = admission_seat_budget(event_id=event.id, admitted_ids=live, now=moment)
+        admitting = status == Event.PublicStatus.ON_SALE
+        result = store.store_admit(
+            event_id=event.id,
+            now=now,
+            admitted_until=now + event.admission_seconds,
+            max_n=min(event.admission_batch_size, budget.seats_left) if admitting else -1,
+            cap=event.admission_cap,
+            interval=event.admission_interval_seconds,
+            seats_left=budget.seats_left,
+            status=status,
+        )
+        rate = result.rate if result.rate is not None else event.admission_batch_size / event.admission_interval_seconds
+        queue_broadcast(
+            event_id=event.id,
+            payload={
+                "k": "round",
+                "r": result.round,
+                "st": status,
+                "adm": result.admitted,
+                "until": timestamp_iso(now + event.admission_seconds),
+                "lapsed": lapsed,
+                "left": result.left,
+                "wt": result.waiting_total,
+                "rate": rate,
+                "sl": result.seats_left,
+                "resync": result.overflow,
+            },
+        )
+        return RoundOutcome(status=status, lapsed=lapsed, result=result)
+    finally:
+        lock.release()
+
+
+def admission_rounds_run() -> int:
+    """Run a round for every queued event whose sale is open (or just
+    closed, so its waiting page hears it). Returns the number of rounds."""
+    now = timezone.now()
+    events = Event.objects.filter(
+        Q(sale_closes_at__isnull=True) | Q(sale_closes_at__gt=now - timedelta(minutes=5)),
+        queue_enabled=True,
+        sale_opens_at__lte=now,
+        status__in=[Event.Status.ON_SALE, Event.Status.PAUSED],
+    )
+    return sum(1 for event in events if admission_round_run(event=event) is not None)
+
+
+def _status_change(*, event_id: int, status: str) -> bool:
+    with transaction.atomic():
+        event = Event.objects.select_for_update().filter(pk=event_id).first()
+        if event is None:
+            raise NotFound("No such event.")
+        if event.status == status:
+            return False
+        event.status = status
+        event.save(update_fields=["status", "updated_at"])
+        transaction.on_commit(lambda: event_status_announce(event_id=event_id))
+    return True
+
+
+def event_sale_pause(*, event_id: int) -> bool:
+    """Pause the sale: the queue keeps its order but admits nobody."""
+    return _status_change(event_id=event_id, status=Event.Status.PAUSED)
+
+
+def event_sale_resume(*, event_id: int) -> bool:
+    """Resume a paused sale: admission rounds pick up at once."""
+    return _status_change(event_id=event_id, status=Event.Status.ON_SALE)
+
+
+def event_status_announce(*, event_id: int) -> None:
+    """Broadcast the event's public status now (after a committed change)."""
+    event_sale_snapshot_forget(event_id=event_id)
+    event = Event.objects.filter(pk=event_id).first()
+    if event is None:
+        return
+    counts = event_seat_counts(event_ids=[event_id])[event_id]
+    queue_status_announce(event_id=event_id, status=event.public_status(seats_unsold=counts.unsold))

@@ -1,0 +1,244 @@
+"""The queue in Redis: one Lua script per multi-key step, one round trip each.
+
+Scripts are ``.lua`` files beside this module, loaded once per client with
+``register_script`` (EVALSHA, re-sent only when Redis lost its script
+cache). This is the only module that knows the key layout's semantics; the
+services above it speak in users, positions and rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+from django.conf import settings
+from redis.commands.core import AsyncScript, Script
+
+from queue_app.keys import active_key, left_key, meta_key, seq_key, waiting_key
+from ticketing.redis import get_redis
+
+_HERE = Path(__file__).resolve().parent
+LEFT_LOG_LIMIT = 10_000
+RATE_EWMA_WEIGHT = 0.3
+
+
+@cache
+def _source(name: str) -> str:
+    return (_HERE / f"{name}.lua").read_text()
+
+
+@cache
+def _scripts(client: redis.Redis) -> dict[str, Script]:
+    return {
+        name: client.register_script(_source(name))
+        for name in ("queue_join", "queue_state", "queue_leave", "admission_expire", "admission_admit")
+    }
+
+
+def _script(name: str) -> Script:
+    return _scripts(get_redis())[name]
+
+
+def _str(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _float(value: bytes | str | None) -> float | None:
+    return None if value in (None, b"", "") else float(value)
+
+
+def _int(value: bytes | str | int | None, default: int = 0) -> int:
+    return default if value in (None, b"", "") else int(value)
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    admitted_until: float | None  # set when already admitted
+    rank: int = 0  # 0-based place in the waiting set
+    waiting_total: int = 0
+    created: bool = False
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """One user's raw queue state plus the counters a consumer builds on."""
+
+    state: str  # waiting | admitted | expired | not_in_queue
+    rank: int | None
+    waiting_total: int
+    seq: int | None
+    admitted_until: float | None
+    round: int
+    leaves: int
+    rate: float | None
+    seats_left: int | None
+    sale_status: str | None  # public status seen by the last round
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    round: int
+    admitted: list[int]
+    head_seq: int
+    waiting_total: int
+    admitted_total: int
+    rate: float | None
+    leaves: int
+    left: list[tuple[int, int]] = field(default_factory=list)  # (ordinal, seq)
+    overflow: bool = False
+    seats_left: int | None = None
+
+
+def _join_keys(event_id: int) -> list[str]:
+    return [seq_key(event_id), waiting_key(event_id), active_key(event_id)]
+
+
+def _parse_join(raw: list[Any]) -> JoinResult:
+    if raw[0] == 1:
+        return JoinResult(admitted_until=float(raw[1]))
+    return JoinResult(admitted_until=None, rank=raw[1], waiting_total=raw[2], created=bool(raw[3]))
+
+
+def store_join(*, event_id: int, user_id: int, now: float) -> JoinResult:
+    return _parse_join(_script("queue_join")(keys=_join_keys(event_id), args=[user_id, now]))
+
+
+def store_join_pipe(pipe: redis.client.Pipeline, *, event_id: int, user_id: int, now: float) -> None:
+    """Queue one join on ``pipe`` (bulk loads; results parse with ``store_join_parse``)."""
+    _script("queue_join")(keys=_join_keys(event_id), args=[user_id, now], client=pipe)
+
+
+def store_join_parse(raw: list[Any]) -> JoinResult:
+    return _parse_join(raw)
+
+
+_STATES = {0: "waiting", 1: "admitted", 2: "expired", 3: "not_in_queue"}
+
+
+def _parse_state(raw: list[Any]) -> StoredState:
+    code = raw[0]
+    seats_left = _float(raw[7])
+    return StoredState(
+        state=_STATES[code],
+        rank=raw[1] if code == 0 else None,
+        waiting_total=_int(raw[2]),
+        seq=_int(raw[3]) if code == 0 else None,
+        admitted_until=float(raw[1]) if code == 1 else None,
+        round=_int(raw[4]),
+        leaves=_int(raw[5]),
+        rate=_float(raw[6]),
+        seats_left=None if seats_left is None else int(seats_left),
+        sale_status=_str(raw[8]),
+    )
+
+
+def _state_keys(event_id: int) -> list[str]:
+    return [waiting_key(event_id), active_key(event_id), meta_key(event_id)]
+
+
+def store_state(*, event_id: int, user_id: int, now: float) -> StoredState:
+    return _parse_state(_script("queue_state")(keys=_state_keys(event_id), args=[user_id, now]))
+
+
+def _leave(event_id: int, user_id: int, mode: str) -> int:
+    keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id)]
+    return int(_script("queue_leave")(keys=keys, args=[user_id, LEFT_LOG_LIMIT, mode]))
+
+
+def store_leave(*, event_id: int, user_id: int) -> int:
+    """1: left the waiting set, 2: ended an admission, 0: nothing to do."""
+    return _leave(event_id, user_id, "leave")
+
+
+def store_admission_end(*, event_id: int, user_id: int) -> bool:
+    """End an admission (the waiting set is left alone); True if there was one."""
+    return _leave(event_id, user_id, "end") == 2
+
+
+def store_expire(*, event_id: int, now: float) -> tuple[list[int], list[int]]:
+    """Mark lapsed admissions ended; return (lapsed ids, still admitted ids)."""
+    lapsed, live = _script("admission_expire")(keys=[active_key(event_id)], args=[now])
+    return [int(u) for u in lapsed], [int(u) for u in live]
+
+
+def store_admit(
+    *,
+    event_id: int,
+    now: float,
+    admitted_until: float,
+    max_n: int,
+    cap: int,
+    interval: float,
+    seats_left: int | None,
+    status: str,
+) -> RoundResult:
+    """Run the admit step of one round; ``max_n < 0`` admits nobody."""
+    keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id)]
+    seats = "" if seats_left is None else seats_left
+    args = [now, admitted_until, max_n, cap, interval, RATE_EWMA_WEIGHT, seats, status]
+    raw = _script("admission_admit")(keys=keys, args=args)
+    left = []
+    for entry in raw[7]:
+        ordinal, _, seq = entry.partition(b":")
+        left.append((int(ordinal), int(float(seq))))
+    seats = _float(raw[9])
+    return RoundResult(
+        round=int(raw[0]),
+        admitted=[int(u) for u in raw[1]],
+        head_seq=int(float(raw[2])) if raw[2] else 0,
+        waiting_total=int(raw[3]),
+        admitted_total=int(raw[4]),
+        rate=_float(raw[5]),
+        leaves=_int(raw[6]),
+        left=left,
+        overflow=bool(raw[8]),
+        seats_left=None if seats is None else int(seats),
+    )
+
+
+def store_figures(*, event_id: int, now: float) -> tuple[int, int, float | None]:
+    """(waiting, admitted now, measured rate) for the admin."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.zcard(waiting_key(event_id))
+    pipe.zcount(active_key(event_id), f"({now}", "+inf")
+    pipe.hget(meta_key(event_id), "rate")
+    waiting, admitted, rate = pipe.execute()
+    return int(waiting), int(admitted), _float(rate)
+
+
+# -- asyncio side (WebSocket consumers) ------------------------------------
+
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aredis.Redis, AsyncScript]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _async_state_script() -> AsyncScript:
+    """One async client per event loop, on a pool that waits for a free
+    connection instead of raising at its limit (redis-py 8's default pool
+    raises past 100 connections)."""
+    loop = asyncio.get_running_loop()
+    entry = _async_clients.get(loop)
+    if entry is None:
+        pool = aredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            max_connections=getattr(settings, "QUEUE_ASYNC_REDIS_POOL_SIZE", 50),
+            timeout=None,
+            socket_connect_timeout=5,
+            socket_timeout=10,
+        )
+        client = aredis.Redis(connection_pool=pool)
+        entry = (client, client.register_script(_source("queue_state")))
+        _async_clients[loop] = entry
+    return entry[1]
+
+
+async def store_state_async(*, event_id: int, user_id: int, now: float) -> StoredState:
+    raw = await _async_state_script()(keys=_state_keys(event_id), args=[user_id, now])
+    return _parse_state(raw)
