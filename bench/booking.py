@@ -284,10 +284,30 @@ def _db_double_holds(plans: dict[str, dict[str, Any]]) -> int:
     return doubles
 
 
+def _seat_map_figures(tag: str) -> dict[str, float]:
+    """Time to answer a 50,000-seat map (query + JSON), without and with the cached layout."""
+    from django.core.cache import cache
+
+    from reservations.selectors import seat_layout_cache_key, seat_map
+
+    event = event_create(
+        name=f"bench {tag} seat map", venue_name="Bench Arena", sections="A:250x200:R:100000", queue_enabled=False
+    )
+    cache.delete(seat_layout_cache_key(event.id))
+    timings = []
+    for _ in range(4):
+        started = time.perf_counter()
+        body = json.dumps({"seats": seat_map(event_id=event.id)})
+        timings.append((time.perf_counter() - started) * 1000)
+    return {"seats": 50_000, "cold_ms": round(timings[0], 1), "warm_ms": round(min(timings[1:]), 1), "bytes": len(body)}
+
+
 def main() -> None:
     tag = str(int(time.time()))
     plans = _setup(tag)
     figures: dict[str, Any] = {"workers": WORKERS, "seats_per_hold": SEATS_PER_HOLD, "rounds": ROUNDS}
+    figures["seat_map"] = _seat_map_figures(tag)
+    print(f"seat map (50,000 seats, query + JSON): {figures['seat_map']}", flush=True)
     double_holds = 0
     errors = 0
     for kind in KINDS:
