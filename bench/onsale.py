@@ -69,6 +69,7 @@ DEADLINE_SECONDS = 600
 ORDER_SLACK_SECONDS = 2 * INTERVAL + 3.0
 PYTHON = sys.executable
 IDLE_RECONNECT_SECONDS = 2.0
+ARRIVAL_SECONDS = 30  # shoppers arrive over the first 30 s (a 2-core box cannot take 2,000 in one instant)
 
 
 class Http:
@@ -285,7 +286,7 @@ def _setup(tag: str) -> tuple[int, list[tuple[int, str]]]:
 
 def _start(port: int) -> list[subprocess.Popen]:
     # PostgreSQL's max_connections is shared: a small pool per web process, plain connections in Celery.
-    env = {**os.environ, "DB_POOL_MAX": "12", "PAYMENT_TIMEOUT_SECONDS": "5"}
+    env = {**os.environ, "DB_POOL_MAX": "25", "DB_POOL_TIMEOUT": "60", "PAYMENT_TIMEOUT_SECONDS": "5"}
     celery_env = {**env, "DB_POOL": "0"}
     logs = Path(os.environ.get("ONSALE_LOG_DIR", tempfile.gettempdir()))
     commands = {
@@ -409,7 +410,7 @@ async def _onsale(port: int, event_id: int, accounts: list[tuple[int, str]]) -> 
     started = time.monotonic()
 
     async def arrive(shopper: Shopper) -> None:
-        await asyncio.sleep(random.Random(shopper.index).uniform(0, 5))  # arrivals spread over 5 s
+        await asyncio.sleep(random.Random(shopper.index).uniform(0, ARRIVAL_SECONDS))
         await shopper.run()
 
     await asyncio.wait_for(asyncio.gather(*(arrive(s) for s in shoppers)), timeout=DEADLINE_SECONDS + 120)
