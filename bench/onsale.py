@@ -186,14 +186,19 @@ class Shopper:
         if hold is None:
             await self.http.request("DELETE", queue)
             return
-        status, body, _ = await self.timed(
-            "checkout",
-            "POST",
-            f"/api/holds/{hold}/checkout/",
-            {"payment_token": "tok_ok"},
-            {"Idempotency-Key": str(uuid.uuid4())},
-        )
-        if status == 201:
+        key = str(uuid.uuid4())
+        for _ in range(5):  # a busy answer (409 with Retry-After) is retried with the same key, as clients should
+            status, body, headers = await self.timed(
+                "checkout",
+                "POST",
+                f"/api/holds/{hold}/checkout/",
+                {"payment_token": "tok_ok"},
+                {"Idempotency-Key": key},
+            )
+            if status != 409 or (body or {}).get("error") != "checkout_in_progress":
+                break
+            await asyncio.sleep(float(headers.get("retry-after", "1")))
+        if status in (200, 201):
             self.outcome, self.bought_at = "bought", time.monotonic()
         else:
             self.outcome = f"checkout:{status}:{(body or {}).get('error')}"
