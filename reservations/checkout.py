@@ -32,7 +32,6 @@ from queue_app.admission import admission_end
 from reservations.locking import Busy, locked_atomic
 from reservations.models import Confirmation, Hold, Order, Payment, Seat, Ticket
 from reservations.payments import Charge, PaymentDeclined, PaymentError, payment_gateway
-from reservations.selectors import seat_map_invalidate
 from ticketing.errors import ApplicationError, Conflict, Invalid, NotFound
 
 logger = logging.getLogger(__name__)
@@ -192,10 +191,9 @@ def checkout_finish(*, payment_id: int, charge: Charge) -> Order | None:
 
 
 def _after_sale(*, event_id: int, user_id: int, order_id: int) -> None:
-    """After the sale commits: fresh seat map, the place in the queue goes to the next person, email."""
+    """After the sale commits: the place in the queue goes to the next person; the email goes out."""
     from reservations.tasks import order_confirmation_send
 
-    seat_map_invalidate(event_id=event_id)
     admission_end(event_id=event_id, user_id=user_id)
     order_confirmation_send.delay(order_id)
 

@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from reservations.locking import Busy, locked_atomic, row_locks_enabled
@@ -21,7 +21,6 @@ from reservations.models import Event, Hold, PriceGrade, Seat
 from reservations.selectors import (
     SHOPPER_SEAT_COUNT_SQL,
     seat_available_q,
-    seat_map_invalidate,
     shopper_seat_count,
 )
 from ticketing.errors import ApplicationError, Conflict, Invalid, NotFound
@@ -100,7 +99,6 @@ def _hold_write(*, event: Event, user_id: int, seats: list[tuple[int, int]], now
     )
     hold._state.adding = False
     hold._state.db = "default"
-    transaction.on_commit(lambda: seat_map_invalidate(event_id=event.id))
     return hold
 
 
@@ -180,22 +178,34 @@ def best_seats_pick(candidates: list[tuple[int, str, str, int]], quantity: int, 
     return [seat_id for seat_id, *_ in candidates[:quantity]] if fallback else []
 
 
-def _best_window(*, event: Event, grade: PriceGrade, size: int, now: datetime, lock: bool) -> list[tuple]:
-    """The best free seats of the grade in quality order: free ones through the
-    ``seat_best_available`` index, then seats of lapsed holds (lazy expiry).
-    With ``lock``, ``FOR UPDATE SKIP LOCKED``: seats another shopper is
-    taking right now are passed over, nobody waits."""
-    base = Seat.objects.filter(event_id=event.id, grade_id=grade.id).order_by("row_index", "section", "number")
-    fields = ("id", "section", "row", "number")
-    free = base.filter(status=Seat.Status.AVAILABLE)
-    lapsed = base.filter(status=Seat.Status.HELD, held_until__lte=now)
-    if lock:
-        free = free.select_for_update(skip_locked=True)
-        lapsed = lapsed.select_for_update(skip_locked=True)
-    rows = list(free.values_list(*fields)[:size])
-    if len(rows) < size:
-        rows += list(lapsed.values_list(*fields)[: size - len(rows)])
-    return rows
+_BEST_WINDOW_SQL = (
+    "SELECT s.id, s.section, s.row, s.number, " + SHOPPER_SEAT_COUNT_SQL + " AS have "
+    "FROM reservations_seat s WHERE s.event_id = %s AND s.grade_id = %s AND {where} "
+    "ORDER BY s.row_index, s.section, s.number LIMIT %s {lock}"
+)
+
+
+def _best_window(
+    *, event: Event, grade: PriceGrade, user_id: int, size: int, now: datetime, lock: bool
+) -> tuple[list[tuple], int]:
+    """The best free seats of the grade in quality order, and the person's seat
+    count, in one round trip: free seats through the ``seat_best_available``
+    index, then (if short) seats of lapsed holds (lazy expiry). With ``lock``,
+    ``FOR UPDATE SKIP LOCKED``: seats another shopper is taking right now are
+    passed over, nobody waits."""
+    lock_sql = "FOR UPDATE OF s SKIP LOCKED" if lock else ""
+    count_params = [user_id, event.id, now, user_id, event.id]
+    rows: list[tuple] = []
+    with connection.cursor() as cursor:
+        for where, extra in (("s.status = 'available'", []), ("s.status = 'held' AND s.held_until <= %s", [now])):
+            sql = _BEST_WINDOW_SQL.format(where=where, lock=lock_sql)
+            cursor.execute(sql, [*count_params, event.id, grade.id, *extra, size - len(rows)])
+            rows += cursor.fetchall()
+            if len(rows) >= size:
+                break
+    if not rows:
+        return [], shopper_seat_count(event_id=event.id, user_id=user_id, now=now)
+    return [row[:4] for row in rows], rows[0][4]
 
 
 def _adjacent_block(candidates: list[tuple], quantity: int) -> list[int] | None:
@@ -210,13 +220,15 @@ def _hold_best_available(*, event: Event, user_id: int, quantity: int, grade: Pr
     locks only a few seats, so concurrent shoppers each get their own."""
     locks = row_locks_enabled()
     with locked_atomic(shopper=(event.id, user_id)):
-        _limit_check(event=event, have=shopper_seat_count(event_id=event.id, user_id=user_id, now=now), adding=quantity)
-        window = _best_window(event=event, grade=grade, size=quantity * 2, now=now, lock=locks)
+        window, have = _best_window(event=event, grade=grade, user_id=user_id, size=quantity * 2, now=now, lock=locks)
+        _limit_check(event=event, have=have, adding=quantity)
         if len(window) < quantity:
             raise Conflict("not_enough_seats", error_messages["not_enough_seats"])
         picked = _adjacent_block(window, quantity)
         if picked is None:
-            further = _best_window(event=event, grade=grade, size=BEST_AVAILABLE_WINDOW, now=now, lock=False)
+            further, _ = _best_window(
+                event=event, grade=grade, user_id=user_id, size=BEST_AVAILABLE_WINDOW, now=now, lock=False
+            )
             block = _adjacent_block([row for row in further if row not in window], quantity)
             if block is not None and locks:
                 got = (
@@ -271,11 +283,15 @@ def hold_release(*, hold_id: int, user_id: int | None, force: bool = False) -> H
                 "checkout_in_progress", error_messages["checkout_in_progress"], status_code=409, retry_after=1
             )
         lapsed = hold.public_status(now=now) == Hold.Status.EXPIRED
-        seats_free_of_holds(hold_ids=[hold.id])
         hold.status = Hold.Status.EXPIRED if lapsed else Hold.Status.RELEASED
         hold.paying_until = None
-        hold.save(update_fields=["status", "paying_until", "updated_at"])
-        transaction.on_commit(lambda: seat_map_invalidate(event_id=hold.event_id))
+        hold.updated_at = now
+        with connection.cursor() as cursor:  # seats and hold in one round trip
+            cursor.execute(
+                "WITH freed AS (" + _seats_free_sql("hold_id = %s AND status = 'held'") + " RETURNING id) "
+                "UPDATE reservations_hold SET status = %s, paying_until = NULL, updated_at = %s WHERE id = %s",
+                [hold.id, hold.status, now, hold.id],
+            )
     return hold
 
 
@@ -292,15 +308,13 @@ def holds_expire(*, batch: int = 500) -> int:
                     .filter(status=Hold.Status.ACTIVE, expires_at__lte=now)
                     .exclude(paying_until__gt=now)
                     .order_by("id")
-                    .values_list("id", "event_id")[:batch]
+                    .values_list("id", flat=True)[:batch]
                 )
                 if not rows:
                     return expired
-                ids = [hold_id for hold_id, _ in rows]
+                ids = rows
                 seats_free_of_holds(hold_ids=ids)
                 Hold.objects.filter(id__in=ids).update(status=Hold.Status.EXPIRED, paying_until=None, updated_at=now)
-                events = {event_id for _, event_id in rows}
-                transaction.on_commit(lambda events=events: [seat_map_invalidate(event_id=e) for e in events])
         except Busy:
             return expired
         expired += len(rows)

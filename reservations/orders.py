@@ -12,7 +12,6 @@ from django.utils import timezone
 from reservations.locking import locked_atomic
 from reservations.models import Confirmation, Order, Payment, Ticket
 from reservations.payments import PaymentError, payment_gateway
-from reservations.selectors import seat_map_invalidate
 from ticketing.errors import NotFound
 
 logger = logging.getLogger(__name__)
@@ -98,8 +97,6 @@ def order_refund(*, order_id: int) -> Order:
         payment = Payment.objects.filter(order=order).first()
         if payment is not None:
             Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.REFUNDED, updated_at=timezone.now())
-        event_id = order.event_id
-        transaction.on_commit(lambda: seat_map_invalidate(event_id=event_id))
     if payment is not None:
         try:
             payment_gateway().void(idempotency_key=payment.charge_key)

@@ -85,17 +85,12 @@ def event_get(*, event_id: int) -> Event | None:
 
 # --- Seat map, holds, orders and tickets -------------------------------------------
 
-SEAT_MAP_CACHE_SECONDS = 2
+SEAT_LAYOUT_CACHE_SECONDS = 3600
 _SEAT_FIELDS = ("id", "section", "row", "number", "grade__code", "grade__price", "status", "held_until")
 
 
-def seat_map_cache_key(event_id: int) -> str:
-    return f"seatmap:{event_id}"
-
-
-def seat_map_invalidate(*, event_id: int) -> None:
-    """Drop the cached seat map; every seat change calls this after commit."""
-    cache.delete(seat_map_cache_key(event_id))
+def seat_layout_cache_key(event_id: int) -> str:
+    return f"seatlayout:{event_id}"
 
 
 def seat_status(status: str, held_until: datetime | None, now: datetime) -> str:
@@ -121,17 +116,25 @@ def seat_rows_to_data(rows: Iterable[tuple], now: datetime) -> list[dict[str, An
 
 
 def seat_map(*, event_id: int, now: datetime | None = None) -> list[dict[str, Any]]:
-    """The whole seat map in one query (or none, from a short-lived cache).
+    """The whole seat map in one query.
 
-    The cache keeps each seat's raw status and ``held_until``, so the status
-    is still worked out at read time and a lapsed hold reads ``available``
-    even from a cached map.
+    What never changes during a sale (position, grade, price) is cached in
+    Redis; what changes all the time (status, ``held_until``) is read fresh
+    in one narrow query, so no seat change has to invalidate anything and the
+    map is never stale. The status is worked out at read time (lazy expiry).
+    The cached layout checks itself: if the event's seat ids differ (seats
+    were added), it is rebuilt in the same single query.
     """
-    key = seat_map_cache_key(event_id)
-    rows = cache.get(key)
-    if rows is None:
-        rows = list(Seat.objects.filter(event_id=event_id).order_by("id").values_list(*_SEAT_FIELDS))
-        cache.set(key, rows, SEAT_MAP_CACHE_SECONDS)
+    key = seat_layout_cache_key(event_id)
+    layout: dict[int, tuple] | None = cache.get(key)
+    seats = Seat.objects.filter(event_id=event_id).order_by("id")
+    if layout is not None:
+        states = list(seats.values_list("id", "status", "held_until"))
+        if len(states) == len(layout) and all(seat_id in layout for seat_id, _, _ in states):
+            rows = [(seat_id, *layout[seat_id], status, until) for seat_id, status, until in states]
+            return seat_rows_to_data(rows, now or timezone.now())
+    rows = list(seats.values_list(*_SEAT_FIELDS))
+    cache.set(key, {r[0]: r[1:6] for r in rows}, SEAT_LAYOUT_CACHE_SECONDS)
     return seat_rows_to_data(rows, now or timezone.now())
 
 

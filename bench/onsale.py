@@ -1,0 +1,474 @@
+#!/usr/bin/env python3
+"""A whole on-sale through the public HTTP/WebSocket API, the real ASGI server,
+a Celery worker and Celery beat: 2,000 shoppers for 1,000 seats.
+
+    DATABASE_URL=... REDIS_URL=... python bench/onsale.py
+
+Setup (not timed): migrate, ``manage.py create_event`` (queue on, limit 2 per
+person), and 2,000 accounts with API tokens written straight to the database
+(registering through the API would spend minutes hashing passwords). Then
+uvicorn (``ticketing.asgi:application``), ``celery -A ticketing worker`` and
+``celery -A ticketing beat`` start as subprocesses, and every shopper, as
+one asyncio task, only speaks the public contract (API.md):
+
+join the queue (``POST /api/events/{id}/queue/``) -> wait for ``admitted``
+on ``/ws/events/{id}/queue/`` -> half read the seat map and pick seats, half
+ask for the best available -> hold -> checkout (``tok_ok``, an
+``Idempotency-Key``). A shopper who finds nothing leaves the queue, so the
+place goes to the next person.
+
+At the end the invariants are checked through the API as well: every
+shopper's ``GET /api/tickets/``: every seat sold exactly once, nobody over
+the limit; and admission in join order (a shopper whose join finished
+before another's began is never admitted later than it, beyond the
+admission interval plus delivery slack). Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+import websockets  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.hashers import make_password  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connections  # noqa: E402
+from rest_framework.authtoken.models import Token  # noqa: E402
+
+SHOPPERS = int(os.environ.get("ONSALE_SHOPPERS", 2000))  # the env overrides are for quick trials only
+ROWS, SEATS_PER_ROW = int(os.environ.get("ONSALE_ROWS", 10)), 100  # 1,000 seats
+MAX_PER_USER = 2
+BATCH, INTERVAL, CAP = 150, 1, 400
+HOLD_SECONDS, ADMISSION_SECONDS = 90, 180
+DEADLINE_SECONDS = 600
+ORDER_SLACK_SECONDS = 2 * INTERVAL + 3.0
+PYTHON = sys.executable
+IDLE_RECONNECT_SECONDS = 2.0
+ARRIVAL_SECONDS = 30  # shoppers arrive over the first 30 s (a 2-core box cannot take 2,000 in one instant)
+
+
+class Http:
+    """A tiny keep-alive HTTP/1.1 client for one shopper (stdlib asyncio only)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+    async def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
+        for attempt in range(2):
+            try:
+                return await self._request(method, path, body, headers or {})
+            except (ConnectionError, asyncio.IncompleteReadError, OSError):
+                await self.close()
+                if attempt or method not in {"GET", "DELETE"}:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _request(self, method: str, path: str, body: Any, headers: dict[str, str]) -> tuple[int, Any, dict]:
+        if self.writer is not None and time.monotonic() - self.last_used > IDLE_RECONNECT_SECONDS:
+            await self.close()  # the server drops idle keep-alive connections (uvicorn: after 5 s)
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        data = json.dumps(body).encode() if body is not None else b""
+        lines = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: 127.0.0.1:{self.port}",
+            f"Authorization: Token {self.token}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(data)}",
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
+        await self.writer.drain()
+        assert self.reader is not None
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionError("the server closed the connection")
+        status = int(status_line.split()[1])
+        response_headers: dict[str, str] = {}
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            key, _, value = line.decode().partition(":")
+            response_headers[key.strip().lower()] = value.strip()
+        if response_headers.get("transfer-encoding") == "chunked":
+            raw = b""
+            while size := int((await self.reader.readline()).strip(), 16):
+                raw += await self.reader.readexactly(size)
+                await self.reader.readline()
+            await self.reader.readline()
+        else:
+            raw = await self.reader.readexactly(int(response_headers.get("content-length", "0")))
+        self.last_used = time.monotonic()
+        if response_headers.get("connection") == "close":
+            await self.close()
+        return status, (json.loads(raw) if raw else None), response_headers
+
+
+class Shopper:
+    def __init__(self, index: int, user_id: int, token: str, port: int, event_id: int) -> None:
+        self.index, self.user_id, self.token, self.port, self.event_id = index, user_id, token, port, event_id
+        self.http = Http(port, token)
+        self.steps: dict[str, float] = {}
+        self.join_started = self.join_done = self.admitted_at = self.bought_at = None
+        self.outcome = "unknown"
+        self.want = random.Random(index).choice([1, 2])
+        self.picks_from_map = index % 2 == 0
+
+    async def timed(self, step: str, method: str, path: str, body: Any = None, headers: Any = None) -> tuple:
+        started = time.monotonic()
+        result = await self.http.request(method, path, body, headers)
+        self.steps[step] = self.steps.get(step, 0.0) + time.monotonic() - started
+        return result
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except Exception as exc:
+            self.outcome = f"error:{type(exc).__name__}"
+        finally:
+            await self.http.close()
+
+    async def _run(self) -> None:
+        queue = f"/api/events/{self.event_id}/queue/"
+        self.join_started = time.monotonic()
+        status, body, _ = await self.timed("join", "POST", queue)
+        self.join_done = time.monotonic()
+        if status == 409:
+            self.outcome = body["error"]
+            return
+        if status not in (200, 201):
+            self.outcome = f"error:join:{status}"
+            return
+        state = body["state"]
+        if state == "waiting":
+            state = await self._wait_admitted()
+        if state != "admitted":
+            self.outcome = state
+            return
+        self.admitted_at = time.monotonic()
+        self.steps["wait"] = self.admitted_at - self.join_done
+        hold = await self._hold()
+        if hold is None:
+            await self.http.request("DELETE", queue)
+            return
+        key = str(uuid.uuid4())
+        for _ in range(5):  # a busy answer (409 with Retry-After) is retried with the same key, as clients should
+            status, body, headers = await self.timed(
+                "checkout",
+                "POST",
+                f"/api/holds/{hold}/checkout/",
+                {"payment_token": "tok_ok"},
+                {"Idempotency-Key": key},
+            )
+            if status != 409 or (body or {}).get("error") != "checkout_in_progress":
+                break
+            await asyncio.sleep(float(headers.get("retry-after", "1")))
+        if status in (200, 201):
+            self.outcome, self.bought_at = "bought", time.monotonic()
+        else:
+            self.outcome = f"checkout:{status}:{(body or {}).get('error')}"
+            await self.http.request("DELETE", queue)
+
+    async def _wait_admitted(self) -> str:
+        """Wait on the WebSocket for ``admitted`` (or the end of the sale)."""
+        uri = f"ws://127.0.0.1:{self.port}/ws/events/{self.event_id}/queue/"
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                async with websockets.connect(
+                    uri, additional_headers={"Authorization": f"Token {self.token}"}, open_timeout=30
+                ) as ws:
+                    while time.monotonic() < deadline:
+                        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
+                        if frame["type"] in {"admitted", "sold_out", "closed", "expired"}:
+                            return frame["type"]
+            except (TimeoutError, OSError, websockets.ConnectionClosed):
+                status, body, _ = await self.http.request("GET", f"/api/events/{self.event_id}/queue/")
+                if status == 200 and body["state"] != "waiting":
+                    return body["state"]
+        return "timeout"
+
+    async def _hold(self) -> int | None:
+        holds = f"/api/events/{self.event_id}/holds/"
+        for _ in range(4):
+            if self.picks_from_map:
+                status, body, _ = await self.timed("seats", "GET", f"/api/events/{self.event_id}/seats/")
+                free = [s["id"] for s in body["seats"] if s["status"] == "available"] if status == 200 else []
+                if len(free) < self.want:
+                    self.outcome = "no_seats"
+                    return None
+                request = {"seat_ids": random.sample(free[: max(self.want, 40)], self.want)}
+            else:
+                request = {"quantity": self.want, "grade": "R"}
+            status, body, headers = await self.timed("hold", "POST", holds, request)
+            if status == 201:
+                return body["id"]
+            error = (body or {}).get("error")
+            if error in {"not_enough_seats", "limit_exceeded", "not_admitted"}:
+                self.outcome = error
+                return None
+            await asyncio.sleep(float(headers.get("retry-after", "0.2")) if error == "busy" else 0.05)
+        self.outcome = "hold_gave_up"
+        return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _setup(tag: str) -> tuple[int, list[tuple[int, str]]]:
+    call_command("migrate", verbosity=0)
+    out = subprocess.run(
+        [
+            PYTHON,
+            "manage.py",
+            "create_event",
+            f"--name=On-sale bench {tag}",
+            f"--sections=A:{ROWS}x{SEATS_PER_ROW}:R:100000",
+            f"--batch={BATCH}",
+            f"--interval={INTERVAL}",
+            f"--cap={CAP}",
+            f"--max-per-user={MAX_PER_USER}",
+            f"--hold-seconds={HOLD_SECONDS}",
+            f"--admission-seconds={ADMISSION_SECONDS}",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    event_id = json.loads(out.stdout.strip().splitlines()[-1])["id"]
+    user_model = get_user_model()
+    password = make_password(uuid.uuid4().hex)
+    user_model.objects.bulk_create(
+        [user_model(username=f"onsale-{tag}-{i}", password=password) for i in range(SHOPPERS)], batch_size=1000
+    )
+    ids = list(
+        user_model.objects.filter(username__startswith=f"onsale-{tag}-").order_by("id").values_list("id", flat=True)
+    )
+    Token.objects.bulk_create([Token(key=uuid.uuid4().hex + uuid.uuid4().hex[:8], user_id=i) for i in ids])
+    tokens = dict(Token.objects.filter(user_id__in=ids).values_list("user_id", "key"))
+    connections.close_all()
+    return event_id, [(i, tokens[i]) for i in ids]
+
+
+def _start(port: int) -> list[subprocess.Popen]:
+    # PostgreSQL's max_connections is shared: a small pool per web process, plain connections in Celery.
+    env = {**os.environ, "DB_POOL_MAX": "25", "DB_POOL_TIMEOUT": "60", "PAYMENT_TIMEOUT_SECONDS": "5"}
+    celery_env = {**env, "DB_POOL": "0"}
+    logs = Path(os.environ.get("ONSALE_LOG_DIR", tempfile.gettempdir()))
+    commands = {
+        "web": [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "ticketing.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--backlog",
+            "4096",
+        ],
+        "worker": [PYTHON, "-m", "celery", "-A", "ticketing", "worker", "-c", "2", "--loglevel", "WARNING"],
+        "beat": [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "ticketing",
+            "beat",
+            "--loglevel",
+            "WARNING",
+            "-s",
+            str(logs / f"onsale-beat-{port}"),
+        ],
+    }
+    procs = []
+    for name, command in commands.items():
+        log = open(logs / f"onsale-{name}-{port}.log", "w")
+        procs.append(
+            subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env if name == "web" else celery_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return procs
+        time.sleep(0.3)
+    raise RuntimeError("the ASGI server did not start")
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _p99(values: list[float]) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[max(0, int(len(values) * 0.99) - 1)] * 1000, 1)
+
+
+async def _verify(shoppers: list[Shopper], port: int, event_id: int) -> dict[str, Any]:
+    """Invariants through the API: every shopper's tickets, the event's stock, admission order."""
+    semaphore = asyncio.Semaphore(100)
+
+    async def tickets(shopper: Shopper) -> list[dict]:
+        async with semaphore:
+            http = Http(port, shopper.token)
+            try:
+                status, body, _ = await http.request("GET", "/api/tickets/")
+            finally:
+                await http.close()
+            assert status == 200
+            return [t for t in body if t["event"] == event_id and t.get("status", "valid") == "valid"]
+
+    per_shopper = await asyncio.gather(*(tickets(s) for s in shoppers))
+    seat_counts = Counter(t["seat"]["id"] for ts in per_shopper for t in ts)
+    over_limit = sum(1 for ts in per_shopper if len(ts) > MAX_PER_USER)
+    probe = Http(port, shoppers[0].token)
+    _, event, _ = await probe.request("GET", f"/api/events/{event_id}/")
+    await probe.close()
+    admitted = [s for s in shoppers if s.admitted_at is not None]
+    out_of_order = 0
+    latest_admission = float("-inf")
+    by_start = sorted(admitted, key=lambda s: s.join_started)
+    # Sweep: for each shopper B, every A whose join finished before B's began must be admitted no later than B.
+    finished = sorted(admitted, key=lambda s: s.join_done)
+    i = 0
+    for shopper in by_start:
+        while i < len(finished) and finished[i].join_done < shopper.join_started:
+            latest_admission = max(latest_admission, finished[i].admitted_at)
+            i += 1
+        if latest_admission - shopper.admitted_at > ORDER_SLACK_SECONDS:
+            out_of_order += 1
+    seats = ROWS * SEATS_PER_ROW
+    return {
+        "sold": sum(seat_counts.values()),
+        "seats_sold_twice": sum(1 for n in seat_counts.values() if n > 1),
+        "over_limit": over_limit,
+        "out_of_join_order": out_of_order,
+        "event_status": event["status"],
+        "seats_available": event["seats_available"],
+        "every_seat_sold_once": len(seat_counts) == seats and all(n == 1 for n in seat_counts.values()),
+    }
+
+
+async def _onsale(port: int, event_id: int, accounts: list[tuple[int, str]]) -> tuple[list[Shopper], float]:
+    shoppers = [Shopper(i, user_id, token, port, event_id) for i, (user_id, token) in enumerate(accounts)]
+    started = time.monotonic()
+
+    async def arrive(shopper: Shopper) -> None:
+        await asyncio.sleep(random.Random(shopper.index).uniform(0, ARRIVAL_SECONDS))
+        await shopper.run()
+
+    await asyncio.wait_for(asyncio.gather(*(arrive(s) for s in shoppers)), timeout=DEADLINE_SECONDS + 120)
+    return shoppers, started
+
+
+def main() -> None:
+    tag = str(int(time.time()))
+    event_id, accounts = _setup(tag)
+    port = _free_port()
+    procs = _start(port)
+    try:
+        shoppers, started = asyncio.run(_onsale(port, event_id, accounts))
+        checks = asyncio.run(_verify(shoppers, port, event_id))
+    finally:
+        _stop(procs)
+    bought = [s for s in shoppers if s.bought_at is not None]
+    sell_out = max(s.bought_at for s in bought) - started if bought else None
+    outcomes = Counter(s.outcome for s in shoppers)
+    errors = sum(n for k, n in outcomes.items() if k.startswith("error"))
+    steps = {
+        step: {"p50_ms": round(statistics.median(v) * 1000, 1), "p99_ms": _p99(v), "count": len(v)}
+        for step in ("join", "wait", "seats", "hold", "checkout")
+        if (v := [s.steps[step] for s in shoppers if step in s.steps])
+    }
+    seats = ROWS * SEATS_PER_ROW
+    invariants_ok = (
+        checks["every_seat_sold_once"]
+        and checks["sold"] == seats
+        and checks["seats_sold_twice"] == 0
+        and checks["over_limit"] == 0
+        and checks["out_of_join_order"] == 0
+    )
+    result = {
+        "shoppers": SHOPPERS,
+        "seats": seats,
+        "sold": checks["sold"],
+        "seconds_to_sell_out": round(sell_out, 2) if sell_out is not None else None,
+        "checkouts_per_s": round(len(bought) / sell_out, 1) if sell_out else 0,
+        "invariants_ok": invariants_ok,
+        "steps": steps,
+        "outcomes": dict(outcomes),
+        "errors": errors,
+        "checks": checks,
+        "settings": {"batch": BATCH, "interval": INTERVAL, "cap": CAP, "max_per_user": MAX_PER_USER},
+        "database": settings.DATABASES["default"]["NAME"],
+    }
+    for step, figures in steps.items():
+        print(f"{step:9s} p50 {figures['p50_ms']:9.1f} ms  p99 {figures['p99_ms']:9.1f} ms  ({figures['count']})")
+    print(f"outcomes: {dict(outcomes)}")
+    print(f"checks: {checks}")
+    print(json.dumps({"onsale": result}))
+
+
+if __name__ == "__main__":
+    main()
