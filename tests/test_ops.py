@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.test import override_settings
 
+from reservations.services import event_create
 from ticketing.redis import get_redis
 
 pytestmark = pytest.mark.django_db
@@ -67,3 +68,13 @@ def test_metrics_is_prometheus_text(client):
     text = response.content.decode()
     assert "# HELP " in text and "# TYPE " in text
     assert "process_cpu_seconds_total" in text or "python_info" in text
+
+
+def test_an_api_call_with_redis_unreachable_is_503_in_the_error_shape(auth_client, unreachable_redis):
+    event = event_create(name="Show", venue_name="Arena", sections="A:1x2:R:1000")
+
+    response = auth_client.post(f"/api/events/{event.id}/queue/")
+
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"
+    assert int(response["Retry-After"]) >= 1

@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import redis
 from django.core.exceptions import PermissionDenied
+from django.db import OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -89,6 +91,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """DRF exception handler: everything leaves in the contract's error shape."""
     if isinstance(exc, ApplicationError):
         return error_response(exc.code, exc.detail, exc.status_code, retry_after=exc.retry_after, **exc.extra)
+    if isinstance(exc, OperationalError | redis.ConnectionError | redis.TimeoutError):
+        # An overloaded or unreachable PostgreSQL / Redis (a connection pool
+        # that stayed empty past its timeout, a refused connection): a
+        # "come back shortly", never a 500. Lock timeouts are Busy (409) in
+        # reservations.locking before they get here.
+        return error_response(
+            "unavailable",
+            "The service is busy or briefly unavailable; try again shortly.",
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            retry_after=2,
+        )
     if isinstance(exc, Http404):
         return error_response("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
     if isinstance(exc, PermissionDenied):
