@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -99,22 +100,31 @@ def _join_keys(event_id: int) -> list[str]:
     return [seq_key(event_id), waiting_key(event_id), active_key(event_id)]
 
 
-def _parse_join(raw: list[Any]) -> JoinResult:
-    if raw[0] == 1:
-        return JoinResult(admitted_until=float(raw[1]))
-    return JoinResult(admitted_until=None, rank=raw[1], waiting_total=raw[2], created=bool(raw[3]))
+def _parse_join(raw: bytes) -> JoinResult:
+    parts = raw.split()
+    if parts[0] == b"a":
+        return JoinResult(admitted_until=float(parts[1]))
+    return JoinResult(admitted_until=None, rank=int(parts[1]), waiting_total=int(parts[2]), created=parts[3] == b"1")
 
 
 def store_join(*, event_id: int, user_id: int, now: float) -> JoinResult:
     return _parse_join(_script("queue_join")(keys=_join_keys(event_id), args=[user_id, now]))
 
 
-def store_join_pipe(pipe: redis.client.Pipeline, *, event_id: int, user_id: int, now: float) -> None:
-    """Queue one join on ``pipe`` (bulk loads; results parse with ``store_join_parse``)."""
-    _script("queue_join")(keys=_join_keys(event_id), args=[user_id, now], client=pipe)
+def store_join_pipe(pipe: redis.client.Pipeline, *, event_id: int, user_ids: Iterable[int], now: float) -> None:
+    """Queue many joins on ``pipe``, one EVALSHA each (bulk loads and the
+    benchmark); each result parses with ``store_join_parse``. The pipeline
+    loads the script first if Redis lost it."""
+    script = _script("queue_join")
+    pipe.scripts.add(script)
+    evalsha, sha = pipe.evalsha, script.sha
+    seq, waiting, active = _join_keys(event_id)
+    moment = repr(now).encode()
+    for user_id in user_ids:
+        evalsha(sha, 3, seq, waiting, active, user_id, moment)
 
 
-def store_join_parse(raw: list[Any]) -> JoinResult:
+def store_join_parse(raw: bytes) -> JoinResult:
     return _parse_join(raw)
 
 
