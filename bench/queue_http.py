@@ -39,7 +39,6 @@ from django.core.management import call_command  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.authentication import CachedTokenAuthentication  # noqa: E402
-from reservations.models import Event  # noqa: E402
 from reservations.services import event_create  # noqa: E402
 from ticketing.redis import get_redis  # noqa: E402
 
@@ -61,7 +60,6 @@ def prepare() -> tuple[int, list[str]]:
     get_redis().flushdb()
     model = get_user_model()
     model.objects.filter(username__startswith="qhttp").delete()
-    Event.objects.filter(name="queue_http bench").delete()
     event = event_create(name="queue_http bench", venue_name="Bench Arena", sections="A:20x50:R:1000", batch=100)
     users = model.objects.bulk_create(
         [model(username=f"qhttp{i}", password="!") for i in range(USERS)], batch_size=5000

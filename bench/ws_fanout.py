@@ -12,8 +12,8 @@ position (p50/p99/max over all clients and rounds), Redis commands per round
 memory per open socket (RSS of the worker processes). Clients are a light
 asyncio protocol in this process. Prints one JSON object last.
 
-Run: ``python bench/ws_fanout.py`` (uses REDIS_DB, default 5, which it flushes,
-and DATABASE_URL).
+Run: ``python bench/ws_fanout.py`` (starts its own ``redis-server`` on a free
+loopback port, so the Redis command counts are its own; uses DATABASE_URL).
 """
 
 from __future__ import annotations
@@ -34,6 +34,34 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_private_redis() -> subprocess.Popen:
+    """A Redis server of this benchmark's own, so that the command counts
+    per round are ours only (other processes may share the machine's Redis)."""
+    port = _free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    return server
+
+
+PRIVATE_REDIS = _start_private_redis()
 os.environ.setdefault("REDIS_DB", "5")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 
@@ -53,12 +81,13 @@ from reservations.models import Event  # noqa: E402
 from reservations.services import event_create  # noqa: E402
 from ticketing.redis import get_redis  # noqa: E402
 
-CLIENTS = 5_000
-SMALL = 500
+CLIENTS = int(os.environ.get("WS_FANOUT_CLIENTS", 5_000))
+SMALL = int(os.environ.get("WS_FANOUT_SMALL", 500))
 ROUNDS = 5
 BATCH = 100
 WORKERS = 2
 ROUND_TIMEOUT = 15.0
+WS_IMPLEMENTATION = os.environ.get("WS_FANOUT_WS", "websockets")
 
 
 def raise_open_files() -> None:
@@ -66,12 +95,6 @@ def raise_open_files() -> None:
     want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def prepare_users() -> list[tuple[int, str]]:
@@ -89,7 +112,12 @@ def prepare_users() -> list[tuple[int, str]]:
 def fresh_event(people: list[tuple[int, str]]) -> Event:
     """An event with everyone in its queue, in order (client i is at i + 1)."""
     event = event_create(
-        name="ws_fanout bench", venue_name="Bench Arena", sections="A:100x100:R:1000", batch=BATCH, cap=100_000
+        name="ws_fanout bench",
+        venue_name="Bench Arena",
+        sections="A:100x100:R:1000",
+        batch=BATCH,
+        interval=1,
+        cap=100_000,
     )
     pipe = get_redis().pipeline(transaction=False)
     store.store_join_pipe(pipe, event_id=event.id, user_ids=[u for u, _ in people], now=time.time())
@@ -111,6 +139,8 @@ def start_server(port: int) -> subprocess.Popen:
             str(port),
             "--workers",
             str(WORKERS),
+            "--ws",
+            WS_IMPLEMENTATION,
             "--ws-per-message-deflate",
             "false",
             "--ws-ping-interval",
@@ -277,6 +307,8 @@ async def run_rounds(event: Event, clients: list[Client]) -> tuple[list[float], 
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)
         commands.append(commands_processed() - start_commands - 1)  # less our own INFO
+        missing = sum(1 for c in waiting if c.changed_at == before[id(c)])
+        print(f"round: {len(waiting)} waiting, {missing} without a new position, {commands[-1]} redis commands")
         for client in waiting:
             if client.changed_at == before[id(client)]:
                 latencies.append(ROUND_TIMEOUT)  # never arrived: counted as the timeout
@@ -285,7 +317,17 @@ async def run_rounds(event: Event, clients: list[Client]) -> tuple[list[float], 
     return latencies, commands
 
 
-async def measure(port: int, server: subprocess.Popen, path_of, people: list[tuple[int, str]]) -> dict:
+async def measure(path_of, people: list[tuple[int, str]]) -> dict:
+    """One delivery path on a freshly started server (so its memory is its own)."""
+    port = _free_port()
+    server = await asyncio.to_thread(start_server, port)
+    try:
+        return await measure_on(port, server, path_of, people)
+    finally:
+        await asyncio.to_thread(stop_server, server)
+
+
+async def measure_on(port: int, server: subprocess.Popen, path_of, people: list[tuple[int, str]]) -> dict:
     clear_queues()
     event_sale_snapshot_forget()
     event = await asyncio.to_thread(fresh_event, people)
@@ -320,9 +362,9 @@ async def measure(port: int, server: subprocess.Popen, path_of, people: list[tup
     }
 
 
-async def run(port: int, server: subprocess.Popen, people: list[tuple[int, str]]) -> dict:
-    ours = await measure(port, server, lambda e: f"/ws/events/{e}/queue/", people)
-    stock = await measure(port, server, lambda e: f"/ws/bench/stock/events/{e}/queue/", people)
+async def run(people: list[tuple[int, str]]) -> dict:
+    ours = await measure(lambda e: f"/ws/events/{e}/queue/", people)
+    stock = await measure(lambda e: f"/ws/bench/stock/events/{e}/queue/", people)
     return {
         "clients": CLIENTS,
         "rounds": ROUNDS,
@@ -343,16 +385,11 @@ async def run(port: int, server: subprocess.Popen, people: list[tuple[int, str]]
 
 def main() -> None:
     raise_open_files()
-    get_redis().flushdb()
-    people = prepare_users()
-    Event.objects.filter(name="ws_fanout bench").delete()
-    port = free_port()
-    server = start_server(port)
     try:
-        figures = asyncio.run(run(port, server, people))
+        people = prepare_users()
+        figures = asyncio.run(run(people))
     finally:
-        stop_server(server)
-        get_redis().flushdb()
+        stop_server(PRIVATE_REDIS)
     print(json.dumps(figures))
 
 
