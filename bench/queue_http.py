@@ -45,7 +45,7 @@ from ticketing.redis import get_redis  # noqa: E402
 CLIENTS = 64
 WARMUP_SECONDS = 2.0
 SECONDS = 10.0
-USERS = 40_000
+USERS = 25_000
 WORKERS = 2
 
 

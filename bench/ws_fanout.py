@@ -261,7 +261,7 @@ async def open_clients(port: int, path: str, people: list[tuple[int, str]]) -> l
     loop = asyncio.get_running_loop()
     clients: list[Client] = []
     waits = []
-    semaphore = asyncio.Semaphore(200)
+    semaphore = asyncio.Semaphore(50)
 
     async def one(token: str) -> None:
         async with semaphore:

@@ -1,13 +1,30 @@
 -- Join an event's waiting queue; idempotent (a second join keeps its place).
+-- The per-user join limit is counted here too (fixed window, like
+-- ticketing.ratelimit), so a join is one round trip; past the limit nothing
+-- else changes.
 -- KEYS[1] q:{id}:seq      INCR counter, the join sequence number
 -- KEYS[2] q:{id}:waiting  zset user -> seq
 -- KEYS[3] q:{id}:active   zset user -> admission expiry (0 = ended)
+-- KEYS[4] q:{id}:rl:<user>:<window start>  the user's join counter for this window
 -- ARGV[1] user id
 -- ARGV[2] now (unix seconds)
+-- ARGV[3] joins allowed per window (0 = no limit: bulk loads)
+-- ARGV[4] window length in seconds
 -- Returns one flat string (cheapest reply to parse on the hot path):
---   "a <admitted_until>" when admitted, else "w <rank, 0-based> <waiting_total> <created 0/1>".
+--   "r" past the limit, "a <admitted_until>" when admitted,
+--   else "w <rank, 0-based> <waiting_total> <created 0/1>".
 -- A rejoin burns one sequence number; gaps do not matter, only the order does.
 local user = ARGV[1]
+local limit = tonumber(ARGV[3])
+if limit > 0 then
+  local count = redis.call('INCR', KEYS[4])
+  if count == 1 then
+    redis.call('EXPIRE', KEYS[4], tonumber(ARGV[4]) + 1)
+  end
+  if count > limit then
+    return 'r'
+  end
+end
 local admitted_until = redis.call('ZSCORE', KEYS[3], user)
 if admitted_until and tonumber(admitted_until) > tonumber(ARGV[2]) then
   return 'a ' .. admitted_until

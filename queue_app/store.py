@@ -61,6 +61,7 @@ def _int(value: bytes | str | int | None, default: int = 0) -> int:
 @dataclass(frozen=True)
 class JoinResult:
     admitted_until: float | None  # set when already admitted
+    rate_limited: bool = False
     rank: int = 0  # 0-based place in the waiting set
     waiting_total: int = 0
     created: bool = False
@@ -100,28 +101,39 @@ def _join_keys(event_id: int) -> list[str]:
     return [seq_key(event_id), waiting_key(event_id), active_key(event_id)]
 
 
+def join_limit_key(event_id: int, user_id: int, window_start: int) -> str:
+    """The user's join counter for one rate-limit window (in the event's slot)."""
+    return f"q:{{{event_id}}}:rl:{user_id}:{window_start}"
+
+
 def _parse_join(raw: bytes) -> JoinResult:
     parts = raw.split()
+    if parts[0] == b"r":
+        return JoinResult(admitted_until=None, rate_limited=True)
     if parts[0] == b"a":
         return JoinResult(admitted_until=float(parts[1]))
     return JoinResult(admitted_until=None, rank=int(parts[1]), waiting_total=int(parts[2]), created=parts[3] == b"1")
 
 
-def store_join(*, event_id: int, user_id: int, now: float) -> JoinResult:
-    return _parse_join(_script("queue_join")(keys=_join_keys(event_id), args=[user_id, now]))
+def store_join(*, event_id: int, user_id: int, now: float, limit: int = 0, window: int = 60) -> JoinResult:
+    """Join, counting the attempt against ``limit`` joins per ``window`` seconds (0: no limit)."""
+    window_start = int(now // window) * window
+    keys = [*_join_keys(event_id), join_limit_key(event_id, user_id, window_start)]
+    return _parse_join(_script("queue_join")(keys=keys, args=[user_id, now, limit, window]))
 
 
 def store_join_pipe(pipe: redis.client.Pipeline, *, event_id: int, user_ids: Iterable[int], now: float) -> None:
-    """Queue many joins on ``pipe``, one EVALSHA each (bulk loads and the
-    benchmark); each result parses with ``store_join_parse``. The pipeline
-    loads the script first if Redis lost it."""
+    """Queue many joins on ``pipe``, one EVALSHA each, without the per-user
+    limit (bulk loads and the benchmark); each result parses with
+    ``store_join_parse``. The pipeline loads the script first if Redis lost it."""
     script = _script("queue_join")
     pipe.scripts.add(script)
     evalsha, sha = pipe.evalsha, script.sha
     seq, waiting, active = _join_keys(event_id)
+    unused = join_limit_key(event_id, 0, 0)
     moment = repr(now).encode()
     for user_id in user_ids:
-        evalsha(sha, 3, seq, waiting, active, user_id, moment)
+        evalsha(sha, 4, seq, waiting, active, unused, user_id, moment, 0, 0)
 
 
 def store_join_parse(raw: bytes) -> JoinResult:
