@@ -5,23 +5,23 @@
 -- KEYS[1] q:{id}:seq      INCR counter, the join sequence number
 -- KEYS[2] q:{id}:waiting  zset user -> seq
 -- KEYS[3] q:{id}:active   zset user -> admission expiry (0 = ended)
--- KEYS[4] q:{id}:rl:<user>:<window start>  the user's join counter for this window
+-- KEYS[4] q:{id}:rl:<user>:<window start>  the user's join counter for this
+--         window (optional: bulk loads pass 3 keys and 2 arguments, no limit)
 -- ARGV[1] user id
 -- ARGV[2] now (unix seconds)
--- ARGV[3] joins allowed per window (0 = no limit: bulk loads)
--- ARGV[4] window length in seconds
+-- ARGV[3] joins allowed per window (with KEYS[4])
+-- ARGV[4] window length in seconds (with KEYS[4])
 -- Returns one flat string (cheapest reply to parse on the hot path):
 --   "r" past the limit, "a <admitted_until>" when admitted,
 --   else "w <rank, 0-based> <waiting_total> <created 0/1>".
 -- A rejoin burns one sequence number; gaps do not matter, only the order does.
 local user = ARGV[1]
-local limit = tonumber(ARGV[3])
-if limit > 0 then
+if #KEYS == 4 then
   local count = redis.call('INCR', KEYS[4])
   if count == 1 then
     redis.call('EXPIRE', KEYS[4], tonumber(ARGV[4]) + 1)
   end
-  if count > limit then
+  if count > tonumber(ARGV[3]) then
     return 'r'
   end
 end

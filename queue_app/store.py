@@ -115,8 +115,8 @@ def _parse_join(raw: bytes) -> JoinResult:
     return JoinResult(admitted_until=None, rank=int(parts[1]), waiting_total=int(parts[2]), created=parts[3] == b"1")
 
 
-def store_join(*, event_id: int, user_id: int, now: float, limit: int = 0, window: int = 60) -> JoinResult:
-    """Join, counting the attempt against ``limit`` joins per ``window`` seconds (0: no limit)."""
+def store_join(*, event_id: int, user_id: int, now: float, limit: int, window: int) -> JoinResult:
+    """Join, counting the attempt against ``limit`` joins per ``window`` seconds."""
     window_start = int(now // window) * window
     keys = [*_join_keys(event_id), join_limit_key(event_id, user_id, window_start)]
     return _parse_join(_script("queue_join")(keys=keys, args=[user_id, now, limit, window]))
@@ -130,10 +130,9 @@ def store_join_pipe(pipe: redis.client.Pipeline, *, event_id: int, user_ids: Ite
     pipe.scripts.add(script)
     evalsha, sha = pipe.evalsha, script.sha
     seq, waiting, active = _join_keys(event_id)
-    unused = join_limit_key(event_id, 0, 0)
     moment = repr(now).encode()
     for user_id in user_ids:
-        evalsha(sha, 4, seq, waiting, active, unused, user_id, moment, 0, 0)
+        evalsha(sha, 3, seq, waiting, active, user_id, moment)
 
 
 def store_join_parse(raw: bytes) -> JoinResult:
