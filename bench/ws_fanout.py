@@ -87,7 +87,7 @@ ROUNDS = 5
 BATCH = 100
 WORKERS = 2
 ROUND_TIMEOUT = 15.0
-WS_IMPLEMENTATION = os.environ.get("WS_FANOUT_WS", "websockets")
+WS_IMPLEMENTATION = os.environ.get("WS_FANOUT_WS", "websockets-sansio")
 
 
 def raise_open_files() -> None:
