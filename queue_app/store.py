@@ -211,7 +211,7 @@ def store_admit(
     seats = _float(raw[9])
     return RoundResult(
         round=int(raw[0]),
-        admitted=[int(u) for u in raw[1]],
+        admitted=[int(u) for u in raw[1].split(b",")] if raw[1] else [],
         head_seq=int(float(raw[2])) if raw[2] else 0,
         waiting_total=int(raw[3]),
         admitted_total=int(raw[4]),
