@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import redis
 import redis.asyncio as aredis
@@ -142,20 +141,21 @@ def store_join_parse(raw: bytes) -> JoinResult:
 _STATES = {0: "waiting", 1: "admitted", 2: "expired", 3: "not_in_queue"}
 
 
-def _parse_state(raw: list[Any]) -> StoredState:
-    code = raw[0]
-    seats_left = _float(raw[7])
+def _parse_state(raw: bytes) -> StoredState:
+    parts = [None if p == b"-" else p for p in raw.split()]
+    code = int(parts[0])
+    seats_left = _float(parts[7])
     return StoredState(
         state=_STATES[code],
-        rank=raw[1] if code == 0 else None,
-        waiting_total=_int(raw[2]),
-        seq=_int(raw[3]) if code == 0 else None,
-        admitted_until=float(raw[1]) if code == 1 else None,
-        round=_int(raw[4]),
-        leaves=_int(raw[5]),
-        rate=_float(raw[6]),
+        rank=int(parts[1]) if code == 0 else None,
+        waiting_total=_int(parts[2]),
+        seq=int(float(parts[3])) if code == 0 else None,
+        admitted_until=float(parts[1]) if code == 1 else None,
+        round=_int(parts[4]),
+        leaves=_int(parts[5]),
+        rate=_float(parts[6]),
         seats_left=None if seats_left is None else int(seats_left),
-        sale_status=_str(raw[8]),
+        sale_status=_str(parts[8]),
     )
 
 
