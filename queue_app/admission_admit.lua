@@ -14,8 +14,10 @@
 -- ARGV[6] EWMA weight of the newest rate sample (0..1)
 -- ARGV[7] seats_left after this round's admissions are served, before admitting ("" = unknown)
 -- ARGV[8] the sale's public status this round (on_sale, paused, sold_out, closed)
--- Returns {round, admitted ids, head seq, waiting_total, admitted_total,
---          rate ("" = no history), leaves, left entries, overflow (0/1)}.
+-- Returns {round, admitted ids (one comma-separated string: one reply to
+--          parse instead of a thousand), head seq, waiting_total,
+--          admitted_total, rate ("" = no history), leaves, left entries,
+--          overflow (0/1), seats_left}.
 local now = tonumber(ARGV[1])
 local max_n = tonumber(ARGV[3])
 local cap = tonumber(ARGV[4])
@@ -80,5 +82,5 @@ if extra[2] then
   overflow = 1
   redis.call('HDEL', KEYS[3], 'left_overflow')
 end
-return {round, admitted, head, redis.call('ZCARD', KEYS[1]), redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf'),
+return {round, table.concat(admitted, ','), head, redis.call('ZCARD', KEYS[1]), redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf'),
         rate or '', extra[1] or '0', left, overflow, seats_left}

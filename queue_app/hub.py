@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
+SUBSCRIBE_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass
@@ -142,10 +143,14 @@ class QueueHub:
         """Register ``consumer``; returns once the event's subscription is live,
         so messages published after this call reach it."""
         listener = self.listeners.get(event_id)
-        if listener is None:
+        if listener is None or listener.tasks[0].done():  # none yet, or its subscription died
+            if listener is not None:
+                listener.close()
+            consumers = listener.consumers if listener is not None else set()
             listener = self.listeners[event_id] = EventListener(event_id)
+            listener.consumers |= consumers
         listener.consumers.add(consumer)
-        await listener.ready.wait()
+        await asyncio.wait_for(listener.ready.wait(), SUBSCRIBE_TIMEOUT_SECONDS)
 
     def detach(self, event_id: int, consumer: QueueConsumer) -> None:
         listener = self.listeners.get(event_id)

@@ -5,21 +5,26 @@
 -- KEYS[3] q:{id}:meta     hash: round, leaves, rate, seats_left, status (as of the last round)
 -- ARGV[1] user id
 -- ARGV[2] now (unix seconds)
--- Returns {state, a, b, c, round, leaves, rate, seats_left, status} where state is
--- 1 admitted (a = admitted_until), 0 waiting (a = rank, b = waiting_total,
--- c = seq), 2 expired, 3 not in queue.
+-- Returns one flat string (cheapest reply to parse), "-" for a missing value:
+-- "<state> <a> <waiting_total> <seq> <round> <leaves> <rate> <seats_left> <status>"
+-- where state is 1 admitted (a = admitted_until), 0 waiting (a = rank),
+-- 2 expired, 3 not in queue.
 local user = ARGV[1]
 local meta = redis.call('HMGET', KEYS[3], 'round', 'leaves', 'rate', 'seats_left', 'status')
+local tail = ''
+for i = 1, 5 do
+  tail = tail .. ' ' .. (meta[i] or '-')
+end
 local admitted_until = redis.call('ZSCORE', KEYS[2], user)
 if admitted_until and tonumber(admitted_until) > tonumber(ARGV[2]) then
-  return {1, admitted_until, false, false, meta[1], meta[2], meta[3], meta[4], meta[5]}
+  return '1 ' .. admitted_until .. ' - -' .. tail
 end
 local total = redis.call('ZCARD', KEYS[1])
 local rank = redis.call('ZRANK', KEYS[1], user)
 if rank then
-  return {0, rank, total, redis.call('ZSCORE', KEYS[1], user), meta[1], meta[2], meta[3], meta[4], meta[5]}
+  return '0 ' .. rank .. ' ' .. total .. ' ' .. redis.call('ZSCORE', KEYS[1], user) .. tail
 end
 if admitted_until then
-  return {2, false, total, false, meta[1], meta[2], meta[3], meta[4], meta[5]}
+  return '2 - ' .. total .. ' -' .. tail
 end
-return {3, false, total, false, meta[1], meta[2], meta[3], meta[4], meta[5]}
+return '3 - ' .. total .. ' -' .. tail

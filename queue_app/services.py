@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -27,8 +28,8 @@ from queue_app.selectors import (
 )
 from reservations.models import Event
 from reservations.selectors import event_seat_counts
-from ticketing.errors import Conflict, NotFound
-from ticketing.ratelimit import rate_limit_check
+from ticketing.errors import Conflict, NotFound, RateLimited
+from ticketing.ratelimit import parse_rate, rate_limit_check
 from ticketing.redis import get_redis
 
 MIN_RATE = 0.01  # people/s: keeps an ETA finite while admission is blocked
@@ -116,10 +117,16 @@ def queue_join(*, event_id: int, user_id: int) -> tuple[QueueState, bool]:
         raise Conflict("sold_out", "Every seat of this event is sold.")
     if public == Event.PublicStatus.CLOSED:
         raise Conflict("sale_closed", "The sale of this event is closed.")
-    rate_limit_check(scope="queue_join", user_id=user_id, setting="RATE_LIMIT_JOIN")
     if not snap.queue_enabled:
+        rate_limit_check(scope="queue_join", user_id=user_id, setting="RATE_LIMIT_JOIN")
         return _plain_state(snap, "admitted"), False
-    joined = store.store_join(event_id=event_id, user_id=user_id, now=time.time())
+    # The per-user join limit (RATE_LIMIT_JOIN) is counted inside the join
+    # script, per event: one Redis round trip for the whole join.
+    limit, window = parse_rate(settings.RATE_LIMIT_JOIN)
+    now = time.time()
+    joined = store.store_join(event_id=event_id, user_id=user_id, now=now, limit=limit, window=window)
+    if joined.rate_limited:
+        raise RateLimited(retry_after=(int(now // window) + 1) * window - now)
     if joined.admitted_until is not None:
         return _plain_state(snap, "admitted", admitted_until=joined.admitted_until), False
     state = _waiting_state(

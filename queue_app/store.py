@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import redis
 import redis.asyncio as aredis
@@ -60,6 +60,7 @@ def _int(value: bytes | str | int | None, default: int = 0) -> int:
 @dataclass(frozen=True)
 class JoinResult:
     admitted_until: float | None  # set when already admitted
+    rate_limited: bool = False
     rank: int = 0  # 0-based place in the waiting set
     waiting_total: int = 0
     created: bool = False
@@ -99,42 +100,62 @@ def _join_keys(event_id: int) -> list[str]:
     return [seq_key(event_id), waiting_key(event_id), active_key(event_id)]
 
 
-def _parse_join(raw: list[Any]) -> JoinResult:
-    if raw[0] == 1:
-        return JoinResult(admitted_until=float(raw[1]))
-    return JoinResult(admitted_until=None, rank=raw[1], waiting_total=raw[2], created=bool(raw[3]))
+def join_limit_key(event_id: int, user_id: int, window_start: int) -> str:
+    """The user's join counter for one rate-limit window (in the event's slot)."""
+    return f"q:{{{event_id}}}:rl:{user_id}:{window_start}"
 
 
-def store_join(*, event_id: int, user_id: int, now: float) -> JoinResult:
-    return _parse_join(_script("queue_join")(keys=_join_keys(event_id), args=[user_id, now]))
+def _parse_join(raw: bytes) -> JoinResult:
+    parts = raw.split()
+    if parts[0] == b"r":
+        return JoinResult(admitted_until=None, rate_limited=True)
+    if parts[0] == b"a":
+        return JoinResult(admitted_until=float(parts[1]))
+    return JoinResult(admitted_until=None, rank=int(parts[1]), waiting_total=int(parts[2]), created=parts[3] == b"1")
 
 
-def store_join_pipe(pipe: redis.client.Pipeline, *, event_id: int, user_id: int, now: float) -> None:
-    """Queue one join on ``pipe`` (bulk loads; results parse with ``store_join_parse``)."""
-    _script("queue_join")(keys=_join_keys(event_id), args=[user_id, now], client=pipe)
+def store_join(*, event_id: int, user_id: int, now: float, limit: int, window: int) -> JoinResult:
+    """Join, counting the attempt against ``limit`` joins per ``window`` seconds."""
+    window_start = int(now // window) * window
+    keys = [*_join_keys(event_id), join_limit_key(event_id, user_id, window_start)]
+    return _parse_join(_script("queue_join")(keys=keys, args=[user_id, now, limit, window]))
 
 
-def store_join_parse(raw: list[Any]) -> JoinResult:
+def store_join_pipe(pipe: redis.client.Pipeline, *, event_id: int, user_ids: Iterable[int], now: float) -> None:
+    """Queue many joins on ``pipe``, one EVALSHA each, without the per-user
+    limit (bulk loads and the benchmark); each result parses with
+    ``store_join_parse``. The pipeline loads the script first if Redis lost it."""
+    script = _script("queue_join")
+    pipe.scripts.add(script)
+    evalsha, sha = pipe.evalsha, script.sha
+    seq, waiting, active = _join_keys(event_id)
+    moment = repr(now).encode()
+    for user_id in user_ids:
+        evalsha(sha, 3, seq, waiting, active, user_id, moment)
+
+
+def store_join_parse(raw: bytes) -> JoinResult:
     return _parse_join(raw)
 
 
 _STATES = {0: "waiting", 1: "admitted", 2: "expired", 3: "not_in_queue"}
 
 
-def _parse_state(raw: list[Any]) -> StoredState:
-    code = raw[0]
-    seats_left = _float(raw[7])
+def _parse_state(raw: bytes) -> StoredState:
+    parts = [None if p == b"-" else p for p in raw.split()]
+    code = int(parts[0])
+    seats_left = _float(parts[7])
     return StoredState(
         state=_STATES[code],
-        rank=raw[1] if code == 0 else None,
-        waiting_total=_int(raw[2]),
-        seq=_int(raw[3]) if code == 0 else None,
-        admitted_until=float(raw[1]) if code == 1 else None,
-        round=_int(raw[4]),
-        leaves=_int(raw[5]),
-        rate=_float(raw[6]),
+        rank=int(parts[1]) if code == 0 else None,
+        waiting_total=_int(parts[2]),
+        seq=int(float(parts[3])) if code == 0 else None,
+        admitted_until=float(parts[1]) if code == 1 else None,
+        round=_int(parts[4]),
+        leaves=_int(parts[5]),
+        rate=_float(parts[6]),
         seats_left=None if seats_left is None else int(seats_left),
-        sale_status=_str(raw[8]),
+        sale_status=_str(parts[8]),
     )
 
 
@@ -190,7 +211,7 @@ def store_admit(
     seats = _float(raw[9])
     return RoundResult(
         round=int(raw[0]),
-        admitted=[int(u) for u in raw[1]],
+        admitted=[int(u) for u in raw[1].split(b",")] if raw[1] else [],
         head_seq=int(float(raw[2])) if raw[2] else 0,
         waiting_total=int(raw[3]),
         admitted_total=int(raw[4]),

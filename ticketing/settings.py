@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last on purpose: makes the stack sync, one thread hop per request under ASGI.
+    "ticketing.middleware.SyncStackMiddleware",
 ]
 
 ROOT_URLCONF = "ticketing.urls"

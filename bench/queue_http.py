@@ -1,0 +1,210 @@
+"""Benchmark: the queue join endpoint under load through the real ASGI server.
+
+Starts uvicorn (``ticketing.asgi:application``, 2 worker processes) on
+127.0.0.1, then drives it from an asyncio load generator on loopback with 64
+keep-alive connections: first ``GET /healthz`` (a trivial JSON view of the
+project behind the same middleware: the ceiling), then ``POST
+/api/events/{id}/queue/`` with a different user's token on every request
+(each a first join, 201). Tokens were issued before the on-sale, so their
+cache entries are warm, as after a login. Prints one JSON object last.
+
+Run: ``python bench/queue_http.py`` (uses REDIS_DB, default 5, which it flushes,
+and DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("REDIS_DB", "5")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
+os.environ["RATE_LIMIT_JOIN"] = "1000000/m"  # measure the join, not the limiter's refusals
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from rest_framework.authtoken.models import Token  # noqa: E402
+
+from accounts.authentication import CachedTokenAuthentication  # noqa: E402
+from reservations.services import event_create  # noqa: E402
+from ticketing.redis import get_redis  # noqa: E402
+
+CLIENTS = 64
+WARMUP_SECONDS = 2.0
+SECONDS = 10.0
+USERS = 25_000
+WORKERS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def prepare() -> tuple[int, list[str]]:
+    call_command("migrate", verbosity=0)
+    get_redis().flushdb()
+    model = get_user_model()
+    model.objects.filter(username__startswith="qhttp").delete()
+    event = event_create(name="queue_http bench", venue_name="Bench Arena", sections="A:20x50:R:1000", batch=100)
+    users = model.objects.bulk_create(
+        [model(username=f"qhttp{i}", password="!") for i in range(USERS)], batch_size=5000
+    )
+    tokens = Token.objects.bulk_create([Token(key=Token.generate_key(), user=u) for u in users], batch_size=5000)
+    auth = CachedTokenAuthentication()
+    for token in tokens:
+        auth.authenticate_credentials(token.key)  # as at login: the token's cache entry is warm
+    return event.id, [t.key for t in tokens]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "ticketing.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+            "--ws-per-message-deflate",
+            "false",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                if b"200" in sock.recv(64):
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    stop_server(server)
+    raise RuntimeError("uvicorn did not start")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def load(port: int, requests: list[bytes] | None, fixed: bytes | None) -> dict:
+    """CLIENTS keep-alive connections; each sends its next request as soon as
+    the last answered. Latencies are kept after the warm-up only."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    cursor = iter(requests or [])
+    started = time.perf_counter()
+    measure_from = started + WARMUP_SECONDS
+    stop_at = measure_from + SECONDS
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while True:
+                request = fixed if fixed is not None else next(cursor, None)
+                if request is None:
+                    return
+                sent = time.perf_counter()
+                if sent >= stop_at:
+                    return
+                writer.write(request)
+                status = await read_response(reader)
+                done = time.perf_counter()
+                if sent >= measure_from:
+                    latencies.append(done - sent)
+                    statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    latencies.sort()
+    measured = sum(statuses.values())
+    return {
+        "per_s": measured / SECONDS,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "statuses": statuses,
+    }
+
+
+def main() -> None:
+    event_id, tokens = prepare()
+    port = free_port()
+    server = start_server(port)
+    try:
+        trivial = asyncio.run(
+            load(port, None, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
+        )
+        joins_requests = [
+            (
+                f"POST /api/events/{event_id}/queue/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Token {key}\r\nContent-Length: 0\r\n\r\n"
+            ).encode()
+            for key in tokens
+        ]
+        joins = asyncio.run(load(port, joins_requests, None))
+    finally:
+        stop_server(server)
+    waiting = get_redis().zcard(f"q:{{{event_id}}}:waiting")
+    figures = {
+        "clients": CLIENTS,
+        "workers": WORKERS,
+        "seconds": SECONDS,
+        "joins_per_s": round(joins["per_s"]),
+        "p50_ms": round(joins["p50_ms"], 1),
+        "p99_ms": round(joins["p99_ms"], 1),
+        "join_statuses": joins["statuses"],
+        "trivial_per_s": round(trivial["per_s"]),
+        "trivial_p99_ms": round(trivial["p99_ms"], 1),
+        "ratio": round(joins["per_s"] / trivial["per_s"], 3),
+        "waiting_after": waiting,
+    }
+    get_redis().flushdb()
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
