@@ -1,39 +1,18 @@
-"""The admission check guarding an endpoint, and the queue admin."""
+"""The admission check guarding the real seat-map and hold endpoints, and the queue admin."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-from django.urls import path
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from queue_app.admission import admission_end, admission_require
+from queue_app.admission import admission_end
 from queue_app.services import admission_round_run, queue_join
 from reservations.models import Event
-from reservations.selectors import event_get
-from ticketing.errors import NotFound
-
-
-class SeatsLikeApi(APIView):
-    """Shaped like the booking side's seat endpoint: 404 first, then the admission check."""
-
-    def get(self, request: Request, event_id: int) -> Response:
-        event = event_get(event_id=event_id)
-        if event is None:
-            raise NotFound("No such event.")
-        admission_require(event=event, user_id=request.user.id)
-        return Response({"seats": []})
-
-
-urlpatterns = [path("api/events/<int:event_id>/seats/", SeatsLikeApi.as_view())]
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.urls(__name__)
 def test_admission_check_answers_403_until_admitted_and_after_it_ends(make_event, users, client_for):
     event = make_event(batch=1)
     (user,) = users(1)
@@ -49,16 +28,16 @@ def test_admission_check_answers_403_until_admitted_and_after_it_ends(make_event
     assert client.get(url).status_code == 200
     admission_end(event_id=event.id, user_id=user.id)
     assert client.get(url).status_code == 403
+    hold = client.post(f"/api/events/{event.id}/holds/", {"quantity": 1, "grade": "R"}, format="json")
+    assert hold.status_code == 403 and hold.json()["error"] == "not_admitted"
     assert client.get("/api/events/999999/seats/").status_code == 404
 
 
-@pytest.mark.urls(__name__)
 def test_admission_check_lets_everyone_into_a_queue_disabled_event(make_event, auth_client):
     event = make_event(queue_enabled=False)
     assert auth_client.get(f"/api/events/{event.id}/seats/").status_code == 200
 
 
-@pytest.mark.urls(__name__)
 def test_lapsed_admission_is_refused(make_event, users, client_for):
     event = make_event(batch=1, admission_seconds=1)
     (user,) = users(1)
