@@ -7,6 +7,7 @@ import time
 from collections import Counter
 
 import pytest
+from django.db import connection
 
 from reservations.holds import hold_create, hold_release
 from reservations.models import Hold, Order, Payment, Seat
@@ -61,7 +62,14 @@ def test_payment_is_voided_when_the_hold_is_lost_mid_payment(event, user):
     hold = hold_create(event=event, user_id=user.id, seat_ids=seat_ids(event)[:2])
     client = client_for(user)
     outcome: list = []
-    thread = threading.Thread(target=lambda: outcome.append(_checkout(client, hold.id, "k")()))
+
+    def pay() -> None:
+        try:
+            outcome.append(_checkout(client, hold.id, "k")())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=pay)
     thread.start()
     deadline = time.monotonic() + 5
     while Hold.objects.get(pk=hold.pk).paying_until is None and time.monotonic() < deadline:
