@@ -17,39 +17,15 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.support import start_private_redis
 
-
-def _start_private_redis() -> subprocess.Popen:
-    """A Redis server of this benchmark's own on a free loopback port: other
-    processes sharing the machine's Redis would otherwise sit in the latency
-    figures (Redis runs one command at a time)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-    return server
-
-
-PRIVATE_REDIS = _start_private_redis()
+PRIVATE_REDIS = start_private_redis()
 os.environ.setdefault("REDIS_DB", "5")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 

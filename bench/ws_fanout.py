@@ -23,8 +23,6 @@ import base64
 import json
 import os
 import resource
-import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -34,34 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.support import free_port, start_private_redis, stop_server, wait_until_healthy  # noqa: E402
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_private_redis() -> subprocess.Popen:
-    """A Redis server of this benchmark's own, so that the command counts
-    per round are ours only (other processes may share the machine's Redis)."""
-    port = _free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-    return server
-
-
-PRIVATE_REDIS = _start_private_redis()
+PRIVATE_REDIS = start_private_redis()
 os.environ.setdefault("REDIS_DB", "5")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 
@@ -155,27 +128,7 @@ def start_server(port: int) -> subprocess.Popen:
         env=env,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                if b"200" in sock.recv(64):
-                    return server
-        except OSError:
-            time.sleep(0.2)
-    stop_server(server)
-    raise RuntimeError("uvicorn did not start")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+    return wait_until_healthy(server, port)
 
 
 def worker_rss_bytes(server: subprocess.Popen) -> int:
@@ -319,7 +272,7 @@ async def run_rounds(event: Event, clients: list[Client]) -> tuple[list[float], 
 
 async def measure(path_of, people: list[tuple[int, str]]) -> dict:
     """One delivery path on a freshly started server (so its memory is its own)."""
-    port = _free_port()
+    port = free_port()
     server = await asyncio.to_thread(start_server, port)
     try:
         return await measure_on(port, server, path_of, people)

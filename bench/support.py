@@ -1,0 +1,61 @@
+"""Pieces the benchmarks share: free ports, a private Redis, a uvicorn to measure."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_private_redis() -> subprocess.Popen:
+    """A Redis server of the benchmark's own on a free loopback port, exported
+    as ``REDIS_URL``: other processes sharing the machine's Redis would
+    otherwise sit in the latency figures and the command counts."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    return server
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, SIGKILL after 20 s."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def wait_until_healthy(server: subprocess.Popen, port: int, timeout: float = 60) -> subprocess.Popen:
+    """Return ``server`` once ``/healthz`` answers 200 on ``port``; stop it and raise otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                if b"200" in sock.recv(64):
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    stop_server(server)
+    raise RuntimeError("uvicorn did not start")
