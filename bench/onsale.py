@@ -46,6 +46,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.support import uvicorn_command  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
@@ -304,23 +306,7 @@ def _start(port: int) -> list[subprocess.Popen]:
     celery_env = {**env, "DB_POOL": "0"}
     logs = Path(os.environ.get("ONSALE_LOG_DIR", tempfile.gettempdir()))
     commands = {
-        "web": [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "ticketing.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--backlog",
-            "4096",
-        ],
+        "web": uvicorn_command("ticketing.asgi:application", port, 2, "--backlog", "4096"),
         "worker": [PYTHON, "-m", "celery", "-A", "ticketing", "worker", "-c", "2", "--loglevel", "WARNING"],
         "beat": [
             PYTHON,

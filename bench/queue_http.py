@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.support import free_port, stop_server, wait_until_healthy  # noqa: E402
+from bench.support import free_port, stop_server, uvicorn_command, wait_until_healthy  # noqa: E402
 
 os.environ.setdefault("REDIS_DB", "5")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
@@ -68,23 +68,7 @@ def prepare() -> tuple[int, list[str]]:
 def start_server(port: int) -> subprocess.Popen:
     env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "ticketing.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(WORKERS),
-            "--ws-per-message-deflate",
-            "false",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        uvicorn_command("ticketing.asgi:application", port, WORKERS),
         cwd=ROOT,
         env=env,
         start_new_session=True,

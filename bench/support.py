@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 
@@ -59,3 +60,13 @@ def wait_until_healthy(server: subprocess.Popen, port: int, timeout: float = 60)
             time.sleep(0.2)
     stop_server(server)
     raise RuntimeError("uvicorn did not start")
+
+
+def uvicorn_command(app: str, port: int, workers: int, *extra: str) -> list[str]:
+    """uvicorn as the product runs it (no WebSocket compression, quiet logs), plus ``extra``."""
+    return [
+        sys.executable, "-m", "uvicorn", app,
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--ws-per-message-deflate", "false", "--no-access-log", "--log-level", "warning",
+        *extra,
+    ]  # fmt: skip

@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.support import free_port, start_private_redis, stop_server, wait_until_healthy  # noqa: E402
+from bench.support import free_port, start_private_redis, stop_server, uvicorn_command, wait_until_healthy  # noqa: E402
 
 PRIVATE_REDIS = start_private_redis()
 os.environ.setdefault("REDIS_DB", "5")
@@ -101,29 +101,12 @@ def fresh_event(people: list[tuple[int, str]]) -> Event:
 def start_server(port: int) -> subprocess.Popen:
     env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
+        uvicorn_command(
             "bench.ws_stock_asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(WORKERS),
-            "--ws",
-            WS_IMPLEMENTATION,
-            "--ws-per-message-deflate",
-            "false",
-            "--ws-ping-interval",
-            "60",
-            "--backlog",
-            "8192",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+            port,
+            WORKERS,
+            *("--ws", WS_IMPLEMENTATION, "--ws-ping-interval", "60", "--backlog", "8192"),
+        ),
         cwd=ROOT,
         env=env,
         start_new_session=True,
