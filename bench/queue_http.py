@@ -1,12 +1,18 @@
 """Benchmark: the queue join endpoint under load through the real ASGI server.
 
 Starts uvicorn (``ticketing.asgi:application``, 2 worker processes) on
-127.0.0.1, then drives it from an asyncio load generator on loopback with 64
+127.0.0.1, then drives it from a load generator on loopback with 64
 keep-alive connections: first ``GET /healthz`` (a trivial JSON view of the
-project behind the same middleware: the ceiling), then ``POST
+project behind Django's middleware: the ceiling), then ``POST
 /api/events/{id}/queue/`` with a different user's token on every request
-(each a first join, 201). Tokens were issued before the on-sale, so their
-cache entries are warm, as after a login. Prints one JSON object last.
+(each a first join, 201; the join is served by ``queue_app.fastpath``).
+Tokens were issued before the on-sale, so their cache entries are warm, as
+after a login. Each load runs a 2 s warm-up, then 10 s measured.
+
+The load generator is wrk (``bench/queue_http.lua``) when it is on PATH
+(``apt-get install wrk``): it costs the 2 cores far less than Python would.
+Without it, an asyncio generator in this process stands in, and the figures
+are then lower than the server can do. Prints one JSON object last.
 
 Run: ``python bench/queue_http.py`` (uses REDIS_DB, default 5, which it flushes,
 and DATABASE_URL).
@@ -17,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,15 +46,16 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
-from accounts.authentication import CachedTokenAuthentication  # noqa: E402
+from accounts.tokens import token_cache_store  # noqa: E402
 from reservations.services import event_create  # noqa: E402
 from ticketing.redis import get_redis  # noqa: E402
 
 CLIENTS = 64
 WARMUP_SECONDS = 2.0
 SECONDS = 10.0
-USERS = 25_000
+USERS = 100_000
 WORKERS = 2
+WRK_THREADS = 2
 
 
 def prepare() -> tuple[int, list[str]]:
@@ -59,9 +68,8 @@ def prepare() -> tuple[int, list[str]]:
         [model(username=f"qhttp{i}", password="!") for i in range(USERS)], batch_size=5000
     )
     tokens = Token.objects.bulk_create([Token(key=Token.generate_key(), user=u) for u in users], batch_size=5000)
-    auth = CachedTokenAuthentication()
-    for token in tokens:
-        auth.authenticate_credentials(token.key)  # as at login: the token's cache entry is warm
+    for user, token in zip(users, tokens, strict=True):
+        token_cache_store(token.key, user)  # as at login: the token's cache entry is warm
     return event.id, [t.key for t in tokens]
 
 
@@ -128,26 +136,58 @@ async def load(port: int, requests: list[bytes] | None, fixed: bytes | None) -> 
     }
 
 
+def wrk_load(port: int, method: str, path: str, tokens_file: str | None = None) -> dict:
+    """Warm-up, then the measured run, each one wrk process; figures of the latter."""
+    script = str(ROOT / "bench" / "queue_http.lua")
+    figures: dict = {}
+    # Disjoint token ranges: the warm-up cannot reach a quarter of the users.
+    for seconds, first in ((WARMUP_SECONDS, 0), (SECONDS, USERS // 4)):
+        args = [method, path] + ([str(WRK_THREADS), tokens_file, str(first)] if tokens_file else [])
+        command = ["wrk", f"-t{WRK_THREADS}", f"-c{CLIENTS}", f"-d{seconds:g}s", "-s", script]
+        out = subprocess.run(
+            [*command, f"http://127.0.0.1:{port}", "--", *args], capture_output=True, text=True, check=True
+        ).stdout
+        figures = json.loads(out.strip().splitlines()[-1])
+    return {
+        "per_s": figures["requests"] / figures["seconds"],
+        "p50_ms": figures["p50_ms"],
+        "p99_ms": figures["p99_ms"],
+        "statuses": {int(k): v for k, v in figures["statuses"].items()},
+        "socket_errors": figures["socket_errors"],
+    }
+
+
+def python_load(port: int, event_id: int, tokens: list[str]) -> tuple[dict, dict]:
+    trivial = asyncio.run(load(port, None, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"))
+    joins_requests = [
+        (
+            f"POST /api/events/{event_id}/queue/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Token {key}\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+        for key in tokens
+    ]
+    return trivial, asyncio.run(load(port, joins_requests, None))
+
+
 def main() -> None:
     event_id, tokens = prepare()
     port = free_port()
     server = start_server(port)
+    generator = "wrk" if shutil.which("wrk") else "python"
     try:
-        trivial = asyncio.run(
-            load(port, None, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
-        )
-        joins_requests = [
-            (
-                f"POST /api/events/{event_id}/queue/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                f"Authorization: Token {key}\r\nContent-Length: 0\r\n\r\n"
-            ).encode()
-            for key in tokens
-        ]
-        joins = asyncio.run(load(port, joins_requests, None))
+        if generator == "wrk":
+            with tempfile.NamedTemporaryFile("w", suffix=".tokens") as tokens_file:
+                tokens_file.write("\n".join(tokens) + "\n")
+                tokens_file.flush()
+                trivial = wrk_load(port, "GET", "/healthz")
+                joins = wrk_load(port, "POST", f"/api/events/{event_id}/queue/", tokens_file.name)
+        else:
+            trivial, joins = python_load(port, event_id, tokens)
     finally:
         stop_server(server)
     waiting = get_redis().zcard(f"q:{{{event_id}}}:waiting")
     figures = {
+        "load_generator": generator,
         "clients": CLIENTS,
         "workers": WORKERS,
         "seconds": SECONDS,

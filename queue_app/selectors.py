@@ -3,11 +3,14 @@ the join hot path, and the seat budget that keeps admission seat-aware."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
+from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from queue_app.keys import meta_key
@@ -47,19 +50,49 @@ class SaleSnapshot:
 
 _snapshots: dict[int, tuple[float, SaleSnapshot | None]] = {}
 _snapshots_lock = threading.Lock()
+_snapshot_reads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Future]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _snapshot_cached(event_id: int) -> tuple[bool, SaleSnapshot | None]:
+    """(fresh, snapshot): whether this process holds a snapshot young enough."""
+    cached = _snapshots.get(event_id)
+    if cached is not None and time.monotonic() - cached[0] < SNAPSHOT_TTL_SECONDS:
+        return True, cached[1]
+    return False, None
+
+
+def _snapshot_refresh(event_id: int) -> SaleSnapshot | None:
+    now = time.monotonic()
+    snapshot = _snapshot_read(event_id)
+    with _snapshots_lock:
+        _snapshots[event_id] = (now, snapshot)
+    return snapshot
 
 
 def event_sale_snapshot(*, event_id: int) -> SaleSnapshot | None:
     """The event's sale snapshot, read from PostgreSQL and Redis at most once
     a second per process (None when there is no such event)."""
-    now = time.monotonic()
-    cached = _snapshots.get(event_id)
-    if cached is not None and now - cached[0] < SNAPSHOT_TTL_SECONDS:
-        return cached[1]
-    snapshot = _snapshot_read(event_id)
-    with _snapshots_lock:
-        _snapshots[event_id] = (now, snapshot)
-    return snapshot
+    fresh, snapshot = _snapshot_cached(event_id)
+    return snapshot if fresh else _snapshot_refresh(event_id)
+
+
+async def event_sale_snapshot_async(*, event_id: int) -> SaleSnapshot | None:
+    """``event_sale_snapshot`` for asyncio code: a hit costs no thread; on a
+    miss one read runs in Django's sync thread and every coroutine that
+    missed meanwhile awaits that same read (no stampede when the snapshot
+    ages out under thousands of joins a second)."""
+    fresh, snapshot = _snapshot_cached(event_id)
+    if fresh:
+        return snapshot
+    loop = asyncio.get_running_loop()
+    reads = _snapshot_reads.setdefault(loop, {})
+    read = reads.get(event_id)
+    if read is None:
+        read = reads[event_id] = asyncio.ensure_future(database_sync_to_async(_snapshot_refresh)(event_id))
+        read.add_done_callback(lambda _: reads.pop(event_id, None))
+    return await asyncio.shield(read)
 
 
 def event_sale_snapshot_forget(*, event_id: int | None = None) -> None:

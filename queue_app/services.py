@@ -24,12 +24,13 @@ from queue_app.selectors import (
     SaleSnapshot,
     admission_seat_budget,
     event_sale_snapshot,
+    event_sale_snapshot_async,
     event_sale_snapshot_forget,
 )
 from reservations.models import Event
 from reservations.selectors import event_seat_counts
 from ticketing.errors import Conflict, NotFound, RateLimited
-from ticketing.ratelimit import parse_rate, rate_limit_check
+from ticketing.ratelimit import parse_rate, rate_limit_check, rate_limit_check_async
 from ticketing.redis import get_redis
 
 MIN_RATE = 0.01  # people/s: keeps an ETA finite while admission is blocked
@@ -100,16 +101,18 @@ def _plain_state(snap: SaleSnapshot, state: str, *, waiting_total: int = 0, admi
     )
 
 
-def _snapshot_or_404(event_id: int) -> SaleSnapshot:
-    snap = event_sale_snapshot(event_id=event_id)
+def _found(snap: SaleSnapshot | None) -> SaleSnapshot:
     if snap is None:
         raise NotFound("No such event.")
     return snap
 
 
-def queue_join(*, event_id: int, user_id: int) -> tuple[QueueState, bool]:
-    """Join the event's queue (idempotent). Returns (state, newly joined)."""
-    snap = _snapshot_or_404(event_id)
+def _snapshot_or_404(event_id: int) -> SaleSnapshot:
+    return _found(event_sale_snapshot(event_id=event_id))
+
+
+def _join_refusal_raise(snap: SaleSnapshot) -> None:
+    """Refuse a join when the sale is not open, sold out or closed."""
     public = snap.public_status()
     if public == Event.PublicStatus.SCHEDULED:
         raise Conflict("sale_not_open", "The sale has not opened yet.", opens_at=snap.sale_opens_at.isoformat())
@@ -117,14 +120,9 @@ def queue_join(*, event_id: int, user_id: int) -> tuple[QueueState, bool]:
         raise Conflict("sold_out", "Every seat of this event is sold.")
     if public == Event.PublicStatus.CLOSED:
         raise Conflict("sale_closed", "The sale of this event is closed.")
-    if not snap.queue_enabled:
-        rate_limit_check(scope="queue_join", user_id=user_id, setting="RATE_LIMIT_JOIN")
-        return _plain_state(snap, "admitted"), False
-    # The per-user join limit (RATE_LIMIT_JOIN) is counted inside the join
-    # script, per event: one Redis round trip for the whole join.
-    limit, window = parse_rate(settings.RATE_LIMIT_JOIN)
-    now = time.time()
-    joined = store.store_join(event_id=event_id, user_id=user_id, now=now, limit=limit, window=window)
+
+
+def _join_outcome(snap: SaleSnapshot, joined: store.JoinResult, *, now: float, window: int) -> tuple[QueueState, bool]:
     if joined.rate_limited:
         raise RateLimited(retry_after=(int(now // window) + 1) * window - now)
     if joined.admitted_until is not None:
@@ -135,12 +133,36 @@ def queue_join(*, event_id: int, user_id: int) -> tuple[QueueState, bool]:
     return state, joined.created
 
 
-def queue_state_get(*, event_id: int, user_id: int) -> QueueState:
-    """The user's queue state now (the WebSocket's fallback for polling)."""
+def queue_join(*, event_id: int, user_id: int) -> tuple[QueueState, bool]:
+    """Join the event's queue (idempotent). Returns (state, newly joined)."""
     snap = _snapshot_or_404(event_id)
+    _join_refusal_raise(snap)
     if not snap.queue_enabled:
-        return _plain_state(snap, "admitted")
-    stored = store.store_state(event_id=event_id, user_id=user_id, now=time.time())
+        rate_limit_check(scope="queue_join", user_id=user_id, setting="RATE_LIMIT_JOIN")
+        return _plain_state(snap, "admitted"), False
+    # The per-user join limit (RATE_LIMIT_JOIN) is counted inside the join
+    # script, per event: one Redis round trip for the whole join.
+    limit, window = parse_rate(settings.RATE_LIMIT_JOIN)
+    now = time.time()
+    joined = store.store_join(event_id=event_id, user_id=user_id, now=now, limit=limit, window=window)
+    return _join_outcome(snap, joined, now=now, window=window)
+
+
+async def queue_join_async(*, event_id: int, user_id: int) -> tuple[QueueState, bool]:
+    """``queue_join`` for asyncio callers (the HTTP fast path): same rules,
+    no thread."""
+    snap = _found(await event_sale_snapshot_async(event_id=event_id))
+    _join_refusal_raise(snap)
+    if not snap.queue_enabled:
+        await rate_limit_check_async(scope="queue_join", user_id=user_id, setting="RATE_LIMIT_JOIN")
+        return _plain_state(snap, "admitted"), False
+    limit, window = parse_rate(settings.RATE_LIMIT_JOIN)
+    now = time.time()
+    joined = await store.store_join_async(event_id=event_id, user_id=user_id, now=now, limit=limit, window=window)
+    return _join_outcome(snap, joined, now=now, window=window)
+
+
+def _state_outcome(snap: SaleSnapshot, stored: store.StoredState) -> QueueState:
     public = snap.public_status()
     if stored.sale_status in (Event.PublicStatus.SOLD_OUT, Event.PublicStatus.CLOSED):
         public = stored.sale_status  # the last round saw it before this process's snapshot did
@@ -151,6 +173,22 @@ def queue_state_get(*, event_id: int, user_id: int) -> QueueState:
             snap, rank=stored.rank, waiting_total=stored.waiting_total, rate=stored.rate, seats_left=stored.seats_left
         )
     return _plain_state(snap, stored.state, waiting_total=stored.waiting_total, admitted_until=stored.admitted_until)
+
+
+def queue_state_get(*, event_id: int, user_id: int) -> QueueState:
+    """The user's queue state now (the WebSocket's fallback for polling)."""
+    snap = _snapshot_or_404(event_id)
+    if not snap.queue_enabled:
+        return _plain_state(snap, "admitted")
+    return _state_outcome(snap, store.store_state(event_id=event_id, user_id=user_id, now=time.time()))
+
+
+async def queue_state_get_async(*, event_id: int, user_id: int) -> QueueState:
+    """``queue_state_get`` for asyncio callers."""
+    snap = _found(await event_sale_snapshot_async(event_id=event_id))
+    if not snap.queue_enabled:
+        return _plain_state(snap, "admitted")
+    return _state_outcome(snap, await store.store_state_async(event_id=event_id, user_id=user_id, now=time.time()))
 
 
 def queue_leave(*, event_id: int, user_id: int) -> None:

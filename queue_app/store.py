@@ -8,7 +8,6 @@ services above it speak in users, positions and rounds.
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,11 +16,10 @@ from pathlib import Path
 
 import redis
 import redis.asyncio as aredis
-from django.conf import settings
 from redis.commands.core import AsyncScript, Script
 
 from queue_app.keys import active_key, left_key, meta_key, seq_key, waiting_key
-from ticketing.redis import get_redis
+from ticketing.redis import get_async_redis, get_redis
 
 _HERE = Path(__file__).resolve().parent
 LEFT_LOG_LIMIT = 10_000
@@ -114,10 +112,13 @@ def _parse_join(raw: bytes) -> JoinResult:
     return JoinResult(admitted_until=None, rank=int(parts[1]), waiting_total=int(parts[2]), created=parts[3] == b"1")
 
 
+def _join_limited_keys(event_id: int, user_id: int, now: float, window: int) -> list[str]:
+    return [*_join_keys(event_id), join_limit_key(event_id, user_id, int(now // window) * window)]
+
+
 def store_join(*, event_id: int, user_id: int, now: float, limit: int, window: int) -> JoinResult:
     """Join, counting the attempt against ``limit`` joins per ``window`` seconds."""
-    window_start = int(now // window) * window
-    keys = [*_join_keys(event_id), join_limit_key(event_id, user_id, window_start)]
+    keys = _join_limited_keys(event_id, user_id, now, window)
     return _parse_join(_script("queue_join")(keys=keys, args=[user_id, now, limit, window]))
 
 
@@ -233,33 +234,29 @@ def store_figures(*, event_id: int, now: float) -> tuple[int, int, float | None]
     return int(waiting), int(admitted), _float(rate)
 
 
-# -- asyncio side (WebSocket consumers) ------------------------------------
+# -- asyncio side (queue fast path, WebSocket consumers) -------------------
 
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aredis.Redis, AsyncScript]] = (
-    weakref.WeakKeyDictionary()
-)
+_async_scripts: weakref.WeakKeyDictionary[aredis.Redis, dict[str, AsyncScript]] = weakref.WeakKeyDictionary()
 
 
-def _async_state_script() -> AsyncScript:
-    """One async client per event loop, on a pool that waits for a free
-    connection instead of raising at its limit (redis-py 8's default pool
-    raises past 100 connections)."""
-    loop = asyncio.get_running_loop()
-    entry = _async_clients.get(loop)
-    if entry is None:
-        pool = aredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
-            max_connections=getattr(settings, "QUEUE_ASYNC_REDIS_POOL_SIZE", 50),
-            timeout=None,
-            socket_connect_timeout=5,
-            socket_timeout=10,
-        )
-        client = aredis.Redis(connection_pool=pool)
-        entry = (client, client.register_script(_source("queue_state")))
-        _async_clients[loop] = entry
-    return entry[1]
+def _async_script(name: str) -> AsyncScript:
+    client = get_async_redis()
+    scripts = _async_scripts.get(client)
+    if scripts is None:
+        scripts = _async_scripts[client] = {
+            n: client.register_script(_source(n)) for n in ("queue_join", "queue_state")
+        }
+    return scripts[name]
+
+
+async def store_join_async(*, event_id: int, user_id: int, now: float, limit: int, window: int) -> JoinResult:
+    """``store_join`` for asyncio callers (same script, same keys)."""
+    raw = await _async_script("queue_join")(
+        keys=_join_limited_keys(event_id, user_id, now, window), args=[user_id, now, limit, window]
+    )
+    return _parse_join(raw)
 
 
 async def store_state_async(*, event_id: int, user_id: int, now: float) -> StoredState:
-    raw = await _async_state_script()(keys=_state_keys(event_id), args=[user_id, now])
+    raw = await _async_script("queue_state")(keys=_state_keys(event_id), args=[user_id, now])
     return _parse_state(raw)

@@ -8,6 +8,7 @@ Services raise :class:`ApplicationError`; DRF's own exceptions (401, 404, 400,
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -69,14 +70,48 @@ class RateLimited(ApplicationError):
         )
 
 
+@dataclass(frozen=True)
+class ErrorParts:
+    """A rendered error: status, the contract's body and the extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def error_parts(
+    code: str, detail: str, status_code: int, *, retry_after: float | None = None, **extra: Any
+) -> ErrorParts:
+    """The contract's error body, plus ``Retry-After`` when the caller may try again."""
+    headers = {} if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
+    return ErrorParts(status_code, {"error": code, "detail": detail, **extra}, headers)
+
+
 def error_response(
     code: str, detail: str, status_code: int, *, retry_after: float | None = None, **extra: Any
 ) -> Response:
     """Build the contract's error body (also used by plain Django views)."""
-    response = Response({"error": code, "detail": detail, **extra}, status=status_code)
-    if retry_after is not None:
-        response["Retry-After"] = str(max(1, math.ceil(retry_after)))
-    return response
+    parts = error_parts(code, detail, status_code, retry_after=retry_after, **extra)
+    return Response(parts.body, status=parts.status, headers=parts.headers)
+
+
+def service_error_parts(exc: Exception) -> ErrorParts | None:
+    """What any entry point (DRF view or the ASGI fast path) answers for the
+    errors services raise: an :class:`ApplicationError`, or an overloaded or
+    unreachable PostgreSQL / Redis (a connection pool that stayed empty past
+    its timeout, a refused connection), which is a "come back shortly" 503,
+    never a 500. Lock timeouts are Busy (409) in reservations.locking before
+    they get here. None for anything else."""
+    if isinstance(exc, ApplicationError):
+        return error_parts(exc.code, exc.detail, exc.status_code, retry_after=exc.retry_after, **exc.extra)
+    if isinstance(exc, OperationalError | redis.ConnectionError | redis.TimeoutError):
+        return error_parts(
+            "unavailable",
+            "The service is busy or briefly unavailable; try again shortly.",
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            retry_after=2,
+        )
+    return None
 
 
 def _flatten(detail: Any) -> dict[str, list[str]]:
@@ -89,19 +124,9 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: everything leaves in the contract's error shape."""
-    if isinstance(exc, ApplicationError):
-        return error_response(exc.code, exc.detail, exc.status_code, retry_after=exc.retry_after, **exc.extra)
-    if isinstance(exc, OperationalError | redis.ConnectionError | redis.TimeoutError):
-        # An overloaded or unreachable PostgreSQL / Redis (a connection pool
-        # that stayed empty past its timeout, a refused connection): a
-        # "come back shortly", never a 500. Lock timeouts are Busy (409) in
-        # reservations.locking before they get here.
-        return error_response(
-            "unavailable",
-            "The service is busy or briefly unavailable; try again shortly.",
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            retry_after=2,
-        )
+    parts = service_error_parts(exc)
+    if parts is not None:
+        return Response(parts.body, status=parts.status, headers=parts.headers)
     if isinstance(exc, Http404):
         return error_response("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
     if isinstance(exc, PermissionDenied):

@@ -172,6 +172,10 @@ REST_FRAMEWORK = {
 RATE_LIMIT_JOIN = env.str("RATE_LIMIT_JOIN", default="30/m")
 RATE_LIMIT_HOLD = env.str("RATE_LIMIT_HOLD", default="60/m")
 
+# Redis connections per event loop for asyncio code (queue fast path,
+# WebSocket consumers); past it a caller waits for a free connection.
+ASYNC_REDIS_POOL_SIZE = env.int("ASYNC_REDIS_POOL_SIZE", default=50)
+
 # Celery: Redis broker; results are not needed (tasks act on the database).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_IGNORE_RESULT = True

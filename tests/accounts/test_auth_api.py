@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 
-from accounts.authentication import token_cache_key
+from accounts.tokens import token_cached
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +147,7 @@ def test_a_valid_token_authenticates_and_is_then_served_from_the_cache(api_clien
     first = api_client.get(WHOAMI)
     assert first.status_code == 200
     assert first.json() == {"id": body["id"], "username": "bob"}
-    assert cache.get(token_cache_key(body["token"]))["id"] == body["id"]
+    assert token_cached(body["token"]).id == body["id"]
 
     with django_assert_num_queries(0):
         assert api_client.get(WHOAMI).json() == {"id": body["id"], "username": "bob"}
@@ -159,11 +158,11 @@ def test_deleting_a_token_drops_it_from_the_cache_at_once(api_client):
     body = register(api_client).json()
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
     assert api_client.get(WHOAMI).status_code == 200
-    assert cache.get(token_cache_key(body["token"])) is not None
+    assert token_cached(body["token"]) is not None
 
     Token.objects.filter(key=body["token"]).delete()
 
-    assert cache.get(token_cache_key(body["token"])) is None
+    assert token_cached(body["token"]) is None
     response = api_client.get(WHOAMI)
     assert response.status_code == 401
     assert response.json()["error"] == "authentication_failed"
