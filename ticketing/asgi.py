@@ -1,10 +1,16 @@
-"""ASGI entry point ``ticketing.asgi:application``: HTTP and WebSocket."""
+"""ASGI entry point ``ticketing.asgi:application``: HTTP and WebSocket.
+
+HTTP: the queue's token-authenticated join and state reads are served on the
+event loop (``queue_app.fastpath``); everything else goes to Django, whose
+per-request sync threads come from a pool (``ticketing.asgi_handler``).
+"""
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
+
+from ticketing.asgi_handler import get_asgi_application
+
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

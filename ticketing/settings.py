@@ -68,9 +68,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last on purpose: makes the stack sync, one thread hop per request under ASGI.
-    "ticketing.middleware.SyncStackMiddleware",
 ]
+# Under ASGI the stack runs in sync mode, entered with one thread hop per
+# request (ticketing.asgi_handler).
 
 ROOT_URLCONF = "ticketing.urls"
 ASGI_APPLICATION = "ticketing.asgi.application"

@@ -1,0 +1,92 @@
+"""Django's ASGI handler, run the way a WSGI server runs Django: the whole
+request (middleware and view) in one thread hop, on a reused thread.
+
+Stock ``ASGIHandler`` builds the middleware chain in async mode. Every
+``MiddlewareMixin`` then hops to a thread for its ``process_request`` and
+``process_response``; a sync-only middleware in the stack (WhiteNoise's)
+hops back with ``async_to_sync`` around the rest; the sync view hops again.
+All our views are sync, so here the chain is built in sync mode and entered
+with one ``sync_to_async`` per request.
+
+That hop lands on the request's own thread (asgiref's
+``ThreadSensitiveContext``). asgiref 3.13 starts that thread for the request
+and a second one to join it afterwards; it also lets the caller supply the
+executor instead (``ThreadSensitiveContext(executor=...)``, owned and reused
+by the caller), so a finished request hands its single-thread executor back
+to a pool for the next one. A request still gets a thread of its own while
+it runs. An executor still running work when its request ends (a request
+cancelled by a client disconnect while its sync code runs) is not reused:
+it is shut down without waiting and its thread ends with that work.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import django
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core.handlers.asgi import ASGIHandler
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+
+IDLE_EXECUTORS_KEPT = 64
+
+
+class RequestExecutor(ThreadPoolExecutor):
+    """One worker thread, and a count of the work it has not finished."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="django-request")
+        self._unfinished = 0
+        self._count_lock = threading.Lock()
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        with self._count_lock:
+            self._unfinished += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, _: Future) -> None:
+        with self._count_lock:
+            self._unfinished -= 1
+
+    @property
+    def idle(self) -> bool:
+        return self._unfinished == 0
+
+
+class PooledThreadASGIHandler(ASGIHandler):
+    """``ASGIHandler`` with a sync middleware chain and reused request threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._idle: list[RequestExecutor] = []
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        super().load_middleware(is_async=False)
+
+    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        executor = self._idle.pop() if self._idle else RequestExecutor()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            if executor.idle and len(self._idle) < IDLE_EXECUTORS_KEPT:
+                self._idle.append(executor)
+            else:
+                executor.shutdown(wait=False)
+
+
+def get_asgi_application() -> PooledThreadASGIHandler:
+    """``django.core.asgi.get_asgi_application`` with the pooled handler."""
+    django.setup(set_prefix=False)
+    return PooledThreadASGIHandler()
