@@ -6,11 +6,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.cached_db import SessionStore
 from django.test import Client
 from django.utils import timezone
 
 from reservations.models import Event, Hold, Order, Seat, Ticket
 from reservations.services import event_create
+from ticketing.redis import get_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -157,3 +159,16 @@ def test_unknown_pages_get_the_sites_own_not_found_page(client: Client) -> None:
     api = client.get("/api/nothing-here/")
     assert api.status_code == 404
     assert api.json()["error"] == "not_found"
+
+
+def test_a_session_is_read_from_redis_and_survives_losing_redis(
+    logged_in: Client, user: Any, django_assert_num_queries: Any
+) -> None:
+    key = logged_in.session.session_key
+    with django_assert_num_queries(0):
+        assert SessionStore(key).get("_auth_user_id") == str(user.pk)
+
+    get_redis().flushdb()
+
+    assert SessionStore(key).get("_auth_user_id") == str(user.pk)  # read back from PostgreSQL
+    assert logged_in.get("/tickets/").status_code == 200
