@@ -7,7 +7,10 @@ project behind Django's middleware: the ceiling), then ``POST
 /api/events/{id}/queue/`` with a different user's token on every request
 (each a first join, 201; the join is served by ``queue_app.fastpath``).
 Tokens were issued before the on-sale, so their cache entries are warm, as
-after a login. Each load runs a 2 s warm-up, then 10 s measured.
+after a login. Each load runs a 2 s warm-up, then 10 s measured. With wrk,
+the server is then restarted with ``QUEUE_FAST_PATH=0`` and the join is
+measured once more through the Django view (``django_joins_per_s``): what
+the fast path is worth.
 
 The load generator is wrk (``bench/queue_http.lua``) when it is on PATH
 (``apt-get install wrk``): it costs the 2 cores far less than Python would.
@@ -53,7 +56,11 @@ from ticketing.redis import get_redis  # noqa: E402
 CLIENTS = 64
 WARMUP_SECONDS = 2.0
 SECONDS = 10.0
-USERS = 100_000
+USERS = 120_000
+# Where each load starts in the token list (warm-up, measured): disjoint
+# ranges with room for 7,000 joins/s on the fast path.
+FAST_TOKENS = (0, 15_000)
+DJANGO_TOKENS = (85_000, 90_000)
 WORKERS = 2
 WRK_THREADS = 2
 
@@ -73,8 +80,8 @@ def prepare() -> tuple[int, list[str]]:
     return event.id, [t.key for t in tokens]
 
 
-def start_server(port: int) -> subprocess.Popen:
-    env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
+def start_server(port: int, fast_path: bool = True) -> subprocess.Popen:
+    env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING", "QUEUE_FAST_PATH": "1" if fast_path else "0"}
     server = subprocess.Popen(
         uvicorn_command("ticketing.asgi:application", port, WORKERS),
         cwd=ROOT,
@@ -136,12 +143,14 @@ async def load(port: int, requests: list[bytes] | None, fixed: bytes | None) -> 
     }
 
 
-def wrk_load(port: int, method: str, path: str, tokens_file: str | None = None) -> dict:
-    """Warm-up, then the measured run, each one wrk process; figures of the latter."""
+def wrk_load(
+    port: int, method: str, path: str, tokens_file: str | None = None, firsts: tuple[int, int] = (0, 0)
+) -> dict:
+    """Warm-up, then the measured run, each one wrk process starting on the
+    token at ``firsts``; figures of the measured run."""
     script = str(ROOT / "bench" / "queue_http.lua")
     figures: dict = {}
-    # Disjoint token ranges: the warm-up cannot reach a quarter of the users.
-    for seconds, first in ((WARMUP_SECONDS, 0), (SECONDS, USERS // 4)):
+    for seconds, first in zip((WARMUP_SECONDS, SECONDS), firsts, strict=True):
         args = [method, path] + ([str(WRK_THREADS), tokens_file, str(first)] if tokens_file else [])
         command = ["wrk", f"-t{WRK_THREADS}", f"-c{CLIENTS}", f"-d{seconds:g}s", "-s", script]
         out = subprocess.run(
@@ -172,19 +181,27 @@ def python_load(port: int, event_id: int, tokens: list[str]) -> tuple[dict, dict
 def main() -> None:
     event_id, tokens = prepare()
     port = free_port()
-    server = start_server(port)
+    path = f"/api/events/{event_id}/queue/"
     generator = "wrk" if shutil.which("wrk") else "python"
-    try:
-        if generator == "wrk":
-            with tempfile.NamedTemporaryFile("w", suffix=".tokens") as tokens_file:
-                tokens_file.write("\n".join(tokens) + "\n")
-                tokens_file.flush()
+    django_joins = None
+    with tempfile.NamedTemporaryFile("w", suffix=".tokens") as tokens_file:
+        tokens_file.write("\n".join(tokens) + "\n")
+        tokens_file.flush()
+        server = start_server(port)
+        try:
+            if generator == "wrk":
                 trivial = wrk_load(port, "GET", "/healthz")
-                joins = wrk_load(port, "POST", f"/api/events/{event_id}/queue/", tokens_file.name)
-        else:
-            trivial, joins = python_load(port, event_id, tokens)
-    finally:
-        stop_server(server)
+                joins = wrk_load(port, "POST", path, tokens_file.name, FAST_TOKENS)
+            else:
+                trivial, joins = python_load(port, event_id, tokens)
+        finally:
+            stop_server(server)
+        if generator == "wrk":
+            server = start_server(port, fast_path=False)
+            try:
+                django_joins = wrk_load(port, "POST", path, tokens_file.name, DJANGO_TOKENS)
+            finally:
+                stop_server(server)
     waiting = get_redis().zcard(f"q:{{{event_id}}}:waiting")
     figures = {
         "load_generator": generator,
@@ -198,6 +215,9 @@ def main() -> None:
         "trivial_per_s": round(trivial["per_s"]),
         "trivial_p99_ms": round(trivial["p99_ms"], 1),
         "ratio": round(joins["per_s"] / trivial["per_s"], 3),
+        "django_joins_per_s": django_joins and round(django_joins["per_s"]),
+        "django_p99_ms": django_joins and round(django_joins["p99_ms"], 1),
+        "django_join_statuses": django_joins and django_joins["statuses"],
         "waiting_after": waiting,
     }
     get_redis().flushdb()

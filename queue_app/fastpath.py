@@ -65,6 +65,13 @@ class QueueFastPath:
         await self.app(scope, receive, send)
 
 
+def queue_fast_path_wrap(app: ASGIApp) -> ASGIApp:
+    """``app`` behind the fast path, or ``app`` alone when the setting
+    ``QUEUE_FAST_PATH`` is off (the switch to send every join through the
+    Django view, should the fast path ever misbehave)."""
+    return QueueFastPath(app) if settings.QUEUE_FAST_PATH else app
+
+
 def _headers(scope: dict) -> dict[bytes, bytes]:
     """Request headers by lower-case name; a repeated header keeps its last value."""
     return dict(scope["headers"])

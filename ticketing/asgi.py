@@ -15,13 +15,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from queue_app.fastpath import QueueFastPath  # noqa: E402
+from queue_app.fastpath import queue_fast_path_wrap  # noqa: E402
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
 from ticketing.ws_auth import AllowedHostsOriginValidator, SessionOrTokenAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": QueueFastPath(django_asgi_app),
+        "http": queue_fast_path_wrap(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(SessionOrTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -179,6 +179,9 @@ RATE_LIMIT_HOLD = env.str("RATE_LIMIT_HOLD", default="60/m")
 # Redis connections per event loop for asyncio code (queue fast path,
 # WebSocket consumers); past it a caller waits for a free connection.
 ASYNC_REDIS_POOL_SIZE = env.int("ASYNC_REDIS_POOL_SIZE", default=50)
+# Serve token-authenticated queue joins and state reads on the event loop
+# (queue_app.fastpath); 0 sends them through the Django view like the rest.
+QUEUE_FAST_PATH = env.bool("QUEUE_FAST_PATH", default=True)
 
 # Celery: Redis broker; results are not needed (tasks act on the database).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from queue_app import selectors
-from queue_app.fastpath import QueueFastPath
+from queue_app.fastpath import QueueFastPath, queue_fast_path_wrap
 from queue_app.services import admission_round_run
 from reservations.models import Event, Seat
 from reservations.services import event_create
@@ -273,3 +273,10 @@ async def test_concurrent_fast_joins_get_distinct_places_and_share_one_snapshot_
     positions = sorted(int(r["body"].split(b'"position":')[1].split(b",")[0]) for r in responses)
     assert positions == list(range(1, len(people) + 1))
     assert reads == [event.id]  # one snapshot read for the whole burst, not one per request
+
+
+def test_the_fast_path_can_be_switched_off(settings):
+    settings.QUEUE_FAST_PATH = False
+    assert queue_fast_path_wrap(django_asgi_app) is django_asgi_app
+    settings.QUEUE_FAST_PATH = True
+    assert isinstance(queue_fast_path_wrap(django_asgi_app), QueueFastPath)
