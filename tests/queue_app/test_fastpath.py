@@ -160,6 +160,7 @@ async def test_refusals_answer_as_the_django_view_does():
     missing = await _same_as_django("POST", _url(999_999), token)
     assert (missing["status"], missing["body"]) == (404, b'{"error":"not_found","detail":"No such event."}')
     assert (await _same_as_django("GET", _url(999_999), token))["status"] == 404
+    assert (await _same_as_django("POST", _url(10**30), token))["status"] == 404  # past bigint
 
 
 async def test_a_queue_free_event_admits_at_once_as_the_view_does():
