@@ -15,13 +15,13 @@ import time
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from queue_app.hub import QueueMessage, hub_get
-from queue_app.selectors import SaleSnapshot, event_sale_snapshot
+from queue_app.selectors import event_sale_snapshot
 from queue_app.services import queue_eta_seconds, queue_likely_sold_out, seat_page_path, timestamp_iso
 from queue_app.store import StoredState, store_state_async
 from reservations.models import Event
+from ticketing.ws_consumer import LeanWebsocketConsumer
 
 POSITION_EVERY_SECONDS = 5.0
 NOT_IN_QUEUE_RECHECK_SECONDS = 2.0
@@ -34,20 +34,39 @@ _STATUS_FRAMES = {
     Event.PublicStatus.CLOSED: "closed",
 }
 
+_resyncs: set[asyncio.Task[None]] = set()
+
 
 def _frame(kind: str, **fields: Any) -> str:
     return json.dumps({"type": kind, **fields}, separators=(",", ":"))
 
 
-class QueueConsumer(AsyncWebsocketConsumer):
-    # No channel-layer channel per socket: the hub is the process's only
-    # listener (an alias with no configuration gives no layer).
-    channel_layer_alias = "queue-hub-delivers"
+class QueueConsumer(LeanWebsocketConsumer):
+    """One waiting page. Holds only its own counters: messages come from the
+    process's hub, not from a channel-layer channel of its own."""
 
-    event_id: int
-    user_id: int
-    snap: SaleSnapshot
-    attached = False
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Every attribute set here, in one order: instances then share one
+        # key table and each keeps a compact array of values.
+        self.event_id = 0
+        self.user_id = 0
+        self.fallback_rate = 1.0
+        self.attached = False
+        self.state = "new"
+        self.status: str | None = None
+        self.pending: list[QueueMessage] = []
+        self.syncing = False
+        self.last_sync = 0.0
+        self.last_position: int | None = None
+        self.last_sent = 0.0
+        self.round = 0
+        self.known_leaves = 0
+        self.rate: float | None = None
+        self.seats_left: int | None = None
+        self.waiting_total = 0
+        self.seq = 0
+        self.rank = 0
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -62,17 +81,11 @@ class QueueConsumer(AsyncWebsocketConsumer):
         if snap is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.snap = snap
         if not snap.queue_enabled:
             await self.send(_frame("admitted", admitted_until=None, next=seat_page_path(self.event_id)))
             return
-        self.state = "new"
+        self.fallback_rate = snap.fallback_rate
         self.status = snap.public_status()
-        self.pending: list[QueueMessage] = []
-        self.syncing = False
-        self.last_sync = 0.0
-        self.last_position: int | None = None
-        self.last_sent = 0.0
         await self.subscribe()
         await self.resync()
 
@@ -123,7 +136,9 @@ class QueueConsumer(AsyncWebsocketConsumer):
         await self.frames_send(frames)
 
     def resync_soon(self) -> None:
-        self.resync_task = asyncio.ensure_future(self.resync())
+        task = asyncio.ensure_future(self.resync())
+        _resyncs.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(_resyncs.discard)
 
     def apply_state(self, stored: StoredState) -> list[str]:
         """Take the state read from Redis; frames only for what is new to the socket."""
@@ -176,7 +191,7 @@ class QueueConsumer(AsyncWebsocketConsumer):
                 "position",
                 position=position,
                 waiting_total=self.waiting_total,
-                eta_seconds=queue_eta_seconds(position=position, rate=self.rate, fallback_rate=self.snap.fallback_rate),
+                eta_seconds=queue_eta_seconds(position=position, rate=self.rate, fallback_rate=self.fallback_rate),
                 likely_sold_out=queue_likely_sold_out(position=position, seats_left=self.seats_left),
             )
         ]

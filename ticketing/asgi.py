@@ -13,15 +13,15 @@ from ticketing.asgi_handler import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from queue_app.fastpath import queue_fast_path_wrap  # noqa: E402
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
-from ticketing.ws_auth import AllowedHostsOriginValidator, SessionOrTokenAuthMiddleware  # noqa: E402
+from ticketing.ws_gate import WebSocketGate  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": queue_fast_path_wrap(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(SessionOrTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": WebSocketGate(websocket_urlpatterns),
     }
 )

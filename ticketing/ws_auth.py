@@ -1,51 +1,47 @@
-"""WebSocket authentication: the Django session cookie (browsers) or an
-``Authorization: Token <key>`` header on the handshake (other clients)."""
+"""WebSocket handshake checks: is the ``Origin`` allowed, and who is connecting.
+
+Auth is the Django session cookie (browsers) or an ``Authorization: Token
+<key>`` header (other clients). Only the user comes out of it: the session
+is read only when there is no token header, and dropped once the user is
+known, so an open socket holds no session or cookie objects.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import threading
+from collections.abc import Callable, Iterable
+from importlib import import_module
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlparse
 
-from channels.auth import AuthMiddleware
 from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
+from django.http.cookie import parse_cookie
 from rest_framework import exceptions
 
-from accounts.authentication import CachedTokenAuthentication
+from accounts.authentication import CachedTokenAuthentication, cached_token_user
+from accounts.tokens import token_cached_async
+
+Headers = Iterable[tuple[bytes, bytes]]
 
 
-@database_sync_to_async
-def _user_for_token(key: str) -> Any:
-    try:
-        user, _ = CachedTokenAuthentication().authenticate_credentials(key)
-    except exceptions.AuthenticationFailed:
-        return AnonymousUser()
-    return user
-
-
-class TokenHeaderAuthMiddleware(AuthMiddleware):
-    """Puts the token's user in ``scope["user"]`` when the header is present."""
-
-    async def resolve_scope(self, scope: dict[str, Any]) -> None:
-        for name, value in scope.get("headers", []):
-            if name == b"authorization":
-                kind, _, key = value.decode("latin-1").partition(" ")
-                if kind.lower() == "token" and key.strip():
-                    scope["user"]._wrapped = await _user_for_token(key.strip())
-                    return
-        await super().resolve_scope(scope)
-
-
-def SessionOrTokenAuthMiddleware(inner: Any) -> Any:  # noqa: N802 (Channels' naming)
-    from channels.sessions import CookieMiddleware, SessionMiddleware
-
-    return CookieMiddleware(SessionMiddleware(TokenHeaderAuthMiddleware(inner)))
+def header_value(headers: Headers, name: bytes) -> bytes | None:
+    """The last ``name`` header (ASGI header names are lower case), as Channels reads them."""
+    found = None
+    for key, value in headers:
+        if key == name:
+            found = value
+    return found
 
 
 class OriginOptionalValidator(OriginValidator):
-    """Channels' origin check, except that a handshake without ``Origin`` is
-    let through (the contract: non-browser clients send none). Browsers
+    """Channels' origin matching, except that a handshake without ``Origin``
+    is let through (the contract: non-browser clients send none). Browsers
     always send ``Origin`` on a WebSocket handshake, so a cross-site page
     still cannot ride a visitor's session cookie."""
 
@@ -53,9 +49,83 @@ class OriginOptionalValidator(OriginValidator):
         return parsed_origin is None or super().valid_origin(parsed_origin)
 
 
-def AllowedHostsOriginValidator(application: Any) -> OriginOptionalValidator:  # noqa: N802 (Channels' naming)
-    """Like ``channels.security.websocket.AllowedHostsOriginValidator``, with ``Origin`` optional."""
-    allowed_hosts = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed_hosts:
-        allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
-    return OriginOptionalValidator(application, allowed_hosts)
+def allowed_origin_hosts() -> list[str]:
+    """``ALLOWED_HOSTS``, as Channels' ``AllowedHostsOriginValidator`` reads it."""
+    if settings.DEBUG and not settings.ALLOWED_HOSTS:
+        return ["localhost", "127.0.0.1", "[::1]"]
+    return list(settings.ALLOWED_HOSTS)
+
+
+def origin_allowed(headers: Headers) -> bool:
+    origin = header_value(headers, b"origin")
+    parsed = urlparse(origin.decode("latin-1")) if origin is not None else None
+    return OriginOptionalValidator(None, allowed_origin_hosts()).valid_origin(parsed)
+
+
+_lookup = threading.local()
+
+
+def _in_lookup_context(func: Callable[..., Any], *args: Any) -> Any:
+    """Run ``func`` in a context kept by this worker thread for handshake
+    look-ups, not in the copy of the socket's context that ``sync_to_async``
+    hands it.
+
+    Django's cache handler (sessions read through it) keeps one cache object
+    (and its Redis client, about 17 KB) per context, and ``sync_to_async`` copies the context back
+    to the awaiting task: a token looked up in the socket's context would
+    leave a cache object in the socket's task for as long as it stays open,
+    and make a new one, cyclic garbage later, at every handshake.
+    """
+    context = getattr(_lookup, "context", None)
+    if context is None:
+        context = _lookup.context = contextvars.Context()
+    return context.run(func, *args)
+
+
+def _token_user(key: str) -> Any:
+    try:
+        user, _ = CachedTokenAuthentication().authenticate_credentials(key)
+    except exceptions.AuthenticationFailed:
+        return AnonymousUser()
+    return user
+
+
+def _session_user(session_key: str) -> Any:
+    """The session's user, verified against its auth hash (Django's ``get_user``)."""
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return get_user(SimpleNamespace(session=session))
+
+
+def token_from_headers(headers: Headers) -> str | None:
+    value = header_value(headers, b"authorization")
+    if value is None:
+        return None
+    kind, _, key = value.decode("latin-1").partition(" ")
+    return key.strip() if kind.lower() == "token" and key.strip() else None
+
+
+@database_sync_to_async
+def _lookup_user(token: str | None, session_key: str | None) -> Any:
+    if token is not None:
+        return _in_lookup_context(_token_user, token)
+    if session_key:
+        return _in_lookup_context(_session_user, session_key)
+    return AnonymousUser()
+
+
+async def handshake_user(headers: Headers) -> Any:
+    """The connecting user, or ``AnonymousUser`` when no credential checks out.
+    The token header wins; the session is read only when there is none. A
+    token in the token cache costs one Redis ``GET`` on the event loop; only
+    a cache miss or a session takes a thread."""
+    token = token_from_headers(headers)
+    if token is not None:
+        cached = await token_cached_async(token)
+        if cached is not None:
+            return cached_token_user(cached)
+    session_key = None
+    if token is None:
+        cookie = header_value(headers, b"cookie")
+        if cookie is not None:
+            session_key = parse_cookie(cookie.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
+    return await _lookup_user(token, session_key)

@@ -254,7 +254,10 @@ async def test_many_sockets_share_one_listener_per_event():
     assert hub.consumer_count() == 40
 
     await _round(event)
-    frames = await asyncio.gather(*(_frame(s) for s in sockets))
+    # One socket at a time: concurrent receives would interleave the global
+    # mock.patch of close_old_connections in Channels' test communicator and
+    # could leave it patched to a no-op (database connections then leak).
+    frames = [await _frame(s) for s in sockets]
     assert {f["type"] for f in frames} == {"admitted"}
     for socket in sockets:
         await socket.disconnect()
