@@ -14,8 +14,10 @@ import json
 import time
 from typing import Any
 
+from channels.db import database_sync_to_async
+
 from queue_app.hub import QueueMessage, hub_get
-from queue_app.selectors import event_sale_snapshot_async
+from queue_app.selectors import event_sale_snapshot
 from queue_app.services import queue_eta_seconds, queue_likely_sold_out, seat_page_path, timestamp_iso
 from queue_app.store import StoredState, store_state_async
 from reservations.models import Event
@@ -74,7 +76,7 @@ class QueueConsumer(LeanWebsocketConsumer):
             return
         self.event_id = int(self.scope["url_route"]["kwargs"]["event_id"])
         self.user_id = user.id
-        snap = await event_sale_snapshot_async(event_id=self.event_id)
+        snap = await database_sync_to_async(event_sale_snapshot)(event_id=self.event_id)
         await self.accept()
         if snap is None:
             await self.close(code=CLOSE_NOT_FOUND)
