@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import SyncToAsync
 from django.contrib.auth import get_user_model
+from django.db import connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -19,6 +21,19 @@ def _clean_redis() -> Iterator[None]:
     get_redis().flushdb()
     yield
     get_redis().flushdb()
+
+
+@pytest.fixture(autouse=True)
+def _close_sync_thread_connections() -> Iterator[None]:
+    """Close what async tests left open in asgiref's shared sync thread.
+
+    Channels' test communicators switch off ``close_old_connections`` while
+    they wait, so a ``database_sync_to_async`` call made meanwhile (a
+    consumer's or the fast path's snapshot read) keeps its connection; it
+    would hold the test database open past the session.
+    """
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture
