@@ -22,26 +22,14 @@ from channels.db import database_sync_to_async  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from channels.sessions import CookieMiddleware, SessionMiddleware  # noqa: E402
-from django.contrib.auth.models import AnonymousUser  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 from django.urls import path  # noqa: E402
-from rest_framework import exceptions  # noqa: E402
 
-from accounts.authentication import CachedTokenAuthentication  # noqa: E402
 from queue_app.broadcast import event_group  # noqa: E402
 from queue_app.consumers import QueueConsumer  # noqa: E402
 from queue_app.hub import QueueMessage  # noqa: E402
 from ticketing.asgi import application as project_application  # noqa: E402
-from ticketing.ws_auth import OriginOptionalValidator, allowed_origin_hosts, token_from_headers  # noqa: E402
-
-
-@database_sync_to_async
-def user_for_token(key: str) -> Any:
-    try:
-        user, _ = CachedTokenAuthentication().authenticate_credentials(key)
-    except exceptions.AuthenticationFailed:
-        return AnonymousUser()
-    return user
+from ticketing.ws_auth import OriginOptionalValidator, allowed_origin_hosts, token_from_headers, token_user  # noqa: E402
 
 
 class TokenHeaderAuthMiddleware(AuthMiddleware):
@@ -53,7 +41,7 @@ class TokenHeaderAuthMiddleware(AuthMiddleware):
         if token is None:
             await super().resolve_scope(scope)
         else:
-            scope["user"]._wrapped = await user_for_token(token)
+            scope["user"]._wrapped = await database_sync_to_async(token_user)(token)
 
 
 def stock_stack(inner: Any) -> OriginValidator:

@@ -29,8 +29,8 @@ from queue_app.selectors import (
 )
 from reservations.models import Event
 from reservations.selectors import event_seat_counts
-from ticketing.errors import Conflict, NotFound, RateLimited
-from ticketing.ratelimit import parse_rate, rate_limit_check, rate_limit_check_async
+from ticketing.errors import Conflict, NotFound
+from ticketing.ratelimit import parse_rate, rate_limit_check, rate_limit_check_async, rate_limited_raise
 from ticketing.redis import get_redis
 
 MIN_RATE = 0.01  # people/s: keeps an ETA finite while admission is blocked
@@ -124,7 +124,7 @@ def _join_refusal_raise(snap: SaleSnapshot) -> None:
 
 def _join_outcome(snap: SaleSnapshot, joined: store.JoinResult, *, now: float, window: int) -> tuple[QueueState, bool]:
     if joined.rate_limited:
-        raise RateLimited(retry_after=(int(now // window) + 1) * window - now)
+        rate_limited_raise(now=now, window=window)
     if joined.admitted_until is not None:
         return _plain_state(snap, "admitted", admitted_until=joined.admitted_until), False
     state = _waiting_state(

@@ -19,6 +19,7 @@ import redis.asyncio as aredis
 from redis.commands.core import AsyncScript, Script
 
 from queue_app.keys import active_key, left_key, meta_key, seq_key, waiting_key
+from ticketing.ratelimit import rate_window_start
 from ticketing.redis import get_async_redis, get_redis
 
 _HERE = Path(__file__).resolve().parent
@@ -113,7 +114,7 @@ def _parse_join(raw: bytes) -> JoinResult:
 
 
 def _join_limited_keys(event_id: int, user_id: int, now: float, window: int) -> list[str]:
-    return [*_join_keys(event_id), join_limit_key(event_id, user_id, int(now // window) * window)]
+    return [*_join_keys(event_id), join_limit_key(event_id, user_id, rate_window_start(now, window))]
 
 
 def store_join(*, event_id: int, user_id: int, now: float, limit: int, window: int) -> JoinResult:

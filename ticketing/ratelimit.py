@@ -9,6 +9,7 @@ A rate is written ``"N/s"``, ``"N/m"`` or ``"N/h"`` (settings
 from __future__ import annotations
 
 import time
+from typing import NoReturn
 
 from django.conf import settings
 
@@ -28,34 +29,40 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[unit] * multiplier
 
 
-def _window(setting: str, scope: str, user_id: int) -> tuple[str, int, int, float, int]:
-    """(counter key, limit, window, now, window start) for one request now."""
+def rate_window_start(now: float, window: int) -> int:
+    """Start (unix seconds) of the fixed window of ``window`` seconds that holds ``now``."""
+    return int(now // window) * window
+
+
+def rate_limited_raise(*, now: float, window: int) -> NoReturn:
+    """Refuse with 429, to try again when the next window starts."""
+    raise RateLimited(retry_after=rate_window_start(now, window) + window - now)
+
+
+def _window(setting: str, scope: str, user_id: int) -> tuple[str, int, int, float]:
+    """(counter key, limit, window, now) for one request now."""
     limit, window = parse_rate(getattr(settings, setting))
     now = time.time()
-    window_start = int(now // window) * window
-    return f"rl:{scope}:{user_id}:{window_start}", limit, window, now, window_start
-
-
-def _refuse_past(count: int, limit: int, window: int, now: float, window_start: int) -> None:
-    if count > limit:
-        raise RateLimited(retry_after=window_start + window - now)
+    return f"rl:{scope}:{user_id}:{rate_window_start(now, window)}", limit, window, now
 
 
 def rate_limit_check(*, scope: str, user_id: int, setting: str) -> None:
     """Count one request of ``user_id`` in ``scope``; raise past the limit."""
-    key, limit, window, now, window_start = _window(setting, scope, user_id)
+    key, limit, window, now = _window(setting, scope, user_id)
     pipe = get_redis().pipeline(transaction=False)
     pipe.incr(key)
     pipe.expire(key, window + 1)
     count, _ = pipe.execute()
-    _refuse_past(count, limit, window, now, window_start)
+    if count > limit:
+        rate_limited_raise(now=now, window=window)
 
 
 async def rate_limit_check_async(*, scope: str, user_id: int, setting: str) -> None:
     """``rate_limit_check`` for asyncio callers (the same counter)."""
-    key, limit, window, now, window_start = _window(setting, scope, user_id)
+    key, limit, window, now = _window(setting, scope, user_id)
     pipe = get_async_redis().pipeline(transaction=False)
     pipe.incr(key)
     pipe.expire(key, window + 1)
     count, _ = await pipe.execute()
-    _refuse_past(count, limit, window, now, window_start)
+    if count > limit:
+        rate_limited_raise(now=now, window=window)

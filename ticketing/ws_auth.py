@@ -82,7 +82,8 @@ def _in_lookup_context(func: Callable[..., Any], *args: Any) -> Any:
     return context.run(func, *args)
 
 
-def _token_user(key: str) -> Any:
+def token_user(key: str) -> Any:
+    """The token's user, or ``AnonymousUser`` for an unknown token (sync: may read PostgreSQL)."""
     try:
         user, _ = CachedTokenAuthentication().authenticate_credentials(key)
     except exceptions.AuthenticationFailed:
@@ -107,7 +108,7 @@ def token_from_headers(headers: Headers) -> str | None:
 @database_sync_to_async
 def _lookup_user(token: str | None, session_key: str | None) -> Any:
     if token is not None:
-        return _in_lookup_context(_token_user, token)
+        return _in_lookup_context(token_user, token)
     if session_key:
         return _in_lookup_context(_session_user, session_key)
     return AnonymousUser()
