@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
-from ticketing.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class RegisterInput(serializers.Serializer):

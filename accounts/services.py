@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
-from ticketing.errors import ApplicationError, Conflict, Invalid
+from core.errors import ApplicationError, Conflict, Invalid
 
 User = get_user_model()
 

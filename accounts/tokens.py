@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ticketing.redis import get_async_redis, get_redis
+from core.redis import get_async_redis, get_redis
 
 TOKEN_CACHE_SECONDS = 300
 

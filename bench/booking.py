@@ -53,10 +53,10 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connections  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from core.errors import ApplicationError  # noqa: E402
 from reservations.holds import hold_create, hold_release  # noqa: E402
 from reservations.models import Hold, PriceGrade, Seat  # noqa: E402
 from reservations.services import event_create  # noqa: E402
-from ticketing.errors import ApplicationError  # noqa: E402
 
 WORKERS = 32
 ROUNDS = 3  # each workload runs raw, project, raw, project, ...; figures are medians

@@ -33,8 +33,8 @@ import django  # noqa: E402
 
 django.setup()
 
+from core.redis import get_redis  # noqa: E402
 from queue_app import store  # noqa: E402
-from ticketing.redis import get_redis  # noqa: E402
 
 USERS = 1_000_000
 PIPELINE = 1_000

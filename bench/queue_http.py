@@ -50,8 +50,8 @@ from django.core.management import call_command  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.tokens import token_cache_store  # noqa: E402
+from core.redis import get_redis  # noqa: E402
 from reservations.services import event_create  # noqa: E402
-from ticketing.redis import get_redis  # noqa: E402
 
 CLIENTS = 64
 WARMUP_SECONDS = 2.0

@@ -47,12 +47,12 @@ from django.core.management import call_command  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.authentication import CachedTokenAuthentication  # noqa: E402
+from core.redis import get_redis  # noqa: E402
 from queue_app import store  # noqa: E402
 from queue_app.selectors import event_sale_snapshot_forget  # noqa: E402
 from queue_app.services import admission_round_run  # noqa: E402
 from reservations.models import Event  # noqa: E402
 from reservations.services import event_create  # noqa: E402
-from ticketing.redis import get_redis  # noqa: E402
 
 CLIENTS = int(os.environ.get("WS_FANOUT_CLIENTS", 5_000))
 SMALL = int(os.environ.get("WS_FANOUT_SMALL", 500))

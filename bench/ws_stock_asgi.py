@@ -4,7 +4,7 @@ way at ``/ws/bench/stock/events/{id}/queue/``: one channel-layer channel per
 socket (``group_add``, a handler per message per socket), Channels'
 dispatch loop, and Channels' middleware stack (origin validator, cookie,
 session and auth middleware, URL router), with the token header accepted
-as the project's stack accepted it before ``ticketing.ws_gate``."""
+as the project's stack accepted it before ``core.ws_gate``."""
 
 from __future__ import annotations
 
@@ -25,11 +25,12 @@ from channels.sessions import CookieMiddleware, SessionMiddleware  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from accounts.ws_auth import token_from_headers, token_user  # noqa: E402
+from core.ws_gate import OriginOptionalValidator, allowed_origin_hosts  # noqa: E402
 from queue_app.broadcast import event_group  # noqa: E402
 from queue_app.consumers import QueueConsumer  # noqa: E402
 from queue_app.hub import QueueMessage  # noqa: E402
 from ticketing.asgi import application as project_application  # noqa: E402
-from ticketing.ws_auth import OriginOptionalValidator, allowed_origin_hosts, token_from_headers, token_user  # noqa: E402
 
 
 class TokenHeaderAuthMiddleware(AuthMiddleware):

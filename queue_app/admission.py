@@ -7,11 +7,11 @@ import time
 
 from rest_framework import status
 
+from core.errors import ApplicationError
+from core.redis import get_redis
 from queue_app.keys import active_key
 from queue_app.store import store_admission_end
 from reservations.models import Event
-from ticketing.errors import ApplicationError
-from ticketing.redis import get_redis
 
 
 class NotAdmitted(ApplicationError):

@@ -16,12 +16,12 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
+from core.ws_consumer import LeanWebsocketConsumer
 from queue_app.hub import QueueMessage, hub_get
 from queue_app.selectors import event_sale_snapshot
 from queue_app.services import queue_eta_seconds, queue_likely_sold_out, seat_page_path, timestamp_iso
 from queue_app.store import StoredState, store_state_async
 from reservations.models import Event
-from ticketing.ws_consumer import LeanWebsocketConsumer
 
 POSITION_EVERY_SECONDS = 5.0
 NOT_IN_QUEUE_RECHECK_SECONDS = 2.0

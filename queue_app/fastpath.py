@@ -32,9 +32,9 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from accounts.tokens import token_cached_async
+from core.errors import error_parts, service_error_parts
 from queue_app.api import EventQueueApi
 from queue_app.services import queue_join_async, queue_state_get_async
-from ticketing.errors import error_parts, service_error_parts
 
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 

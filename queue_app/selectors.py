@@ -13,10 +13,10 @@ from datetime import datetime
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from core.redis import get_redis
 from queue_app.keys import meta_key
 from reservations.models import Event, Hold, Seat
 from reservations.selectors import seat_available_q
-from ticketing.redis import get_redis
 
 SNAPSHOT_TTL_SECONDS = 1.0
 

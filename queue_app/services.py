@@ -17,6 +17,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.errors import Conflict, NotFound
+from core.ratelimit import parse_rate, rate_limit_check, rate_limit_check_async, rate_limited_raise
+from core.redis import get_redis
 from queue_app import store
 from queue_app.broadcast import queue_broadcast, queue_status_announce
 from queue_app.keys import round_lock_key
@@ -29,9 +32,6 @@ from queue_app.selectors import (
 )
 from reservations.models import Event
 from reservations.selectors import event_seat_counts
-from ticketing.errors import Conflict, NotFound
-from ticketing.ratelimit import parse_rate, rate_limit_check, rate_limit_check_async, rate_limited_raise
-from ticketing.redis import get_redis
 
 MIN_RATE = 0.01  # people/s: keeps an ETA finite while admission is blocked
 

@@ -18,9 +18,9 @@ import redis
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript, Script
 
+from core.ratelimit import rate_window_start
+from core.redis import get_async_redis, get_redis
 from queue_app.keys import active_key, left_key, meta_key, seq_key, waiting_key
-from ticketing.ratelimit import rate_window_start
-from ticketing.redis import get_async_redis, get_redis
 
 _HERE = Path(__file__).resolve().parent
 LEFT_LOG_LIMIT = 10_000

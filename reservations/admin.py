@@ -9,12 +9,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from core.errors import ApplicationError, Invalid
 from queue_app.admin import QueueAdminMixin
 from reservations.holds import hold_release
 from reservations.models import Confirmation, Event, Hold, Order, Payment, PriceGrade, Seat, Ticket, Venue
 from reservations.orders import order_refund
 from reservations.seatmaps import seat_map_generate, seat_map_parse
-from ticketing.errors import ApplicationError, Invalid
 
 
 @admin.register(Venue)

@@ -10,14 +10,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import Invalid, NotFound
+from core.ratelimit import rate_limit_check
 from queue_app.admission import admission_require
 from reservations import selectors
 from reservations.checkout import checkout
 from reservations.holds import hold_create, hold_release
 from reservations.models import Event
 from reservations.serializers import event_data, hold_data, order_data, ticket_data
-from ticketing.errors import Invalid, NotFound
-from ticketing.ratelimit import rate_limit_check
 
 
 class EventListApi(APIView):

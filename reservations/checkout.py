@@ -28,11 +28,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework import status
 
+from core.errors import ApplicationError, Conflict, Invalid, NotFound
 from queue_app.admission import admission_end
 from reservations.locking import Busy, locked_atomic
 from reservations.models import Confirmation, Hold, Order, Payment, Seat, Ticket
 from reservations.payments import Charge, PaymentDeclined, PaymentError, payment_gateway
-from ticketing.errors import ApplicationError, Conflict, Invalid, NotFound
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from core.errors import ApplicationError, Conflict, Invalid, NotFound
 from reservations.locking import Busy, locked_atomic, row_locks_enabled
 from reservations.models import Event, Hold, PriceGrade, Seat
 from reservations.selectors import (
@@ -23,7 +24,6 @@ from reservations.selectors import (
     seat_available_q,
     shopper_seat_count,
 )
-from ticketing.errors import ApplicationError, Conflict, Invalid, NotFound
 
 BEST_AVAILABLE_WINDOW = 64
 

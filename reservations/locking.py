@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from psycopg import errors as pg_errors
 
-from ticketing.errors import Conflict
+from core.errors import Conflict
 
 _LOCK_FAILURES = (pg_errors.LockNotAvailable, pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 

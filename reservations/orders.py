@@ -9,10 +9,10 @@ from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import NotFound
 from reservations.locking import locked_atomic
 from reservations.models import Confirmation, Order, Payment, Ticket
 from reservations.payments import PaymentError, payment_gateway
-from ticketing.errors import NotFound
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from ticketing.redis import get_redis
+from core.redis import get_redis
 
 TOKEN_OK, TOKEN_DECLINED, TOKEN_TIMEOUT, TOKEN_SLOW = "tok_ok", "tok_declined", "tok_timeout", "tok_slow"
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from core.errors import Invalid
 from reservations.models import Event, PriceGrade, Seat
-from ticketing.errors import Invalid
 
 MAX_SEATS_PER_EVENT = 200_000
 _SECTION_RE = re.compile(

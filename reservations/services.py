@@ -8,9 +8,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import Invalid
 from reservations.models import Event, Venue
 from reservations.seatmaps import seat_map_generate
-from ticketing.errors import Invalid
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ from django.db import connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from ticketing.redis import get_redis
+from core.redis import get_redis
 
 
 @pytest.fixture(autouse=True)

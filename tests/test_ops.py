@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from django.test import override_settings
 
+from core.redis import get_redis
 from reservations.services import event_create
-from ticketing.redis import get_redis
 
 pytestmark = pytest.mark.django_db
 

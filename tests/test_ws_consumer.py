@@ -1,4 +1,4 @@
-"""``ticketing.ws_consumer.LeanWebsocketConsumer``: Channels' WebSocket
+"""``core.ws_consumer.LeanWebsocketConsumer``: Channels' WebSocket
 handlers without a Task per message when there is no channel layer, and
 Channels' stock loop (the real channels_redis layer) when there is one."""
 
@@ -9,7 +9,7 @@ import asyncio
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
-from ticketing.ws_consumer import LeanWebsocketConsumer
+from core.ws_consumer import LeanWebsocketConsumer
 
 TIMEOUT = 5
 

@@ -1,4 +1,4 @@
-"""``ticketing.ws_gate``: origin check, route match and session-or-token auth
+"""``core.ws_gate``: origin check, route match and session-or-token auth
 in one step, through Channels' ``WebsocketCommunicator`` (real PostgreSQL
 and Redis: sessions in the database, the token cache in Redis)."""
 
@@ -16,7 +16,8 @@ from django.urls import path
 from rest_framework.authtoken.models import Token
 
 from accounts.authentication import CachedTokenAuthentication
-from ticketing.ws_gate import WebSocketGate
+from accounts.ws_auth import handshake_user
+from core.ws_gate import WebSocketGate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,7 +52,7 @@ def probe() -> Probe:
 
 @pytest.fixture
 def gate(probe: Probe) -> WebSocketGate:
-    return WebSocketGate([path("ws/probe/<int:number>/", probe)])
+    return WebSocketGate([path("ws/probe/<int:number>/", probe)], user_lookup=handshake_user)
 
 
 @database_sync_to_async

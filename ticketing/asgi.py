@@ -2,26 +2,27 @@
 
 HTTP: the queue's token-authenticated join and state reads are served on the
 event loop (``queue_app.fastpath``); everything else goes to Django, whose
-per-request sync threads come from a pool (``ticketing.asgi_handler``).
+per-request sync threads come from a pool (``core.asgi_handler``).
 """
 
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 
-from ticketing.asgi_handler import get_asgi_application
+from core.asgi_handler import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from accounts.ws_auth import handshake_user  # noqa: E402
+from core.ws_gate import WebSocketGate  # noqa: E402
 from queue_app.fastpath import queue_fast_path_wrap  # noqa: E402
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
-from ticketing.ws_gate import WebSocketGate  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": queue_fast_path_wrap(django_asgi_app),
-        "websocket": WebSocketGate(websocket_urlpatterns),
+        "websocket": WebSocketGate(websocket_urlpatterns, user_lookup=handshake_user),
     }
 )

@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views.defaults import page_not_found
 
-from ticketing import ops
+from core import ops
 
 urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),

@@ -20,12 +20,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
 
 from accounts.services import user_register
+from core.errors import ApplicationError
 from queue_app.admission import admission_is_active
 from queue_app.services import ws_path
 from reservations import selectors
 from reservations.models import Event, Ticket
 from reservations.serializers import event_data
-from ticketing.errors import ApplicationError
 from web.forms import SignupForm
 from web.qr import qr_svg
 

@@ -10,10 +10,10 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.redis import get_redis
 from queue_app.keys import active_key
 from reservations.models import Event, Seat
 from reservations.services import event_create
-from ticketing.redis import get_redis
 
 
 @pytest.fixture

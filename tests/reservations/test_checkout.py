@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.errors import ApplicationError
 from queue_app.admission import admission_is_active
 from reservations.checkout import checkout_begin, checkout_finish
 from reservations.holds import hold_create, holds_expire
 from reservations.models import Confirmation, Hold, Order, Payment, Seat, Ticket
 from reservations.payments import Charge, TestGateway
 from tests.reservations.conftest import admit, client_for, seat_ids
-from ticketing.errors import ApplicationError
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_gateway")]
 

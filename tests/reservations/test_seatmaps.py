@@ -7,9 +7,9 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import Invalid
 from reservations.models import Event, PriceGrade, Seat, Venue
 from reservations.seatmaps import MAX_SEATS_PER_EVENT, seat_map_generate, seat_map_parse
-from ticketing.errors import Invalid
 
 pytestmark = pytest.mark.django_db
 

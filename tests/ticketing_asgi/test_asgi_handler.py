@@ -1,4 +1,4 @@
-"""Django behind ``ticketing.asgi_handler``: the middleware stack and the view
+"""Django behind ``core.asgi_handler``: the middleware stack and the view
 run in one thread per request, threads are reused between requests, and a
 thread still busy when its request was abandoned is not handed out again."""
 
@@ -11,8 +11,8 @@ import threading
 import pytest
 from channels.testing import HttpCommunicator
 
+from core.asgi_handler import PooledThreadASGIHandler
 from tests.ticketing_asgi import thread_urls
-from ticketing.asgi_handler import PooledThreadASGIHandler
 
 URLS = "tests.ticketing_asgi.thread_urls"
 

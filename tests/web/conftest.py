@@ -32,8 +32,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import APIRequestContext, Browser, BrowserType, Page, Playwright, expect, sync_playwright
 
+from core.redis import get_redis
 from tests.web.browser import PASSWORD as BROWSER_PASSWORD
-from ticketing.redis import get_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"

@@ -10,9 +10,9 @@ from django.contrib.sessions.backends.cached_db import SessionStore
 from django.test import Client
 from django.utils import timezone
 
+from core.redis import get_redis
 from reservations.models import Event, Hold, Order, Seat, Ticket
 from reservations.services import event_create
-from ticketing.redis import get_redis
 
 pytestmark = pytest.mark.django_db
 

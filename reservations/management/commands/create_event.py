@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.errors import Invalid
 from reservations.services import event_create
-from ticketing.errors import Invalid
 
 
 class Command(BaseCommand):

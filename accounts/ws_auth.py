@@ -1,4 +1,4 @@
-"""WebSocket handshake checks: is the ``Origin`` allowed, and who is connecting.
+"""Who is connecting on a WebSocket handshake (``core.ws_gate`` asks).
 
 Auth is the Django session cookie (browsers) or an ``Authorization: Token
 <key>`` header (other clients). Only the user comes out of it: the session
@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from importlib import import_module
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlparse
 
 from channels.db import database_sync_to_async
-from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
@@ -26,41 +24,7 @@ from rest_framework import exceptions
 
 from accounts.authentication import CachedTokenAuthentication, cached_token_user
 from accounts.tokens import token_cached_async
-
-Headers = Iterable[tuple[bytes, bytes]]
-
-
-def header_value(headers: Headers, name: bytes) -> bytes | None:
-    """The last ``name`` header (ASGI header names are lower case), as Channels reads them."""
-    found = None
-    for key, value in headers:
-        if key == name:
-            found = value
-    return found
-
-
-class OriginOptionalValidator(OriginValidator):
-    """Channels' origin matching, except that a handshake without ``Origin``
-    is let through (the contract: non-browser clients send none). Browsers
-    always send ``Origin`` on a WebSocket handshake, so a cross-site page
-    still cannot ride a visitor's session cookie."""
-
-    def valid_origin(self, parsed_origin: Any) -> bool:
-        return parsed_origin is None or super().valid_origin(parsed_origin)
-
-
-def allowed_origin_hosts() -> list[str]:
-    """``ALLOWED_HOSTS``, as Channels' ``AllowedHostsOriginValidator`` reads it."""
-    if settings.DEBUG and not settings.ALLOWED_HOSTS:
-        return ["localhost", "127.0.0.1", "[::1]"]
-    return list(settings.ALLOWED_HOSTS)
-
-
-def origin_allowed(headers: Headers) -> bool:
-    origin = header_value(headers, b"origin")
-    parsed = urlparse(origin.decode("latin-1")) if origin is not None else None
-    return OriginOptionalValidator(None, allowed_origin_hosts()).valid_origin(parsed)
-
+from core.ws_gate import Headers, header_value
 
 _lookup = threading.local()
 

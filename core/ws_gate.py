@@ -11,16 +11,51 @@ open for many minutes, so here a socket keeps one scope copy (with
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+from urllib.parse import urlparse
 
+from channels.security.websocket import OriginValidator
+from django.conf import settings
 from django.urls import URLPattern
-
-from ticketing.ws_auth import handshake_user, origin_allowed
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Headers = Iterable[tuple[bytes, bytes]]
+UserLookup = Callable[[Headers], Awaitable[Any]]
+
+
+def header_value(headers: Headers, name: bytes) -> bytes | None:
+    """The last ``name`` header (ASGI header names are lower case), as Channels reads them."""
+    found = None
+    for key, value in headers:
+        if key == name:
+            found = value
+    return found
+
+
+class OriginOptionalValidator(OriginValidator):
+    """Channels' origin matching, except that a handshake without ``Origin``
+    is let through (the contract: non-browser clients send none). Browsers
+    always send ``Origin`` on a WebSocket handshake, so a cross-site page
+    still cannot ride a visitor's session cookie."""
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        return parsed_origin is None or super().valid_origin(parsed_origin)
+
+
+def allowed_origin_hosts() -> list[str]:
+    """``ALLOWED_HOSTS``, as Channels' ``AllowedHostsOriginValidator`` reads it."""
+    if settings.DEBUG and not settings.ALLOWED_HOSTS:
+        return ["localhost", "127.0.0.1", "[::1]"]
+    return list(settings.ALLOWED_HOSTS)
+
+
+def origin_allowed(headers: Headers) -> bool:
+    origin = header_value(headers, b"origin")
+    parsed = urlparse(origin.decode("latin-1")) if origin is not None else None
+    return OriginOptionalValidator(None, allowed_origin_hosts()).valid_origin(parsed)
 
 
 async def deny(receive: Receive, send: Send) -> None:
@@ -32,8 +67,10 @@ async def deny(receive: Receive, send: Send) -> None:
 class WebSocketGate:
     """ASGI application for ``"websocket"`` connections, routed over Django ``path()`` entries."""
 
-    def __init__(self, routes: list[URLPattern]) -> None:
+    def __init__(self, routes: list[URLPattern], *, user_lookup: UserLookup) -> None:
+        """``user_lookup(headers)`` returns the connecting user (``AnonymousUser`` when none)."""
         self.routes = routes
+        self.user_lookup = user_lookup
 
     def resolve(self, scope: Scope) -> tuple[Any, dict[str, Any]] | None:
         """The route's application and its keyword arguments, or None."""
@@ -60,5 +97,5 @@ class WebSocketGate:
             await deny(receive, send)
             return
         application, kwargs = route
-        user = await handshake_user(headers)
+        user = await self.user_lookup(headers)
         await application({**scope, "user": user, "url_route": {"args": (), "kwargs": kwargs}}, receive, send)

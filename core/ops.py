@@ -6,7 +6,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ticketing.redis import get_redis
+from core.redis import get_redis
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -2,7 +2,7 @@
 
 A rate is written ``"N/s"``, ``"N/m"`` or ``"N/h"`` (settings
 ``RATE_LIMIT_JOIN``, ``RATE_LIMIT_HOLD``). Past the limit the caller gets
-:class:`ticketing.errors.RateLimited` (429 ``rate_limited`` with
+:class:`core.errors.RateLimited` (429 ``rate_limited`` with
 ``Retry-After``).
 """
 
@@ -13,8 +13,8 @@ from typing import NoReturn
 
 from django.conf import settings
 
-from ticketing.errors import RateLimited
-from ticketing.redis import get_async_redis, get_redis
+from core.errors import RateLimited
+from core.redis import get_async_redis, get_redis
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600}
 
