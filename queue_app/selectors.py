@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from core.redis import get_redis
 from queue_app.keys import meta_key
+from reservations.availability import hold_live_q, seat_free_q
 from reservations.models import Event, Hold, Seat
-from reservations.selectors import seat_available_q
 
 SNAPSHOT_TTL_SECONDS = 1.0
 
@@ -156,16 +156,11 @@ def admission_seat_budget(*, event_id: int, admitted_ids: list[int], now: dateti
     each admitted shopper who holds none yet (a live hold already took its
     seats out of the free count)."""
     now = now or timezone.now()
-    free = Seat.objects.filter(seat_available_q(now), event_id=event_id).count()
+    free = Seat.objects.filter(seat_free_q(now), event_id=event_id).count()
     holding: set[int] = set()
     if admitted_ids:
         holding = set(
-            Hold.objects.filter(
-                event_id=event_id,
-                status=Hold.Status.ACTIVE,
-                expires_at__gt=now,
-                user_id__in=admitted_ids,
-            )
+            Hold.objects.filter(hold_live_q(now), event_id=event_id, user_id__in=admitted_ids)
             .values_list("user_id", flat=True)
             .distinct()
         )

@@ -17,13 +17,10 @@ from django.db import connection
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, Invalid, NotFound
+from reservations.availability import hold_lapsed_q, seat_free_q, seat_is_free, seat_lapsed_sql
 from reservations.locking import Busy, locked_atomic, row_locks_enabled
 from reservations.models import Event, Hold, PriceGrade, Seat
-from reservations.selectors import (
-    SHOPPER_SEAT_COUNT_SQL,
-    seat_available_q,
-    shopper_seat_count,
-)
+from reservations.selectors import SHOPPER_SEAT_COUNT_SQL, shopper_seat_count
 
 BEST_AVAILABLE_WINDOW = 64
 
@@ -152,11 +149,7 @@ def _hold_by_ids(*, event: Event, user_id: int, seat_ids: list[int], now: dateti
                 "Some seats do not exist in this event.", fields={"seat_ids": [f"Unknown seat {i}." for i in unknown]}
             )
         _limit_check(event=event, have=rows[0][4], adding=len(seat_ids))
-        taken = [
-            seat_id
-            for seat_id, status, held_until, _, _ in rows
-            if not (status == Seat.Status.AVAILABLE or (status == Seat.Status.HELD and held_until <= now))
-        ]
+        taken = [seat_id for seat_id, status, held_until, _, _ in rows if not seat_is_free(status, held_until, now)]
         if taken:
             raise Conflict("seat_unavailable", error_messages["seat_unavailable"], seat_ids=taken)
         _race_window()
@@ -197,7 +190,8 @@ def _best_window(
     count_params = [user_id, event.id, now, user_id, event.id]
     rows: list[tuple] = []
     with connection.cursor() as cursor:
-        for where, extra in (("s.status = 'available'", []), ("s.status = 'held' AND s.held_until <= %s", [now])):
+        # Free seats first (the partial index), then seats of lapsed holds: together, ``seat_free_sql``.
+        for where, extra in (("s.status = 'available'", []), (seat_lapsed_sql("s"), [now])):
             sql = _BEST_WINDOW_SQL.format(where=where, lock=lock_sql)
             cursor.execute(sql, [*count_params, event.id, grade.id, *extra, size - len(rows)])
             rows += cursor.fetchall()
@@ -233,7 +227,7 @@ def _hold_best_available(*, event: Event, user_id: int, quantity: int, grade: Pr
             if block is not None and locks:
                 got = (
                     Seat.objects.filter(id__in=block)
-                    .filter(seat_available_q(now))
+                    .filter(seat_free_q(now))
                     .order_by("id")
                     .select_for_update(skip_locked=True)
                     .values_list("id", flat=True)
@@ -305,8 +299,7 @@ def holds_expire(*, batch: int = 500) -> int:
             with locked_atomic():
                 rows = list(
                     Hold.objects.select_for_update(skip_locked=True)
-                    .filter(status=Hold.Status.ACTIVE, expires_at__lte=now)
-                    .exclude(paying_until__gt=now)
+                    .filter(hold_lapsed_q(now))
                     .order_by("id")
                     .values_list("id", flat=True)[:batch]
                 )

@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from reservations.availability import hold_is_live
+
 
 class Venue(models.Model):
     name = models.CharField(max_length=200, unique=True)
@@ -227,9 +229,8 @@ class Hold(models.Model):
     def public_status(self, *, now: datetime | None = None) -> str:
         """Lazy expiry: an active hold past its expiry (and not being paid) reads ``expired``."""
         now = now or timezone.now()
-        if self.status == self.Status.ACTIVE and self.expires_at <= now:
-            if self.paying_until is None or self.paying_until <= now:
-                return self.Status.EXPIRED
+        if self.status == self.Status.ACTIVE and not hold_is_live(self.status, self.expires_at, self.paying_until, now):
+            return self.Status.EXPIRED
         return self.status
 
 

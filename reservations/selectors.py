@@ -14,12 +14,8 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from reservations.availability import seat_free_q, seat_held_live_sql, seat_public_status
 from reservations.models import Event, Hold, Order, Seat, Ticket
-
-
-def seat_available_q(now: datetime) -> Q:
-    """Seats that can be sold now: free, or held by a hold that has lapsed."""
-    return Q(status=Seat.Status.AVAILABLE) | Q(status=Seat.Status.HELD, held_until__lte=now)
 
 
 @dataclass
@@ -56,7 +52,7 @@ def event_seat_counts(*, event_ids: list[int], now: datetime | None = None) -> d
         .values("event_id", "grade__code", "grade__price")
         .annotate(
             total=Count("id"),
-            available=Count("id", filter=seat_available_q(now)),
+            available=Count("id", filter=seat_free_q(now)),
             sold=Count("id", filter=Q(status=Seat.Status.SOLD)),
         )
         .order_by("event_id", "-grade__price", "grade__code")
@@ -93,13 +89,6 @@ def seat_layout_cache_key(event_id: int) -> str:
     return f"seatlayout:{event_id}"
 
 
-def seat_status(status: str, held_until: datetime | None, now: datetime) -> str:
-    """Lazy expiry at read time: a seat whose hold has lapsed reads ``available``."""
-    if status == Seat.Status.HELD and held_until is not None and held_until <= now:
-        return Seat.Status.AVAILABLE
-    return status
-
-
 def seat_rows_to_data(rows: Iterable[tuple], now: datetime) -> list[dict[str, Any]]:
     return [
         {
@@ -109,7 +98,7 @@ def seat_rows_to_data(rows: Iterable[tuple], now: datetime) -> list[dict[str, An
             "number": number,
             "grade": grade,
             "price": price,
-            "status": seat_status(status, held_until, now),
+            "status": seat_public_status(status, held_until, now),
         }
         for seat_id, section, row, number, grade, price, status, held_until in rows
     ]
@@ -152,7 +141,7 @@ def hold_get(*, hold_id: int, user_id: int) -> Hold | None:
 SHOPPER_SEAT_COUNT_SQL = (
     "(SELECT count(*) FROM reservations_seat hs JOIN reservations_hold h ON h.id = hs.hold_id"
     " WHERE h.user_id = %s AND h.event_id = %s AND h.status = 'active'"
-    " AND hs.status = 'held' AND hs.held_until > %s)"
+    f" AND {seat_held_live_sql('hs')})"
     " + (SELECT count(*) FROM reservations_ticket t"
     " WHERE t.user_id = %s AND t.event_id = %s AND t.status = 'valid')"
 )
