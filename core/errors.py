@@ -42,7 +42,10 @@ class ApplicationError(Exception):
         self.extra = extra
 
 
-class NotFound(ApplicationError):
+class NotFound(ApplicationError, Http404):
+    """404 ``not_found``. Also an ``Http404``, so a page view that raises it
+    gets Django's 404 page while the API answers the contract's JSON."""
+
     def __init__(self, detail: str = "Not found.") -> None:
         super().__init__("not_found", detail, status_code=status.HTTP_404_NOT_FOUND)
 

@@ -1,7 +1,8 @@
 """The queue's part of the event admin: pause/resume actions, live figures
 (waiting, admitted, measured admission rate) and live-editable batch,
-interval and cap. Mixed into ``reservations.admin.EventAdmin``; the
-admission round reads the event every tick, so edits apply without a restart.
+interval and cap. The queue extends booking's ``EventAdmin`` (booking does
+not know the queue); the admission round reads the event every tick, so
+edits apply without a restart.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.http import HttpRequest
 
 from queue_app.services import event_sale_pause, event_sale_resume, event_status_announce
 from queue_app.store import store_figures
+from reservations.admin import EventAdmin
 from reservations.models import Event
 
 FIGURES = ("queue_waiting", "queue_admitted", "queue_rate")
@@ -66,3 +68,11 @@ class QueueAdminMixin:
         if change and "status" in form.changed_data:
             event_id = obj.id
             transaction.on_commit(lambda: event_status_announce(event_id=event_id))
+
+
+admin.site.unregister(Event)
+
+
+@admin.register(Event)
+class QueueEventAdmin(QueueAdminMixin, EventAdmin):
+    """Booking's event admin with the queue's controls."""

@@ -5,3 +5,9 @@ class QueueAppConfig(AppConfig):
     name = "queue_app"
     verbose_name = "Waiting queue"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from queue_app.receivers import order_paid_admission_end
+        from reservations.signals import order_paid
+
+        order_paid.connect(order_paid_admission_end, dispatch_uid="queue_app.order_paid_admission_end")

@@ -13,6 +13,7 @@ from datetime import datetime
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from core.errors import Conflict
 from core.redis import get_redis
 from queue_app.keys import meta_key
 from reservations.availability import hold_live_q, seat_free_q
@@ -39,9 +40,15 @@ class SaleSnapshot:
     rate: float | None  # measured admission rate (people/s), from the last round
     seats_left: int | None  # free seats not yet spoken for by admitted shoppers
 
+    def _event(self) -> Event:
+        return Event(status=self.status, sale_opens_at=self.sale_opens_at, sale_closes_at=self.sale_closes_at)
+
     def public_status(self, now: datetime | None = None) -> str:
-        event = Event(status=self.status, sale_opens_at=self.sale_opens_at, sale_closes_at=self.sale_closes_at)
-        return event.public_status(seats_unsold=1 if self.has_unsold else 0, now=now)
+        return self._event().public_status(seats_unsold=1 if self.has_unsold else 0, now=now)
+
+    def join_refusal(self) -> Conflict | None:
+        """Why a join is refused now (``Event.sale_refusal``; a paused sale still queues)."""
+        return self._event().sale_refusal(seats_unsold=1 if self.has_unsold else 0, paused_ok=True)
 
     @property
     def fallback_rate(self) -> float:

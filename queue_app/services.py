@@ -11,13 +11,14 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
-from core.errors import Conflict, NotFound
 from core.ratelimit import parse_rate, rate_limit_check, rate_limit_check_async, rate_limited_raise
 from core.redis import get_redis
 from queue_app import store
@@ -30,18 +31,22 @@ from queue_app.selectors import (
     event_sale_snapshot_async,
     event_sale_snapshot_forget,
 )
+from reservations.errors import event_not_found
 from reservations.models import Event
 from reservations.selectors import event_seat_counts
 
 MIN_RATE = 0.01  # people/s: keeps an ETA finite while admission is blocked
 
 
+@lru_cache(maxsize=1024)
 def ws_path(event_id: int) -> str:
-    return f"/ws/events/{event_id}/queue/"
+    """The waiting page's socket (cached: the join fast path names it in every answer)."""
+    return reverse("ws-event-queue", urlconf="queue_app.routing", kwargs={"event_id": event_id})
 
 
+@lru_cache(maxsize=1024)
 def seat_page_path(event_id: int) -> str:
-    return f"/events/{event_id}/seats/"
+    return reverse("web:event-seats", kwargs={"event_id": event_id})
 
 
 def timestamp_iso(ts: float | None) -> str | None:
@@ -103,7 +108,7 @@ def _plain_state(snap: SaleSnapshot, state: str, *, waiting_total: int = 0, admi
 
 def _found(snap: SaleSnapshot | None) -> SaleSnapshot:
     if snap is None:
-        raise NotFound("No such event.")
+        raise event_not_found()
     return snap
 
 
@@ -113,13 +118,9 @@ def _snapshot_or_404(event_id: int) -> SaleSnapshot:
 
 def _join_refusal_raise(snap: SaleSnapshot) -> None:
     """Refuse a join when the sale is not open, sold out or closed."""
-    public = snap.public_status()
-    if public == Event.PublicStatus.SCHEDULED:
-        raise Conflict("sale_not_open", "The sale has not opened yet.", opens_at=snap.sale_opens_at.isoformat())
-    if public == Event.PublicStatus.SOLD_OUT:
-        raise Conflict("sold_out", "Every seat of this event is sold.")
-    if public == Event.PublicStatus.CLOSED:
-        raise Conflict("sale_closed", "The sale of this event is closed.")
+    refusal = snap.join_refusal()
+    if refusal is not None:
+        raise refusal
 
 
 def _join_outcome(snap: SaleSnapshot, joined: store.JoinResult, *, now: float, window: int) -> tuple[QueueState, bool]:
@@ -273,7 +274,7 @@ def _status_change(*, event_id: int, status: str) -> bool:
     with transaction.atomic():
         event = Event.objects.select_for_update().filter(pk=event_id).first()
         if event is None:
-            raise NotFound("No such event.")
+            raise event_not_found()
         if event.status == status:
             return False
         event.status = status

@@ -10,7 +10,6 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from core.errors import ApplicationError, Invalid
-from queue_app.admin import QueueAdminMixin
 from reservations.holds import hold_release
 from reservations.models import Confirmation, Event, Hold, Order, Payment, PriceGrade, Seat, Ticket, Venue
 from reservations.orders import order_refund
@@ -55,7 +54,7 @@ class EventAdminForm(forms.ModelForm):
 
 
 @admin.register(Event)
-class EventAdmin(QueueAdminMixin, admin.ModelAdmin):
+class EventAdmin(admin.ModelAdmin):
     form = EventAdminForm
     list_display = [
         "name",
@@ -125,9 +124,22 @@ class HoldAdmin(admin.ModelAdmin):
     list_filter = ["status", "event"]
     list_select_related = ["event", "user"]
     search_fields = ["user__username", "user__email", "event__name", "=id"]
-    raw_id_fields = ["user"]
-    readonly_fields = ["seat_ids", "total", "paying_until", "created_at", "updated_at"]
+    # Nothing of a hold is edited by hand: a release goes through the action, which frees the seats.
+    readonly_fields = [
+        "event",
+        "user",
+        "status",
+        "expires_at",
+        "seat_ids",
+        "total",
+        "paying_until",
+        "created_at",
+        "updated_at",
+    ]
     actions = ["release_holds"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     @admin.action(description="Release the selected holds (seats back on sale)")
     def release_holds(self, request: HttpRequest, queryset: Any) -> None:

@@ -10,13 +10,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import Invalid, NotFound
+from core.errors import Invalid
 from core.ratelimit import rate_limit_check
-from queue_app.admission import admission_require
 from reservations import selectors
 from reservations.checkout import checkout
+from reservations.gates import admission_check
 from reservations.holds import hold_create, hold_release
-from reservations.models import Event
 from reservations.serializers import event_data, hold_data, order_data, ticket_data
 
 
@@ -33,18 +32,9 @@ class EventDetailApi(APIView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request, event_id: int) -> Response:
-        event = selectors.event_get(event_id=event_id)
-        if event is None:
-            raise NotFound("No such event.")
+        event = selectors.event_get_or_404(event_id=event_id)
         counts = selectors.event_seat_counts(event_ids=[event.id])
         return Response(event_data(event, counts[event.id]))
-
-
-def _event_or_404(event_id: int) -> Event:
-    event = selectors.event_get(event_id=event_id)
-    if event is None:
-        raise NotFound("No such event.")
-    return event
 
 
 def _int_or_none(data: dict[str, Any], name: str) -> int | None:
@@ -73,15 +63,15 @@ def _hold_input(data: Any) -> dict[str, Any]:
 
 class SeatMapApi(APIView):
     def get(self, request: Request, event_id: int) -> Response:
-        event = _event_or_404(event_id)
-        admission_require(event=event, user_id=request.user.id)
+        event = selectors.event_get_or_404(event_id=event_id)
+        admission_check(event=event, user_id=request.user.id)
         return Response({"seats": selectors.seat_map(event_id=event.id)})
 
 
 class HoldCreateApi(APIView):
     def post(self, request: Request, event_id: int) -> Response:
-        event = _event_or_404(event_id)
-        admission_require(event=event, user_id=request.user.id)
+        event = selectors.event_get_or_404(event_id=event_id)
+        admission_check(event=event, user_id=request.user.id)
         rate_limit_check(scope="hold", user_id=request.user.id, setting="RATE_LIMIT_HOLD")
         params = _hold_input(request.data)
         hold = hold_create(event=event, user_id=request.user.id, **params)
@@ -90,9 +80,7 @@ class HoldCreateApi(APIView):
 
 class HoldDetailApi(APIView):
     def get(self, request: Request, hold_id: int) -> Response:
-        hold = selectors.hold_get(hold_id=hold_id, user_id=request.user.id)
-        if hold is None:
-            raise NotFound("No such hold.")
+        hold = selectors.hold_get_or_404(hold_id=hold_id, user_id=request.user.id)
         return Response(hold_data(hold, selectors.seats_data(seat_ids=hold.seat_ids)))
 
     def delete(self, request: Request, hold_id: int) -> Response:
@@ -101,18 +89,16 @@ class HoldDetailApi(APIView):
 
 
 class CheckoutApi(APIView):
+    """The hold's ownership and the ``Idempotency-Key`` are checked by ``checkout`` itself."""
+
     def post(self, request: Request, hold_id: int) -> Response:
-        if selectors.hold_get(hold_id=hold_id, user_id=request.user.id) is None:
-            raise NotFound("No such hold.")
-        key = request.headers.get("Idempotency-Key", "")
-        if not key or len(key) > 255:
-            raise Invalid("The Idempotency-Key header is required (at most 255 characters).")
         data = request.data if isinstance(request.data, dict) else {}
         token = data.get("payment_token")
         if not isinstance(token, str) or not token:
             raise Invalid("payment_token is required.", fields={"payment_token": ["This field is required."]})
+        key = request.headers.get("Idempotency-Key", "")
         result = checkout(hold_id=hold_id, user_id=request.user.id, payment_token=token, idempotency_key=key)
-        order = selectors.order_get(order_id=result.order.id, user_id=request.user.id)
+        order = selectors.order_get_or_404(order_id=result.order.id, user_id=request.user.id)
         return Response(order_data(order), status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
@@ -123,9 +109,7 @@ class OrderListApi(APIView):
 
 class OrderDetailApi(APIView):
     def get(self, request: Request, order_id: int) -> Response:
-        order = selectors.order_get(order_id=order_id, user_id=request.user.id)
-        if order is None:
-            raise NotFound("No such order.")
+        order = selectors.order_get_or_404(order_id=order_id, user_id=request.user.id)
         return Response(order_data(order))
 
 

@@ -28,33 +28,23 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework import status
 
-from core.errors import ApplicationError, Conflict, Invalid, NotFound
-from queue_app.admission import admission_end
+from core.errors import ApplicationError, Invalid
+from reservations.errors import (
+    already_checked_out,
+    checkout_in_progress,
+    error_messages,
+    hold_expired,
+    hold_not_found,
+)
 from reservations.locking import Busy, locked_atomic
 from reservations.models import Confirmation, Hold, Order, Payment, Seat, Ticket
 from reservations.payments import Charge, PaymentDeclined, PaymentError, payment_gateway
+from reservations.signals import order_paid
 
 logger = logging.getLogger(__name__)
 
 #: Added to ``PAYMENT_TIMEOUT_SECONDS``: how long a paying hold is safe from expiry.
 PAYING_MARGIN_SECONDS = 30
-
-error_messages = {
-    "hold_expired": "This hold has expired; its seats went back on sale.",
-    "already_checked_out": "This hold has already been checked out.",
-    "checkout_in_progress": "A checkout of this hold is running; try again in a moment.",
-    "payment_declined": "The payment was declined; the seats stay held until the hold expires.",
-    "payment_unavailable": "The payment service did not answer; nothing was charged, the seats stay held.",
-    "key_reused": "This Idempotency-Key was used for another hold.",
-}
-
-
-def _in_progress() -> Busy:
-    return Busy("checkout_in_progress", error_messages["checkout_in_progress"])
-
-
-def _hold_expired() -> ApplicationError:
-    return ApplicationError("hold_expired", error_messages["hold_expired"], status_code=status.HTTP_410_GONE)
 
 
 @dataclass
@@ -85,12 +75,12 @@ def checkout_begin(*, hold_id: int, user_id: int, idempotency_key: str, now: dat
     """Step 1: settle the idempotency key and mark the hold as being paid."""
     now = now or timezone.now()
     if not idempotency_key or len(idempotency_key) > 255:
-        raise Invalid("The Idempotency-Key header is required (at most 255 characters).")
+        raise Invalid(error_messages["key_required"])
     try:
-        with locked_atomic(busy=_in_progress()):
+        with locked_atomic(busy=checkout_in_progress()):
             hold = Hold.objects.select_for_update().filter(pk=hold_id, user_id=user_id).first()
             if hold is None:
-                raise NotFound("No such hold.")
+                raise hold_not_found()
             payment = Payment.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
             void_key = None
             if payment is not None:
@@ -100,14 +90,14 @@ def checkout_begin(*, hold_id: int, user_id: int, idempotency_key: str, now: dat
                     return _Begun(order=Order.objects.get(pk=payment.order_id))
                 if payment.status == Payment.Status.IN_PROGRESS:
                     if hold.paying_until is not None and hold.paying_until > now:
-                        raise _in_progress()
+                        raise checkout_in_progress()
                     void_key = payment.charge_key  # a run that died mid-payment: void whatever it took
             if hold.status == Hold.Status.CHECKED_OUT:
-                raise Conflict("already_checked_out", error_messages["already_checked_out"])
+                raise already_checked_out()
             if hold.public_status(now=now) != Hold.Status.ACTIVE:
-                raise _hold_expired()
+                raise hold_expired()
             if hold.paying_until is not None and hold.paying_until > now:
-                raise _in_progress()
+                raise checkout_in_progress()
             hold.paying_until = now + timedelta(seconds=float(settings.PAYMENT_TIMEOUT_SECONDS) + PAYING_MARGIN_SECONDS)
             hold.save(update_fields=["paying_until", "updated_at"])
             _seats_set_held_until(
@@ -129,12 +119,12 @@ def checkout_begin(*, hold_id: int, user_id: int, idempotency_key: str, now: dat
             return _Begun(payment=payment, void_key=void_key)
     except IntegrityError:
         # The same key raced in for another of the person's holds.
-        raise _in_progress() from None
+        raise checkout_in_progress() from None
 
 
 def checkout_fail(*, payment_id: int, payment_status: str, error: str) -> None:
     """Undo ``checkout_begin`` after a decline or a gateway failure: the hold stays as it was."""
-    with locked_atomic(busy=_in_progress()):
+    with locked_atomic(busy=checkout_in_progress()):
         payment = Payment.objects.select_related("hold").get(pk=payment_id)
         hold = Hold.objects.select_for_update().get(pk=payment.hold_id)
         if hold.status == Hold.Status.ACTIVE and hold.paying_until is not None:
@@ -153,7 +143,7 @@ def ticket_code() -> str:
 
 def checkout_finish(*, payment_id: int, charge: Charge) -> Order | None:
     """Step 3: sell the seats and write the order; ``None`` when the hold was lost."""
-    with locked_atomic(busy=_in_progress()):
+    with locked_atomic(busy=checkout_in_progress()):
         payment = Payment.objects.get(pk=payment_id)
         hold = Hold.objects.select_for_update().select_related("event", "user").get(pk=payment.hold_id)
         seats = list(
@@ -191,10 +181,14 @@ def checkout_finish(*, payment_id: int, charge: Charge) -> Order | None:
 
 
 def _after_sale(*, event_id: int, user_id: int, order_id: int) -> None:
-    """After the sale commits: the place in the queue goes to the next person; the email goes out."""
+    """After the sale commits: ``order_paid`` goes out (the queue gives the
+    place to the next person) and so does the email. A receiver that fails
+    is logged, never turned into an error for a sale that has happened."""
     from reservations.tasks import order_confirmation_send
 
-    admission_end(event_id=event_id, user_id=user_id)
+    for receiver, result in order_paid.send_robust(Order, order_id=order_id, event_id=event_id, user_id=user_id):
+        if isinstance(result, Exception):
+            logger.error("order_paid receiver %r failed for order %s", receiver, order_id, exc_info=result)
     order_confirmation_send.delay(order_id)
 
 
@@ -241,5 +235,5 @@ def checkout(*, hold_id: int, user_id: int, payment_token: str, idempotency_key:
         raise
     if order is None:
         _void(payment_id=payment.id, charge_key=payment.charge_key)
-        raise _hold_expired()
+        raise hold_expired()
     return CheckoutResult(order=order, created=True)

@@ -16,39 +16,33 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from core.errors import ApplicationError, Conflict, Invalid, NotFound
+from core.errors import Conflict, Invalid
 from reservations.availability import hold_lapsed_q, seat_free_q, seat_is_free, seat_lapsed_sql
+from reservations.errors import (
+    already_checked_out,
+    checkout_in_progress,
+    error_messages,
+    hold_not_found,
+)
 from reservations.locking import Busy, locked_atomic, row_locks_enabled
 from reservations.models import Event, Hold, PriceGrade, Seat
 from reservations.selectors import SHOPPER_SEAT_COUNT_SQL, shopper_seat_count
 
 BEST_AVAILABLE_WINDOW = 64
 
-error_messages = {
-    "seat_unavailable": "Some of these seats are no longer available.",
-    "limit_exceeded": "You may hold and buy at most {limit} seats for this event.",
-    "not_enough_seats": "Not enough seats of this grade are available.",
-    "already_checked_out": "This hold has been checked out.",
-    "checkout_in_progress": "This hold is being paid for; try again in a moment.",
-    "sale_not_open": "The sale has not opened yet.",
-    "sale_closed": "The sale is closed.",
-    "sale_paused": "The sale is paused.",
-}
-
 
 def event_sale_require(*, event: Event, now: datetime) -> None:
-    """Holds are only taken while the event is on sale."""
-    if event.status == Event.Status.PAUSED:
-        raise Conflict("sale_paused", error_messages["sale_paused"])
-    if event.status == Event.Status.CLOSED or (event.sale_closes_at is not None and now >= event.sale_closes_at):
-        raise Conflict("sale_closed", error_messages["sale_closed"])
-    if now < event.sale_opens_at:
-        raise Conflict("sale_not_open", error_messages["sale_not_open"], opens_at=event.sale_opens_at.isoformat())
+    """Holds are only taken while the event is on sale (``Event.sale_refusal``
+    decides). The stock is not looked at here: the seats themselves answer
+    ``seat_unavailable`` / ``not_enough_seats``."""
+    refusal = event.sale_refusal(seats_unsold=1, now=now)
+    if refusal is not None:
+        raise refusal
 
 
 def _race_window() -> None:
     """Debug only: with row locks off, widen the gap between check and write."""
-    pause = getattr(settings, "BOOKING_RACE_PAUSE_SECONDS", 0)
+    pause = settings.BOOKING_RACE_PAUSE_SECONDS
     if pause and not row_locks_enabled():
         time.sleep(pause)
 
@@ -238,8 +232,10 @@ def _hold_best_available(*, event: Event, user_id: int, quantity: int, grade: Pr
         return _hold_write(event=event, user_id=user_id, seats=[(i, grade.price) for i in picked], now=now)
 
 
-def _seats_free_sql(where: str) -> str:
-    """Free seats picked by ``where``, locking them in id order first (the one lock order)."""
+def seats_release_sql(where: str) -> str:
+    """SQL: put the seats picked by ``where`` back on sale, locking them in id
+    order first (the one lock order). Every release of seats (hold release,
+    expiry, refund) goes through it."""
     return (
         "UPDATE reservations_seat SET status = 'available', hold_id = NULL, held_until = NULL "
         f"WHERE id IN (SELECT id FROM reservations_seat WHERE {where} ORDER BY id FOR UPDATE)"
@@ -249,7 +245,7 @@ def _seats_free_sql(where: str) -> str:
 def seats_free_of_holds(*, hold_ids: list[int]) -> int:
     """Put the still-held seats of these holds back on sale."""
     with connection.cursor() as cursor:
-        cursor.execute(_seats_free_sql("hold_id = ANY(%s) AND status = 'held'"), [hold_ids])
+        cursor.execute(seats_release_sql("hold_id = ANY(%s) AND status = 'held'"), [hold_ids])
         return cursor.rowcount
 
 
@@ -267,22 +263,20 @@ def hold_release(*, hold_id: int, user_id: int | None, force: bool = False) -> H
             holds = holds.filter(user_id=user_id)
         hold = holds.first()
         if hold is None:
-            raise NotFound("No such hold.")
+            raise hold_not_found()
         if hold.status == Hold.Status.CHECKED_OUT:
-            raise Conflict("already_checked_out", error_messages["already_checked_out"])
+            raise already_checked_out()
         if hold.status != Hold.Status.ACTIVE:
             return hold
         if hold.paying_until is not None and hold.paying_until > now and not force:
-            raise ApplicationError(
-                "checkout_in_progress", error_messages["checkout_in_progress"], status_code=409, retry_after=1
-            )
+            raise checkout_in_progress()
         lapsed = hold.public_status(now=now) == Hold.Status.EXPIRED
         hold.status = Hold.Status.EXPIRED if lapsed else Hold.Status.RELEASED
         hold.paying_until = None
         hold.updated_at = now
         with connection.cursor() as cursor:  # seats and hold in one round trip
             cursor.execute(
-                "WITH freed AS (" + _seats_free_sql("hold_id = %s AND status = 'held'") + " RETURNING id) "
+                "WITH freed AS (" + seats_release_sql("hold_id = %s AND status = 'held'") + " RETURNING id) "
                 "UPDATE reservations_hold SET status = %s, paying_until = NULL, updated_at = %s WHERE id = %s",
                 [hold.id, hold.status, now, hold.id],
             )

@@ -34,7 +34,7 @@ class Busy(Conflict):
 
 
 def row_locks_enabled() -> bool:
-    return getattr(settings, "BOOKING_ROW_LOCKS", True)
+    return settings.BOOKING_ROW_LOCKS
 
 
 def is_lock_failure(exc: BaseException) -> bool:

@@ -16,7 +16,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.errors import Conflict
 from reservations.availability import hold_is_live
+from reservations.errors import error_messages
 
 
 class Venue(models.Model):
@@ -99,6 +101,25 @@ class Event(models.Model):
         if seats_unsold <= 0:
             return self.PublicStatus.SOLD_OUT
         return self.PublicStatus.ON_SALE
+
+    def sale_refusal(
+        self, *, seats_unsold: int, now: datetime | None = None, paused_ok: bool = False
+    ) -> Conflict | None:
+        """Why the sale refuses a join or a hold now, or None: the one mapping
+        from the public status to the contract's ``sale_not_open`` /
+        ``sale_paused`` / ``sold_out`` / ``sale_closed``. The queue takes
+        joins while paused (``paused_ok``: it keeps its order, admits nobody);
+        holds are refused then."""
+        public = self.public_status(seats_unsold=seats_unsold, now=now)
+        if public == self.PublicStatus.SCHEDULED:
+            return Conflict("sale_not_open", error_messages["sale_not_open"], opens_at=self.sale_opens_at.isoformat())
+        if public == self.PublicStatus.PAUSED and not paused_ok:
+            return Conflict("sale_paused", error_messages["sale_paused"])
+        if public == self.PublicStatus.SOLD_OUT:
+            return Conflict("sold_out", error_messages["sold_out"])
+        if public == self.PublicStatus.CLOSED:
+            return Conflict("sale_closed", error_messages["sale_closed"])
+        return None
 
 
 class PriceGrade(models.Model):

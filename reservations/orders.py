@@ -9,7 +9,8 @@ from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.errors import NotFound
+from reservations.errors import order_not_found
+from reservations.holds import seats_release_sql
 from reservations.locking import locked_atomic
 from reservations.models import Confirmation, Order, Payment, Ticket
 from reservations.payments import PaymentError, payment_gateway
@@ -80,17 +81,12 @@ def order_refund(*, order_id: int) -> Order:
     with locked_atomic():
         order = Order.objects.select_for_update().filter(pk=order_id).first()
         if order is None:
-            raise NotFound("No such order.")
+            raise order_not_found()
         if order.status == Order.Status.REFUNDED:
             return order
         seat_ids = list(order.tickets.filter(status=Ticket.Status.VALID).values_list("seat_id", flat=True))
         with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE reservations_seat SET status = 'available', hold_id = NULL, held_until = NULL "
-                "WHERE id IN (SELECT id FROM reservations_seat WHERE id = ANY(%s) AND status = 'sold' "
-                "ORDER BY id FOR UPDATE)",
-                [seat_ids],
-            )
+            cursor.execute(seats_release_sql("id = ANY(%s) AND status = 'sold'"), [seat_ids])
         order.tickets.update(status=Ticket.Status.VOID)
         order.status = Order.Status.REFUNDED
         order.save(update_fields=["status", "updated_at"])

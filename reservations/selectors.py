@@ -15,6 +15,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from reservations.availability import seat_free_q, seat_held_live_sql, seat_public_status
+from reservations.errors import event_not_found, hold_not_found, order_not_found
 from reservations.models import Event, Hold, Order, Seat, Ticket
 
 
@@ -79,6 +80,14 @@ def event_get(*, event_id: int) -> Event | None:
     return Event.objects.select_related("venue").filter(pk=event_id).first()
 
 
+def event_get_or_404(*, event_id: int) -> Event:
+    """The event, or 404 ``not_found`` (a JSON error in the API, Django's 404 page in the browser)."""
+    event = event_get(event_id=event_id)
+    if event is None:
+        raise event_not_found()
+    return event
+
+
 # --- Seat map, holds, orders and tickets -------------------------------------------
 
 SEAT_LAYOUT_CACHE_SECONDS = 3600
@@ -132,9 +141,12 @@ def seats_data(*, seat_ids: list[int], now: datetime | None = None) -> list[dict
     return seat_rows_to_data(rows, now or timezone.now())
 
 
-def hold_get(*, hold_id: int, user_id: int) -> Hold | None:
-    """The user's own hold; ``None`` for anyone else's (the API answers 404)."""
-    return Hold.objects.select_related("event").filter(pk=hold_id, user_id=user_id).first()
+def hold_get_or_404(*, hold_id: int, user_id: int) -> Hold:
+    """The user's own hold; 404 for anyone else's, as for a hold that does not exist."""
+    hold = Hold.objects.select_related("event").filter(pk=hold_id, user_id=user_id).first()
+    if hold is None:
+        raise hold_not_found()
+    return hold
 
 
 #: Params: user_id, event_id, now, user_id, event_id.
@@ -163,8 +175,12 @@ def order_list(*, user_id: int) -> QuerySet[Order]:
     return _orders().filter(user_id=user_id)
 
 
-def order_get(*, order_id: int, user_id: int) -> Order | None:
-    return _orders().filter(pk=order_id, user_id=user_id).first()
+def order_get_or_404(*, order_id: int, user_id: int) -> Order:
+    """The user's own order; 404 for anyone else's."""
+    order = _orders().filter(pk=order_id, user_id=user_id).first()
+    if order is None:
+        raise order_not_found()
+    return order
 
 
 def ticket_list(*, user_id: int) -> QuerySet[Ticket]:

@@ -23,5 +23,5 @@ def order_confirmation_send(self, order_id: int) -> bool:
         if self.request.retries >= self.max_retries:
             orders.order_confirmation_fail(order_id=order_id)
             return False
-        base = float(getattr(settings, "CONFIRMATION_RETRY_SECONDS", 5.0))
+        base = settings.CONFIRMATION_RETRY_SECONDS
         raise self.retry(exc=exc, countdown=base * 2**self.request.retries) from exc

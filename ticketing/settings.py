@@ -207,6 +207,16 @@ CELERY_BEAT_SCHEDULE = {
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="reservations.payments.TestGateway")
 PAYMENT_TIMEOUT_SECONDS = env.float("PAYMENT_TIMEOUT_SECONDS", default=5.0)
 
+# Booking: who may shop now (the waiting queue's admission check; booking
+# itself knows no queue), and the row locks that keep holds correct.
+BOOKING_ADMISSION_CHECK = "queue_app.admission.admission_require"
+# Debug switches for the concurrency tests only: False turns the row locks
+# off and a pause widens the gap between check and write, to show the races.
+BOOKING_ROW_LOCKS = True
+BOOKING_RACE_PAUSE_SECONDS = 0.0
+# First retry of a failed confirmation email; doubles with every retry.
+CONFIRMATION_RETRY_SECONDS = env.float("CONFIRMATION_RETRY_SECONDS", default=5.0)
+
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tickets@localhost")

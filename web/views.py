@@ -33,13 +33,6 @@ from web.qr import qr_svg
 TICKET_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
 
-def _event_or_404(event_id: int) -> Event:
-    event = selectors.event_get(event_id=event_id)
-    if event is None:
-        raise Http404("No such event.")
-    return event
-
-
 def _event_context(event: Event) -> dict[str, Any]:
     counts = selectors.event_seat_counts(event_ids=[event.id])[event.id]
     return {"event": event, "data": event_data(event, counts)}
@@ -84,14 +77,14 @@ def event_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
-    return render(request, "web/event_detail.html", _event_context(_event_or_404(event_id)))
+    return render(request, "web/event_detail.html", _event_context(selectors.event_get_or_404(event_id=event_id)))
 
 
 @require_GET
 @login_required
 def event_queue(request: HttpRequest, event_id: int) -> HttpResponseBase:
     """The waiting page; an event without a queue goes straight to its seat map."""
-    event = _event_or_404(event_id)
+    event = selectors.event_get_or_404(event_id=event_id)
     if not event.queue_enabled:
         return redirect("web:event-seats", event_id=event.id)
     context = _event_context(event)
@@ -110,7 +103,7 @@ def event_queue(request: HttpRequest, event_id: int) -> HttpResponseBase:
 @login_required
 def event_seats(request: HttpRequest, event_id: int) -> HttpResponseBase:
     """The seat map, for admitted shoppers only: everybody else goes to the waiting page."""
-    event = _event_or_404(event_id)
+    event = selectors.event_get_or_404(event_id=event_id)
     if not admission_is_active(event=event, user_id=request.user.pk):
         return redirect("web:event-queue", event_id=event.id)
     context = _event_context(event)

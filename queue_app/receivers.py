@@ -1,0 +1,12 @@
+"""The queue's answers to booking's signals (connected in ``QueueAppConfig.ready``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from queue_app.admission import admission_end
+
+
+def order_paid_admission_end(sender: Any, *, event_id: int, user_id: int, **kwargs: Any) -> None:
+    """A buyer who has paid gives their place back at once: the next round admits the next person."""
+    admission_end(event_id=event_id, user_id=user_id)

@@ -1,0 +1,58 @@
+"""The booking domain's error catalogue: every code once, with its message
+(pretix keeps one ``error_messages`` dict per service module; booking's
+services share this one, so a code cannot mean two things).
+
+The factories below build the errors more than one service raises.
+"""
+
+from __future__ import annotations
+
+from rest_framework import status
+
+from core.errors import ApplicationError, Conflict, NotFound
+from reservations.locking import Busy
+
+error_messages = {
+    "event_not_found": "No such event.",
+    "hold_not_found": "No such hold.",
+    "order_not_found": "No such order.",
+    "sale_not_open": "The sale has not opened yet.",
+    "sale_paused": "The sale is paused.",
+    "sale_closed": "The sale is closed.",
+    "sold_out": "Every seat of this event is sold.",
+    "seat_unavailable": "Some of these seats are no longer available.",
+    "limit_exceeded": "You may hold and buy at most {limit} seats for this event.",
+    "not_enough_seats": "Not enough seats of this grade are available.",
+    "already_checked_out": "This hold has already been checked out.",
+    "checkout_in_progress": "A checkout of this hold is running; try again in a moment.",
+    "hold_expired": "This hold has expired; its seats went back on sale.",
+    "payment_declined": "The payment was declined; the seats stay held until the hold expires.",
+    "payment_unavailable": "The payment service did not answer; nothing was charged, the seats stay held.",
+    "key_reused": "This Idempotency-Key was used for another hold.",
+    "key_required": "The Idempotency-Key header is required (at most 255 characters).",
+}
+
+
+def event_not_found() -> NotFound:
+    return NotFound(error_messages["event_not_found"])
+
+
+def hold_not_found() -> NotFound:
+    return NotFound(error_messages["hold_not_found"])
+
+
+def order_not_found() -> NotFound:
+    return NotFound(error_messages["order_not_found"])
+
+
+def already_checked_out() -> Conflict:
+    return Conflict("already_checked_out", error_messages["already_checked_out"])
+
+
+def checkout_in_progress() -> Busy:
+    """409 with ``Retry-After``: the hold is being paid for right now."""
+    return Busy("checkout_in_progress", error_messages["checkout_in_progress"])
+
+
+def hold_expired() -> ApplicationError:
+    return ApplicationError("hold_expired", error_messages["hold_expired"], status_code=status.HTTP_410_GONE)

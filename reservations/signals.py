@@ -1,0 +1,12 @@
+"""Booking's domain signals, for the apps built around it (after pretix's ``order_paid``).
+
+Sent once the change has committed, never inside the transaction: a receiver
+sees the committed rows, and a receiver that fails cannot undo a sale.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+#: An order was paid. Keyword arguments: ``order_id``, ``event_id``, ``user_id``.
+order_paid = Signal()
