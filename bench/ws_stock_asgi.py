@@ -29,7 +29,7 @@ from accounts.ws_auth import token_from_headers, token_user  # noqa: E402
 from core.ws_gate import OriginOptionalValidator, allowed_origin_hosts  # noqa: E402
 from queue_app.broadcast import event_group  # noqa: E402
 from queue_app.consumers import QueueConsumer  # noqa: E402
-from queue_app.hub import QueueMessage  # noqa: E402
+from queue_app.messages import message_decode  # noqa: E402
 from ticketing.asgi import application as project_application  # noqa: E402
 
 
@@ -65,7 +65,7 @@ class StockQueueConsumer(QueueConsumer):
         await self.channel_layer.group_discard(event_group(self.event_id), self.channel_name)
 
     async def queue_message(self, message: dict[str, Any]) -> None:
-        await self.frames_send(self.on_message(QueueMessage.parse(message["text"])))
+        await self.frames_send(self.on_message(message_decode(message["text"])))
 
 
 stock_websocket = stock_stack(

@@ -14,13 +14,18 @@ import json
 import time
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from core.ws_consumer import LeanWebsocketConsumer
-from queue_app.hub import QueueMessage, hub_get
-from queue_app.selectors import event_sale_snapshot
-from queue_app.services import queue_eta_seconds, queue_likely_sold_out, seat_page_path, timestamp_iso
-from queue_app.store import StoredState, store_state_async
+from queue_app.hub import hub_get
+from queue_app.messages import QueueMessage, RoundMessage
+from queue_app.selectors import event_sale_snapshot_async
+from queue_app.services import (
+    queue_eta_seconds,
+    queue_likely_sold_out,
+    queue_state_follow_async,
+    seat_page_path,
+    timestamp_iso,
+)
+from queue_app.store import StoredState
 from reservations.models import Event
 
 POSITION_EVERY_SECONDS = 5.0
@@ -76,7 +81,7 @@ class QueueConsumer(LeanWebsocketConsumer):
             return
         self.event_id = int(self.scope["url_route"]["kwargs"]["event_id"])
         self.user_id = user.id
-        snap = await database_sync_to_async(event_sale_snapshot)(event_id=self.event_id)
+        snap = await event_sale_snapshot_async(event_id=self.event_id)
         await self.accept()
         if snap is None:
             await self.close(code=CLOSE_NOT_FOUND)
@@ -120,16 +125,22 @@ class QueueConsumer(LeanWebsocketConsumer):
     # -- state --------------------------------------------------------------
 
     async def resync(self) -> None:
-        """Read the user's state from Redis, then apply what arrived meanwhile."""
+        """Read the user's state (through the queue's services, as the HTTP
+        state read does), then apply what arrived meanwhile."""
         if self.syncing:
             return
         self.syncing = True
         try:
-            stored = await store_state_async(event_id=self.event_id, user_id=self.user_id, now=time.time())
+            followed = await queue_state_follow_async(event_id=self.event_id, user_id=self.user_id)
         finally:
             self.syncing = False
         self.last_sync = time.monotonic()
-        frames = self.apply_state(stored)
+        if self.state == "new":
+            self.status = followed.sale_status
+            frames = []
+        else:
+            frames = self.status_frames(followed.sale_status)
+        frames += self.apply_state(followed.stored)
         pending, self.pending = self.pending, []
         for message in pending:
             frames += self.on_message(message)
@@ -202,7 +213,7 @@ class QueueConsumer(LeanWebsocketConsumer):
             self.pending.append(message)
             return []
         frames = self.status_frames(message.status)
-        if message.kind != "round" or message.round <= self.round:
+        if not isinstance(message, RoundMessage) or message.round <= self.round:
             return frames
         if message.round != self.round + 1 or message.resync:
             self.round = message.round

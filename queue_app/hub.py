@@ -5,7 +5,7 @@ message is queued, deserialised and dispatched once per socket (0.2-0.5 ms
 of CPU each) and every socket costs a Redis SUBSCRIBE. Here each process
 (each event loop) holds ONE channel-layer channel per event, in the event's
 group on the channels_redis pub/sub layer. A round's message arrives once
-per process, is parsed once into a :class:`QueueMessage`, and every local
+per process, is decoded once (``queue_app.messages``), and every local
 consumer derives its own frame from it with a little arithmetic: no Redis
 call and no channel-layer hop per socket.
 """
@@ -13,17 +13,15 @@ call and no channel-layer hop per socket.
 from __future__ import annotations
 
 import asyncio
-import bisect
-import json
 import logging
 import time
 import weakref
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from channels.layers import get_channel_layer
 
 from queue_app.broadcast import event_group
+from queue_app.messages import QueueMessage, message_decode
 
 if TYPE_CHECKING:
     from queue_app.consumers import QueueConsumer
@@ -32,61 +30,6 @@ logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
 SUBSCRIBE_TIMEOUT_SECONDS = 10.0
-
-
-@dataclass
-class QueueMessage:
-    """One broadcast, parsed once for every socket of the process."""
-
-    kind: str  # "round" or "status"
-    status: str | None
-    round: int = 0
-    admitted: frozenset[int] = frozenset()
-    admitted_count: int = 0
-    admitted_until: str | None = None
-    lapsed: frozenset[int] = frozenset()
-    waiting_total: int = 0
-    rate: float | None = None
-    seats_left: int | None = None
-    resync: bool = False
-    left_seqs: list[int] = field(default_factory=list)  # sorted
-    left: list[tuple[int, int]] = field(default_factory=list)  # (ordinal, seq)
-    min_ordinal: int = 0
-
-    @classmethod
-    def parse(cls, text: str) -> QueueMessage:
-        data: dict[str, Any] = json.loads(text)
-        if data.get("k") != "round":
-            return cls(kind="status", status=data.get("st"))
-        left = [(int(o), int(s)) for o, s in data.get("left", [])]
-        return cls(
-            kind="round",
-            status=data.get("st"),
-            round=int(data["r"]),
-            admitted=frozenset(data.get("adm", [])),
-            admitted_count=len(data.get("adm", [])),
-            admitted_until=data.get("until"),
-            lapsed=frozenset(data.get("lapsed", [])),
-            waiting_total=int(data.get("wt", 0)),
-            rate=data.get("rate"),
-            seats_left=data.get("sl"),
-            resync=bool(data.get("resync")),
-            left_seqs=sorted(s for _, s in left),
-            left=left,
-            min_ordinal=min((o for o, _ in left), default=0),
-        )
-
-    def left_ahead(self, *, seq: int, known_leaves: int) -> int:
-        """How many of this round's departures were ahead of ``seq`` and not
-        yet counted in a rank read after departure number ``known_leaves``."""
-        if not self.left:
-            return 0
-        if known_leaves < self.min_ordinal:
-            return bisect.bisect_left(self.left_seqs, seq)
-        return sum(1 for o, s in self.left if o > known_leaves and s < seq)
-
-    def left_self(self, *, seq: int, known_leaves: int) -> bool:
-        return any(s == seq and o > known_leaves for o, s in self.left)
 
 
 class EventListener:
@@ -111,7 +54,7 @@ class EventListener:
             while True:
                 message = await layer.receive(channel)
                 try:
-                    await self.deliver(QueueMessage.parse(message["text"]))
+                    await self.deliver(message_decode(message["text"]))
                 except Exception:
                     logger.exception("queue message for event %s not delivered", self.event_id)
         finally:

@@ -24,6 +24,7 @@ from core.redis import get_redis
 from queue_app import store
 from queue_app.broadcast import queue_broadcast, queue_status_announce
 from queue_app.keys import round_lock_key
+from queue_app.messages import RoundMessage
 from queue_app.selectors import (
     SaleSnapshot,
     admission_seat_budget,
@@ -163,10 +164,16 @@ async def queue_join_async(*, event_id: int, user_id: int) -> tuple[QueueState, 
     return _join_outcome(snap, joined, now=now, window=window)
 
 
-def _state_outcome(snap: SaleSnapshot, stored: store.StoredState) -> QueueState:
-    public = snap.public_status()
+def _sale_status(snap: SaleSnapshot, stored: store.StoredState) -> str:
+    """The sale's public status for a state read: the snapshot's, unless the
+    last round already saw the sale end (before this process's snapshot did)."""
     if stored.sale_status in (Event.PublicStatus.SOLD_OUT, Event.PublicStatus.CLOSED):
-        public = stored.sale_status  # the last round saw it before this process's snapshot did
+        return stored.sale_status
+    return snap.public_status()
+
+
+def _state_outcome(snap: SaleSnapshot, stored: store.StoredState) -> QueueState:
+    public = _sale_status(snap, stored)
     if public in (Event.PublicStatus.SOLD_OUT, Event.PublicStatus.CLOSED):
         return _plain_state(snap, public, waiting_total=stored.waiting_total)
     if stored.state == "waiting":
@@ -190,6 +197,23 @@ async def queue_state_get_async(*, event_id: int, user_id: int) -> QueueState:
     if not snap.queue_enabled:
         return _plain_state(snap, "admitted")
     return _state_outcome(snap, await store.store_state_async(event_id=event_id, user_id=user_id, now=time.time()))
+
+
+@dataclass(frozen=True)
+class FollowedState:
+    """What a waiting page's socket builds on: the stored counters (rank,
+    sequence number, round, departures) and the sale status that a state
+    read over HTTP would report."""
+
+    stored: store.StoredState
+    sale_status: str
+
+
+async def queue_state_follow_async(*, event_id: int, user_id: int) -> FollowedState:
+    """The user's queue state for the WebSocket consumer (same rules as ``queue_state_get``)."""
+    snap = _found(await event_sale_snapshot_async(event_id=event_id))
+    stored = await store.store_state_async(event_id=event_id, user_id=user_id, now=time.time())
+    return FollowedState(stored=stored, sale_status=_sale_status(snap, stored))
 
 
 def queue_leave(*, event_id: int, user_id: int) -> None:
@@ -236,22 +260,19 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
             status=status,
         )
         rate = result.rate if result.rate is not None else event.admission_batch_size / event.admission_interval_seconds
-        queue_broadcast(
-            event_id=event.id,
-            payload={
-                "k": "round",
-                "r": result.round,
-                "st": status,
-                "adm": result.admitted,
-                "until": timestamp_iso(now + event.admission_seconds),
-                "lapsed": lapsed,
-                "left": result.left,
-                "wt": result.waiting_total,
-                "rate": rate,
-                "sl": result.seats_left,
-                "resync": result.overflow,
-            },
+        message = RoundMessage(
+            round=result.round,
+            status=status,
+            admitted=frozenset(result.admitted),
+            admitted_until=timestamp_iso(now + event.admission_seconds),
+            lapsed=frozenset(lapsed),
+            left=tuple(result.left),
+            waiting_total=result.waiting_total,
+            rate=rate,
+            seats_left=result.seats_left,
+            resync=result.overflow,
         )
+        queue_broadcast(event_id=event.id, message=message)
         return RoundOutcome(status=status, lapsed=lapsed, result=result)
     finally:
         lock.release()

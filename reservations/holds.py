@@ -5,6 +5,10 @@ seats. It runs in one short transaction (see ``reservations.locking`` for
 the lock order): lock the person's row, lock the seats by ascending id
 (best available: ``SKIP LOCKED``, so shoppers never queue on each other),
 treat lapsed holds as free, check the per-person limit, write, commit.
+
+Who may hold at all is not this rule: the admission gate
+(``reservations.gates.admission_check``, the waiting queue's check) is a
+separate, named check that the API composes with ``hold_create``.
 """
 
 from __future__ import annotations
