@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from core.errors import ApplicationError, Invalid
 from reservations.holds import hold_release
 from reservations.models import Confirmation, Event, Hold, Order, Payment, PriceGrade, Seat, Ticket, Venue
-from reservations.orders import order_refund
+from reservations.orders import confirmation_resend, order_confirmation_queue, order_refund
 from reservations.seatmaps import seat_map_generate, seat_map_parse
 
 
@@ -193,7 +193,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
-    list_display = ["id", "hold", "user", "status", "amount", "currency", "charge_id", "created_at"]
+    list_display = ["id", "hold", "user", "status", "amount", "currency", "charge_id", "gateway_attempts", "created_at"]
     list_filter = ["status"]
     list_select_related = ["user"]
     search_fields = ["user__username", "idempotency_key", "charge_id", "=hold__id"]
@@ -202,7 +202,22 @@ class PaymentAdmin(admin.ModelAdmin):
 
 @admin.register(Confirmation)
 class ConfirmationAdmin(admin.ModelAdmin):
-    list_display = ["order", "status", "to", "attempts", "sent_at", "updated_at"]
+    """The confirmation outbox: failed messages are found by the status filter and sent again by an action."""
+
+    list_display = ["order", "status", "to", "attempts", "last_error", "sent_at", "updated_at"]
     list_filter = ["status"]
     search_fields = ["to", "=order__id"]
     readonly_fields = [f.name for f in Confirmation._meta.fields]
+    actions = ["resend_confirmations"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Send the selected confirmations again")
+    def resend_confirmations(self, request: HttpRequest, queryset: Any) -> None:
+        resent = 0
+        for order_id in queryset.values_list("order_id", flat=True):
+            if confirmation_resend(order_id=order_id):
+                order_confirmation_queue(order_id=order_id)
+                resent += 1
+        self.message_user(request, f"Queued {resent} confirmation(s) again.", messages.SUCCESS)

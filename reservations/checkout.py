@@ -35,10 +35,13 @@ from reservations.errors import (
     error_messages,
     hold_expired,
     hold_not_found,
+    payment_unavailable,
 )
 from reservations.locking import Busy, locked_atomic
 from reservations.models import Confirmation, Hold, Order, Payment, Seat, Ticket
-from reservations.payments import Charge, PaymentDeclined, PaymentError, payment_gateway
+from reservations.orders import order_confirmation_queue
+from reservations.payments import CAPTURED, VOIDED, Charge, PaymentDeclined, PaymentError, payment_gateway
+from reservations.settlement import payment_refund, payment_void
 from reservations.signals import order_paid
 
 logger = logging.getLogger(__name__)
@@ -57,7 +60,7 @@ class CheckoutResult:
 class _Begun:
     payment: Payment | None = None
     order: Order | None = None
-    void_key: str | None = None
+    stale_payment_id: int | None = None  # an earlier run of this key died mid-payment: reconcile it first
 
 
 def _seats_set_held_until(*, hold_id: int, held_until_sql: str, params: list) -> None:
@@ -82,7 +85,6 @@ def checkout_begin(*, hold_id: int, user_id: int, idempotency_key: str, now: dat
             if hold is None:
                 raise hold_not_found()
             payment = Payment.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
-            void_key = None
             if payment is not None:
                 if payment.hold_id != hold.id:
                     raise Invalid(error_messages["key_reused"])
@@ -91,7 +93,9 @@ def checkout_begin(*, hold_id: int, user_id: int, idempotency_key: str, now: dat
                 if payment.status == Payment.Status.IN_PROGRESS:
                     if hold.paying_until is not None and hold.paying_until > now:
                         raise checkout_in_progress()
-                    void_key = payment.charge_key  # a run that died mid-payment: void whatever it took
+                    return _Begun(stale_payment_id=payment.id)
+                if payment.status == Payment.Status.VOIDING:
+                    return _Begun(stale_payment_id=payment.id)  # its capture is given back before a new attempt
             if hold.status == Hold.Status.CHECKED_OUT:
                 raise already_checked_out()
             if hold.public_status(now=now) != Hold.Status.ACTIVE:
@@ -116,7 +120,7 @@ def checkout_begin(*, hold_id: int, user_id: int, idempotency_key: str, now: dat
                 payment.status = Payment.Status.IN_PROGRESS
                 payment.error = ""
                 payment.save(update_fields=["attempt", "status", "error", "updated_at"])
-            return _Begun(payment=payment, void_key=void_key)
+            return _Begun(payment=payment)
     except IntegrityError:
         # The same key raced in for another of the person's holds.
         raise checkout_in_progress() from None
@@ -131,7 +135,7 @@ def checkout_fail(*, payment_id: int, payment_status: str, error: str) -> None:
             hold.paying_until = None
             hold.save(update_fields=["paying_until", "updated_at"])
             _seats_set_held_until(hold_id=hold.id, held_until_sql="%s", params=[hold.expires_at])
-        Payment.objects.filter(pk=payment_id).update(
+        Payment.objects.filter(pk=payment_id, status=Payment.Status.IN_PROGRESS).update(
             status=payment_status, error=error[:300], updated_at=timezone.now()
         )
 
@@ -144,8 +148,11 @@ def ticket_code() -> str:
 def checkout_finish(*, payment_id: int, charge: Charge) -> Order | None:
     """Step 3: sell the seats and write the order; ``None`` when the hold was lost."""
     with locked_atomic(busy=checkout_in_progress()):
-        payment = Payment.objects.get(pk=payment_id)
-        hold = Hold.objects.select_for_update().select_related("event", "user").get(pk=payment.hold_id)
+        hold_id = Payment.objects.filter(pk=payment_id).values_list("hold_id", flat=True).get()
+        hold = Hold.objects.select_for_update().select_related("event", "user").get(pk=hold_id)
+        payment = Payment.objects.select_for_update().get(pk=payment_id)  # lock order: hold, then its payment
+        if payment.status == Payment.Status.PAID:
+            return Order.objects.get(pk=payment.order_id)  # reconciliation finished this sale already
         seats = list(
             Seat.objects.select_for_update(of=("self",))
             .filter(id__in=hold.seat_ids)
@@ -155,11 +162,9 @@ def checkout_finish(*, payment_id: int, charge: Charge) -> Order | None:
         ours = len(seats) == len(hold.seat_ids) and all(
             s_status == Seat.Status.HELD and s_hold == hold.id for _, s_status, s_hold, _ in seats
         )
-        if hold.status != Hold.Status.ACTIVE or not ours:
-            Payment.objects.filter(pk=payment_id).update(
-                status=Payment.Status.FAILED, charge_id=charge.id, error="hold lost during payment"
-            )
-            return None
+        if payment.status != Payment.Status.IN_PROGRESS or hold.status != Hold.Status.ACTIVE or not ours:
+            Payment.objects.filter(pk=payment_id).update(charge_id=charge.id, error="hold lost during payment")
+            return None  # the caller gives the charge back
         order = Order.objects.create(
             event=hold.event, user=hold.user, hold=hold, total=hold.total, currency=hold.event.currency
         )
@@ -182,37 +187,65 @@ def checkout_finish(*, payment_id: int, charge: Charge) -> Order | None:
 
 def _after_sale(*, event_id: int, user_id: int, order_id: int) -> None:
     """After the sale commits: ``order_paid`` goes out (the queue gives the
-    place to the next person) and so does the email. A receiver that fails
-    is logged, never turned into an error for a sale that has happened."""
-    from reservations.tasks import order_confirmation_send
-
+    place to the next person) and the confirmation is queued. Neither may
+    turn a sale that has happened into an error: a receiver or a broker that
+    fails is logged, and the confirmation row (the outbox) is still sent by
+    the beat job ``confirmations_sweep``."""
     for receiver, result in order_paid.send_robust(Order, order_id=order_id, event_id=event_id, user_id=user_id):
         if isinstance(result, Exception):
             logger.error("order_paid receiver %r failed for order %s", receiver, order_id, exc_info=result)
-    order_confirmation_send.delay(order_id)
+    order_confirmation_queue(order_id=order_id)
 
 
-def _void(*, payment_id: int, charge_key: str) -> None:
+#: ``payment_reconcile`` outcomes that leave a debt or a question open.
+UNSETTLED_OUTCOMES = frozenset({"gateway_unavailable", "void_failed", "refund_failed"})
+
+
+def payment_reconcile(*, payment_id: int) -> str:
+    """Settle a payment nobody finished: the process that charged it died, or
+    a void or refund is still owed. Asks the gateway what happened and
+    either completes the sale (the hold is still ours: order, tickets,
+    e-mail) or gives the money back. Returns the outcome, for the metric
+    ``ticketing_payments_reconciled_total{outcome}``."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status == Payment.Status.VOIDING:
+        return "voided" if payment_void(payment_id=payment_id) else "void_failed"
+    if payment.status == Payment.Status.REFUNDING:
+        return "refunded" if payment_refund(payment_id=payment_id) else "refund_failed"
+    if payment.status != Payment.Status.IN_PROGRESS:
+        return "settled"
     try:
-        payment_gateway().void(idempotency_key=charge_key)
+        state = payment_gateway().charge_status(idempotency_key=payment.charge_key)
     except PaymentError:
-        logger.exception("void of %s failed; payment %s needs a manual void", charge_key, payment_id)
-        return
-    Payment.objects.filter(pk=payment_id).update(status=Payment.Status.VOIDED, updated_at=timezone.now())
+        return "gateway_unavailable"
+    if state == CAPTURED:
+        charge = Charge(id=payment.charge_id or payment.charge_key, amount=payment.amount, currency=payment.currency)
+        if checkout_finish(payment_id=payment_id, charge=charge) is not None:
+            return "completed"
+        return "voided" if payment_void(payment_id=payment_id) else "void_failed"
+    done = Payment.Status.VOIDED if state == VOIDED else Payment.Status.FAILED
+    checkout_fail(payment_id=payment_id, payment_status=done, error="no capture found by reconciliation")
+    return "failed"
 
 
 def checkout(*, hold_id: int, user_id: int, payment_token: str, idempotency_key: str) -> CheckoutResult:
-    """Pay for a hold. A replayed key returns the first order (``created`` False)."""
+    """Pay for a hold. A replayed key returns the first order (``created`` False).
+
+    A replay of a key whose earlier run died mid-payment first settles that
+    run (``payment_reconcile``: its capture becomes the sale, or is voided)."""
     begun = checkout_begin(hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key)
+    if begun.stale_payment_id is not None:
+        if payment_reconcile(payment_id=begun.stale_payment_id) in UNSETTLED_OUTCOMES:
+            raise payment_unavailable()
+        begun = checkout_begin(hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key)
+        if begun.stale_payment_id is not None:
+            raise checkout_in_progress()
     if begun.order is not None:
         return CheckoutResult(order=begun.order, created=False)
     payment = begun.payment
     assert payment is not None
-    gateway = payment_gateway()
-    if begun.void_key:
-        gateway.void(idempotency_key=begun.void_key)
     try:
-        charge = gateway.charge(
+        charge = payment_gateway().charge(
             token=payment_token, amount=payment.amount, currency=payment.currency, idempotency_key=payment.charge_key
         )
     except PaymentDeclined as exc:
@@ -221,19 +254,17 @@ def checkout(*, hold_id: int, user_id: int, payment_token: str, idempotency_key:
             "payment_declined", error_messages["payment_declined"], status_code=status.HTTP_402_PAYMENT_REQUIRED
         ) from None
     except PaymentError as exc:
-        # Whatever a timed-out call may have captured is voided before the key can be retried.
-        _void(payment_id=payment.id, charge_key=payment.charge_key)
-        checkout_fail(payment_id=payment.id, payment_status=Payment.Status.FAILED, error=str(exc))
-        raise ApplicationError(
-            "payment_unavailable", error_messages["payment_unavailable"], status_code=status.HTTP_502_BAD_GATEWAY
-        ) from None
+        # Whatever a timed-out call may have captured is given back before the key can be retried.
+        checkout_fail(payment_id=payment.id, payment_status=Payment.Status.VOIDING, error=str(exc))
+        payment_void(payment_id=payment.id)
+        raise payment_unavailable() from None
     try:
         order = checkout_finish(payment_id=payment.id, charge=charge)
     except Busy:
-        _void(payment_id=payment.id, charge_key=payment.charge_key)
+        payment_void(payment_id=payment.id)
         checkout_fail(payment_id=payment.id, payment_status=Payment.Status.FAILED, error="busy after charge; voided")
         raise
     if order is None:
-        _void(payment_id=payment.id, charge_key=payment.charge_key)
+        payment_void(payment_id=payment.id)
         raise hold_expired()
     return CheckoutResult(order=order, created=True)

@@ -56,3 +56,10 @@ def checkout_in_progress() -> Busy:
 
 def hold_expired() -> ApplicationError:
     return ApplicationError("hold_expired", error_messages["hold_expired"], status_code=status.HTTP_410_GONE)
+
+
+def payment_unavailable() -> ApplicationError:
+    """502: the gateway did not answer; nothing was sold, the seats stay held."""
+    return ApplicationError(
+        "payment_unavailable", error_messages["payment_unavailable"], status_code=status.HTTP_502_BAD_GATEWAY
+    )

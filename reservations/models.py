@@ -317,6 +317,12 @@ class Payment(models.Model):
     ``charge_key`` is the idempotency key sent to the gateway; it changes
     only when a failed attempt (nothing charged) is retried, so a replay can
     never charge twice.
+
+    ``voiding`` and ``refunding`` are debts to the buyer: money the gateway
+    must give back. They are written before the gateway is called and left
+    only when it has answered, so a crash or an outage leaves them for
+    reconciliation (``reservations.reconciliation``), which retries with
+    backoff (``gateway_attempts``, ``next_attempt_at``).
     """
 
     class Status(models.TextChoices):
@@ -324,7 +330,9 @@ class Payment(models.Model):
         PAID = "paid"
         DECLINED = "declined"
         FAILED = "failed"
+        VOIDING = "voiding"
         VOIDED = "voided"
+        REFUNDING = "refunding"
         REFUNDED = "refunded"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
@@ -337,20 +345,35 @@ class Payment(models.Model):
     charge_id = models.CharField(max_length=100, blank=True)
     order = models.OneToOneField(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="payment")
     error = models.CharField(max_length=300, blank=True)
+    gateway_attempts = models.PositiveIntegerField(default=0, help_text="Failed void or refund calls so far.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status__in=["in_progress", "voiding", "refunding"]),
+                name="payment_unsettled",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=["user", "idempotency_key"], name="payment_unique_idempotency_key"),
             models.UniqueConstraint(fields=["hold"], condition=Q(status="paid"), name="payment_one_paid_per_hold"),
             models.CheckConstraint(
-                condition=Q(status__in=["in_progress", "paid", "declined", "failed", "voided", "refunded"]),
+                condition=Q(
+                    status__in=[
+                        *["in_progress", "paid", "declined", "failed"],
+                        *["voiding", "voided", "refunding", "refunded"],
+                    ]
+                ),
                 name="payment_status_valid",
             ),
             models.CheckConstraint(
-                condition=Q(order__isnull=True) | Q(status__in=["paid", "refunded"]), name="payment_order_only_paid"
+                condition=Q(order__isnull=True) | Q(status__in=["paid", "refunding", "refunded"]),
+                name="payment_order_only_paid",
             ),
         ]
 
@@ -363,8 +386,15 @@ class Payment(models.Model):
 
 
 class Confirmation(models.Model):
-    """The order confirmation email: sent once per order; ``failed`` records a
-    message that could not be sent after every retry."""
+    """The order confirmation email, as a transactional outbox row: written in
+    the sale's transaction, sent after commit by whoever claims it first.
+
+    A sender claims a row by setting ``lease_until`` (no two senders hold it
+    at once; a sender that died lets its lease run out and the row is sent
+    again). ``next_attempt_at`` spaces out retries; after
+    ``CONFIRMATION_MAX_ATTEMPTS`` failures the row is ``failed`` (the admin
+    can resend it).
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -376,6 +406,8 @@ class Confirmation(models.Model):
     to = models.EmailField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

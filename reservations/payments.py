@@ -20,6 +20,10 @@ from django.utils.module_loading import import_string
 from core.redis import get_redis
 
 TOKEN_OK, TOKEN_DECLINED, TOKEN_TIMEOUT, TOKEN_SLOW = "tok_ok", "tok_declined", "tok_timeout", "tok_slow"
+TOKEN_CAPTURE_SLOW = "tok_capture_slow"  # noqa: S105 - a test card token, not a secret
+
+#: What ``charge_status`` answers for a key the gateway knows.
+CAPTURED, VOIDED, REFUNDED = "captured", "voided", "refunded"
 
 
 class PaymentError(Exception):
@@ -52,42 +56,76 @@ class PaymentGateway:
         """Cancel (or refund) whatever the charge with this key captured; a no-op if none."""
         raise NotImplementedError
 
+    def refund(self, *, idempotency_key: str) -> None:
+        """Give back a captured charge after the sale (a cancelled order); a no-op if none."""
+        raise NotImplementedError
+
+    def charge_status(self, *, idempotency_key: str) -> str | None:
+        """What became of the charge with this key: ``captured``, ``voided``,
+        ``refunded``, or None when nothing was ever charged with it. Reconciliation
+        asks this after a crash, when nobody heard the charge's answer."""
+        raise NotImplementedError
+
 
 class TestGateway(PaymentGateway):
     """A gateway that keeps its charges in Redis, for development and tests.
 
     ``tok_ok`` succeeds, ``tok_declined`` is refused, ``tok_timeout`` answers
     nothing for ``PAYMENT_TIMEOUT_SECONDS`` and then fails as unavailable,
-    ``tok_slow`` succeeds after half of that time. The Redis hash
+    ``tok_slow`` succeeds after half of that time, ``tok_capture_slow``
+    captures at once and answers after half of that time (the window in which
+    a crash leaves a captured charge nobody heard about). The Redis hash
     ``testgw:charges`` maps each idempotency key to its charge, so tests and
-    benchmarks can count what was captured and voided.
+    benchmarks can count what was captured, voided and refunded. While the
+    key ``testgw:outage`` exists every call fails as unavailable: an outage
+    of the provider, for the fault tests.
     """
 
     __test__ = False  # not a pytest class
     CHARGES_KEY = "testgw:charges"
+    OUTAGE_KEY = "testgw:outage"
+
+    def _available(self) -> None:
+        if get_redis().exists(self.OUTAGE_KEY):
+            raise PaymentUnavailable("The payment gateway is unavailable.")
 
     def charge(self, *, token: str, amount: int, currency: str, idempotency_key: str) -> Charge:
         timeout = float(settings.PAYMENT_TIMEOUT_SECONDS)
+        self._available()
         if token == TOKEN_TIMEOUT:
             time.sleep(timeout)
             raise PaymentUnavailable("The payment gateway did not answer in time.")
         if token == TOKEN_SLOW:
             time.sleep(timeout / 2)
-        elif token != TOKEN_OK:
+        elif token not in (TOKEN_OK, TOKEN_CAPTURE_SLOW):
             raise PaymentDeclined("The card was declined.")
-        record = {"id": f"ch_{secrets.token_hex(8)}", "amount": amount, "currency": currency, "status": "captured"}
+        record = {"id": f"ch_{secrets.token_hex(8)}", "amount": amount, "currency": currency, "status": CAPTURED}
         redis = get_redis()
         redis.hsetnx(self.CHARGES_KEY, idempotency_key, json.dumps(record))
         stored = json.loads(redis.hget(self.CHARGES_KEY, idempotency_key))
+        if token == TOKEN_CAPTURE_SLOW:
+            time.sleep(timeout / 2)
         return Charge(id=stored["id"], amount=stored["amount"], currency=stored["currency"])
 
-    def void(self, *, idempotency_key: str) -> None:
+    def _settle(self, idempotency_key: str, status: str) -> None:
+        self._available()
         redis = get_redis()
         raw = redis.hget(self.CHARGES_KEY, idempotency_key)
         if raw is not None:
             record = json.loads(raw)
-            record["status"] = "voided"
+            record["status"] = status
             redis.hset(self.CHARGES_KEY, idempotency_key, json.dumps(record))
+
+    def void(self, *, idempotency_key: str) -> None:
+        self._settle(idempotency_key, VOIDED)
+
+    def refund(self, *, idempotency_key: str) -> None:
+        self._settle(idempotency_key, REFUNDED)
+
+    def charge_status(self, *, idempotency_key: str) -> str | None:
+        self._available()
+        raw = get_redis().hget(self.CHARGES_KEY, idempotency_key)
+        return None if raw is None else json.loads(raw)["status"]
 
     @classmethod
     def charges(cls) -> dict[str, dict]:

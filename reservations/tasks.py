@@ -1,11 +1,17 @@
-"""Celery entry points: thin wrappers around the booking services."""
+"""Celery entry points: thin wrappers around the booking services.
+
+Routing (``CELERY_TASK_ROUTES``): hold expiry and reconciliation run on the
+``booking`` queue beside the admission rounds; everything that talks to the
+mail server runs on the ``mail`` queue, so a stuck SMTP server never delays
+an admission.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
 
-from reservations import holds, orders
+from reservations import holds, orders, reconciliation
 
 
 @shared_task(name="reservations.tasks.holds_expire")
@@ -14,14 +20,28 @@ def holds_expire() -> int:
     return holds.holds_expire()
 
 
-@shared_task(bind=True, name="reservations.tasks.order_confirmation_send", max_retries=5, acks_late=True)
+@shared_task(name="reservations.tasks.payments_reconcile")
+def payments_reconcile() -> dict[str, int]:
+    """Beat job: finish or give back every payment nobody finished, retry owed voids and refunds."""
+    return reconciliation.payments_reconcile()
+
+
+@shared_task(
+    bind=True,
+    name="reservations.tasks.order_confirmation_send",
+    max_retries=settings.CONFIRMATION_MAX_ATTEMPTS - 1,
+    acks_late=True,
+)
 def order_confirmation_send(self, order_id: int) -> bool:
-    """Email the order confirmation; retried with exponential backoff, recorded as failed at the end."""
+    """Email the order confirmation now; a failed attempt is retried with
+    exponential backoff until the outbox row says it failed for good."""
     try:
         return orders.order_confirmation_send(order_id=order_id)
-    except Exception as exc:
-        if self.request.retries >= self.max_retries:
-            orders.order_confirmation_fail(order_id=order_id)
-            return False
-        base = settings.CONFIRMATION_RETRY_SECONDS
-        raise self.retry(exc=exc, countdown=base * 2**self.request.retries) from exc
+    except orders.ConfirmationNotSent as exc:
+        raise self.retry(exc=exc, countdown=exc.retry_in) from exc
+
+
+@shared_task(name="reservations.tasks.confirmations_sweep")
+def confirmations_sweep() -> int:
+    """Beat job: send the outbox rows whose task was lost."""
+    return orders.confirmations_sweep()

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -191,6 +192,19 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Two task queues: "booking" (admission rounds, hold expiry, reconciliation)
+# and "mail" (confirmations). A plain `celery -A ticketing worker` serves
+# both; `dev.py run` and docker-compose run one worker per queue, so a stuck
+# mail server never delays an admission. A publish gives up after about a
+# second when the broker is down (the outbox sweep sends what was not queued).
+CELERY_TASK_QUEUES = [Queue("booking"), Queue("mail")]
+CELERY_TASK_DEFAULT_QUEUE = "booking"
+CELERY_TASK_ROUTES = {
+    "reservations.tasks.order_confirmation_send": {"queue": "mail"},
+    "reservations.tasks.confirmations_sweep": {"queue": "mail"},
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_BEAT_SCHEDULE = {
     "admission-rounds": {
         "task": "queue_app.tasks.admission_rounds_run",
@@ -201,6 +215,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reservations.tasks.holds_expire",
         "schedule": timedelta(seconds=env.float("HOLD_EXPIRY_TICK_SECONDS", default=2.0)),
         "options": {"expires": 10},
+    },
+    "reconcile-payments": {
+        "task": "reservations.tasks.payments_reconcile",
+        "schedule": timedelta(seconds=env.float("PAYMENT_RECONCILE_TICK_SECONDS", default=10.0)),
+        "options": {"expires": 30},
+    },
+    "sweep-confirmations": {
+        "task": "reservations.tasks.confirmations_sweep",
+        "schedule": timedelta(seconds=env.float("CONFIRMATION_SWEEP_TICK_SECONDS", default=5.0)),
+        "options": {"expires": 30},
     },
 }
 
@@ -214,11 +238,26 @@ BOOKING_ADMISSION_CHECK = "queue_app.admission.admission_require"
 # off and a pause widens the gap between check and write, to show the races.
 BOOKING_ROW_LOCKS = True
 BOOKING_RACE_PAUSE_SECONDS = 0.0
-# First retry of a failed confirmation email; doubles with every retry.
+# A payment still in progress this long after PAYMENT_TIMEOUT_SECONDS is
+# settled by the reconciliation job; owed voids and refunds are retried after
+# PAYMENT_SETTLE_RETRY_SECONDS, doubling up to the maximum.
+PAYMENT_RECONCILE_AFTER_SECONDS = env.float("PAYMENT_RECONCILE_AFTER_SECONDS", default=10.0)
+PAYMENT_SETTLE_RETRY_SECONDS = env.float("PAYMENT_SETTLE_RETRY_SECONDS", default=5.0)
+PAYMENT_SETTLE_RETRY_MAX_SECONDS = env.float("PAYMENT_SETTLE_RETRY_MAX_SECONDS", default=300.0)
+
+# The confirmation outbox: first retry after CONFIRMATION_RETRY_SECONDS
+# (doubling), `failed` after CONFIRMATION_MAX_ATTEMPTS; a sender's lease on a
+# row lasts CONFIRMATION_LEASE_SECONDS (longer than any send can take with
+# EMAIL_TIMEOUT); the sweep sends rows pending longer than the sweep age.
 CONFIRMATION_RETRY_SECONDS = env.float("CONFIRMATION_RETRY_SECONDS", default=5.0)
+CONFIRMATION_MAX_ATTEMPTS = env.int("CONFIRMATION_MAX_ATTEMPTS", default=6)
+CONFIRMATION_LEASE_SECONDS = env.float("CONFIRMATION_LEASE_SECONDS", default=120.0)
+CONFIRMATION_SWEEP_AGE_SECONDS = env.float("CONFIRMATION_SWEEP_AGE_SECONDS", default=15.0)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# A mail server that accepts and never answers must not hold a sender forever.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tickets@localhost")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

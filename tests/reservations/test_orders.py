@@ -6,7 +6,7 @@ import pytest
 
 from reservations.checkout import checkout
 from reservations.holds import hold_create
-from reservations.models import Order, Seat, Ticket
+from reservations.models import Order, Payment, Seat, Ticket
 from reservations.orders import order_refund
 from reservations.payments import TestGateway
 from tests.reservations.conftest import seat_ids
@@ -39,13 +39,14 @@ def test_order_lists_need_login(api_client):
     assert api_client.get("/api/tickets/").status_code == 401
 
 
-def test_refund_voids_tickets_frees_seats_and_the_charge(order, event, make_user):
+def test_refund_voids_tickets_frees_seats_and_refunds_the_charge(order, event, make_user):
     order_refund(order_id=order.id)
     assert Order.objects.get(pk=order.pk).status == "refunded"
     assert set(Ticket.objects.filter(order=order).values_list("status", flat=True)) == {"void"}
     ids = list(Ticket.objects.filter(order=order).values_list("seat_id", flat=True))
     assert Seat.objects.filter(id__in=ids, status="available").count() == 2
-    assert [c["status"] for c in TestGateway.charges().values()] == ["voided"]
+    assert [c["status"] for c in TestGateway.charges().values()] == ["refunded"]
+    assert Payment.objects.get(order=order).status == "refunded"
     again = hold_create(event=event, user_id=make_user("bob").id, seat_ids=ids)  # back on sale
     assert again.status == "active"
     order_refund(order_id=order.id)  # twice is harmless

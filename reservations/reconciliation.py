@@ -1,0 +1,56 @@
+"""The reconciliation job: no payment stays unsettled.
+
+Every ``PAYMENT_RECONCILE_TICK_SECONDS`` the beat job takes each payment
+still ``in_progress`` past ``PAYMENT_TIMEOUT_SECONDS`` plus
+``PAYMENT_RECONCILE_AFTER_SECONDS`` (its process died between charge and
+order, or never heard the gateway's answer), and each void or refund still
+owed whose backoff has passed, and settles it with
+``reservations.checkout.payment_reconcile``. With the defaults a captured
+charge without an order is sold or voided within about 25 seconds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from prometheus_client import Counter
+
+from core.redis import get_redis
+from reservations.checkout import payment_reconcile
+from reservations.models import Payment
+
+RECONCILE_LOCK_KEY = "reservations:reconcile-lock"
+
+payments_reconciled = Counter(
+    "ticketing_payments_reconciled", "Payments settled by the reconciliation job, by outcome.", ["outcome"]
+)
+
+
+def payments_due(*, now: datetime, batch: int) -> list[int]:
+    """Ids of the payments the job must settle now, oldest first."""
+    stale = now - timedelta(seconds=float(settings.PAYMENT_TIMEOUT_SECONDS) + settings.PAYMENT_RECONCILE_AFTER_SECONDS)
+    owed = Q(status__in=[Payment.Status.VOIDING, Payment.Status.REFUNDING]) & (
+        Q(next_attempt_at__isnull=True, updated_at__lte=now - timedelta(seconds=1)) | Q(next_attempt_at__lte=now)
+    )
+    due = Payment.objects.filter(Q(status=Payment.Status.IN_PROGRESS, updated_at__lte=stale) | owed)
+    return list(due.order_by("updated_at").values_list("id", flat=True)[:batch])
+
+
+def payments_reconcile(*, batch: int = 200) -> dict[str, int]:
+    """Settle every payment that is due; one run at a time (a Redis lock)."""
+    lock = get_redis().lock(RECONCILE_LOCK_KEY, timeout=300, blocking=False)
+    if not lock.acquire():
+        return {}
+    try:
+        outcomes: Tally[str] = Tally()
+        for payment_id in payments_due(now=timezone.now(), batch=batch):
+            outcome = payment_reconcile(payment_id=payment_id)
+            payments_reconciled.labels(outcome).inc()
+            outcomes[outcome] += 1
+        return dict(outcomes)
+    finally:
+        lock.release()
