@@ -76,22 +76,23 @@ class TestGateway(PaymentGateway):
     captures at once and answers after half of that time (the window in which
     a crash leaves a captured charge nobody heard about). The Redis hash
     ``testgw:charges`` maps each idempotency key to its charge, so tests and
-    benchmarks can count what was captured, voided and refunded. While the
-    key ``testgw:outage`` exists every call fails as unavailable: an outage
-    of the provider, for the fault tests.
+    benchmarks can count what was captured, voided and refunded. The Redis
+    set ``testgw:outage`` names the calls (``charge``, ``void``, ``refund``,
+    ``status``) that fail as unavailable while they are in it: an outage of
+    the provider, for the fault tests.
     """
 
     __test__ = False  # not a pytest class
     CHARGES_KEY = "testgw:charges"
     OUTAGE_KEY = "testgw:outage"
 
-    def _available(self) -> None:
-        if get_redis().exists(self.OUTAGE_KEY):
-            raise PaymentUnavailable("The payment gateway is unavailable.")
+    def _available(self, call: str) -> None:
+        if get_redis().sismember(self.OUTAGE_KEY, call):
+            raise PaymentUnavailable(f"The payment gateway is unavailable ({call}).")
 
     def charge(self, *, token: str, amount: int, currency: str, idempotency_key: str) -> Charge:
         timeout = float(settings.PAYMENT_TIMEOUT_SECONDS)
-        self._available()
+        self._available("charge")
         if token == TOKEN_TIMEOUT:
             time.sleep(timeout)
             raise PaymentUnavailable("The payment gateway did not answer in time.")
@@ -108,7 +109,7 @@ class TestGateway(PaymentGateway):
         return Charge(id=stored["id"], amount=stored["amount"], currency=stored["currency"])
 
     def _settle(self, idempotency_key: str, status: str) -> None:
-        self._available()
+        self._available("void" if status == VOIDED else "refund")
         redis = get_redis()
         raw = redis.hget(self.CHARGES_KEY, idempotency_key)
         if raw is not None:
@@ -123,7 +124,7 @@ class TestGateway(PaymentGateway):
         self._settle(idempotency_key, REFUNDED)
 
     def charge_status(self, *, idempotency_key: str) -> str | None:
-        self._available()
+        self._available("status")
         raw = get_redis().hget(self.CHARGES_KEY, idempotency_key)
         return None if raw is None else json.loads(raw)["status"]
 

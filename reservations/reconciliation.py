@@ -11,6 +11,7 @@ charge without an order is sold or voided within about 25 seconds.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter as Tally
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from prometheus_client import Counter
+from redis.exceptions import LockNotOwnedError
 
 from core.redis import get_redis
 from reservations.checkout import payment_reconcile
@@ -53,4 +55,5 @@ def payments_reconcile(*, batch: int = 200) -> dict[str, int]:
             outcomes[outcome] += 1
         return dict(outcomes)
     finally:
-        lock.release()
+        with contextlib.suppress(LockNotOwnedError):  # a run longer than the lock's timeout
+            lock.release()

@@ -2,8 +2,8 @@
 
 Starts the embedded PostgreSQL and Redis when ``DATABASE_URL`` / ``REDIS_URL``
 are not set, applies migrations, collects static files, then runs the ASGI
-server, a Celery worker and Celery beat side by side under honcho (one
-prefixed, coloured log). Ctrl-C (SIGINT) or SIGTERM stops the three
+server, a Celery worker per task queue and Celery beat side by side under honcho (one
+prefixed, coloured log). Ctrl-C (SIGINT) or SIGTERM stops the
 children, then the embedded servers this run started (never ones that
 were already running: whoever started those stops them).
 
@@ -30,7 +30,7 @@ BEAT_SCHEDULE = ROOT / ".data" / "celerybeat-schedule"
 
 
 def process_commands(port: str) -> dict[str, str]:
-    """The three long-running processes, by log prefix."""
+    """The long-running processes, by log prefix."""
     python = sys.executable
     return {
         # No WebSocket compression: permessage-deflate roughly doubles the
@@ -39,7 +39,9 @@ def process_commands(port: str) -> dict[str, str]:
             f"exec {python} -m uvicorn ticketing.asgi:application --host 127.0.0.1 --port {port}"
             " --workers 2 --ws-per-message-deflate false"
         ),
-        "worker": f"exec {python} -m celery -A ticketing worker --loglevel INFO",
+        # One worker per task queue: a mail server that hangs cannot delay an admission round.
+        "worker": f"exec {python} -m celery -A ticketing worker -Q booking -n booking@%h --loglevel INFO",
+        "mailer": f"exec {python} -m celery -A ticketing worker -Q mail -n mail@%h -c 2 --loglevel INFO",
         "beat": f"exec {python} -m celery -A ticketing beat --loglevel INFO --schedule {BEAT_SCHEDULE}",
     }
 

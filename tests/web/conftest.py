@@ -18,25 +18,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import APIRequestContext, Browser, BrowserType, Page, Playwright, expect, sync_playwright
 
-from core.redis import get_redis
+from tests.live import ARTIFACTS, LiveStack, base_env, redis_flush_keeping_broker
 from tests.web.browser import PASSWORD as BROWSER_PASSWORD
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # As root on a closed network: no sandbox, and no background traffic whose
 # refused connections would otherwise slow Chromium down.
@@ -49,101 +40,32 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Celery's broker lives in the same Redis db as the app; these keys are its
-# queues and bindings, which a flush between tests would break.
-BROKER_KEY_PREFIXES = ("_kombu.", "unacked", "celery")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url() -> str:
-    """The test database as a URL; a Unix-socket directory (the embedded server) goes percent-encoded."""
-    db = settings.DATABASES["default"]
-    auth = quote(db["USER"], safe="") + (":" + quote(db["PASSWORD"], safe="") if db.get("PASSWORD") else "")
-    host = quote(db["HOST"] or "127.0.0.1", safe="")
-    return f"postgres://{auth}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def _wait_healthy(url: str, processes: list[subprocess.Popen], logs: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for proc in processes:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args} exited early; see {logs}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:  # noqa: S310 (loopback URL)
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the live server did not answer in time; see {logs}")
 
 
 @pytest.fixture(autouse=True)
 def _clean_redis() -> Iterator[None]:
     """Like the suite's flush, but keeps the live Celery broker's keys."""
-
-    def clean() -> None:
-        redis = get_redis()
-        doomed = [key for key in redis.scan_iter(count=1000) if not key.decode().startswith(BROKER_KEY_PREFIXES)]
-        if doomed:
-            redis.delete(*doomed)
-
-    clean()
+    redis_flush_keeping_broker()
     yield
-    clean()
+    redis_flush_keeping_broker()
 
 
 @pytest.fixture(scope="package")
 def live_server_url(django_db_setup: Any) -> Iterator[str]:
     """Base URL of uvicorn + Celery worker + beat, all on the test database."""
-    port = _free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    logs = ARTIFACTS / "live-server.log"
-    env = {
-        **os.environ,
-        # The suite's settings: same database, Redis db and fast password hasher as the test process.
-        "DJANGO_SETTINGS_MODULE": "ticketing.settings_test",
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "CHANNEL_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "ADMISSION_TICK_SECONDS": "0.5",
-        "HOLD_EXPIRY_TICK_SECONDS": "1",
-        "PAYMENT_TIMEOUT_SECONDS": "1",
-        "RATE_LIMIT_JOIN": "1000/m",
-        "RATE_LIMIT_HOLD": "1000/m",
-        "EMAIL_URL": "consolemail://",
-        "LOG_LEVEL": "WARNING",
-    }
-    schedule = ARTIFACTS / "celerybeat-schedule"
-    commands = [
-        [sys.executable, "-m", "uvicorn", "ticketing.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
-        [sys.executable, "-m", "celery", "-A", "ticketing", "worker", "-c", "2", "-n", f"browser-tests-{port}@%h"],
-        [sys.executable, "-m", "celery", "-A", "ticketing", "beat", "-s", str(schedule), "--pidfile="],
-    ]
-    with logs.open("w") as log:
-        processes = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT) for cmd in commands]
-    url = f"http://127.0.0.1:{port}"
+    env = base_env(
+        ADMISSION_TICK_SECONDS="0.5",
+        HOLD_EXPIRY_TICK_SECONDS="1",
+        PAYMENT_TIMEOUT_SECONDS="1",
+        RATE_LIMIT_JOIN="1000/m",
+        RATE_LIMIT_HOLD="1000/m",
+    )
+    stack = LiveStack(env, name="live-server")
     try:
-        _wait_healthy(url, processes, logs)
-        yield url
+        stack.start("worker", "beat", "web")
+        yield stack.url
     finally:
-        for proc in processes:
-            proc.terminate()
-        for proc in processes:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for leftover in ARTIFACTS.glob("celerybeat-schedule*"):
-            leftover.unlink()
+        stack.stop()
 
 
 @pytest.fixture(scope="package")
