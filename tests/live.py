@@ -10,6 +10,7 @@ would), start it again, or stop them all. Tests that use it must be
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -78,13 +79,15 @@ class LiveStack:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         ARTIFACTS.mkdir(exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
         self.log_path = ARTIFACTS / f"{name}.log"
         self.schedule = ARTIFACTS / f"{name}-celerybeat-schedule"
         self.processes: dict[str, subprocess.Popen] = {}
         self._log = self.log_path.open("w")
 
     def command(self, name: str) -> list[str]:
-        """``web``, ``beat``, ``worker`` (every queue), or ``worker:<queue>`` (that queue only)."""
+        """``web``, ``beat``, ``worker`` (every queue), ``worker:<queue>`` (that queue
+        only); ``@N`` at the end sets a worker's concurrency (default 2)."""
         python = sys.executable
         if name == "web":
             return [
@@ -99,7 +102,10 @@ class LiveStack:
             ]
         if name == "beat":
             return [python, "-m", "celery", "-A", "ticketing", "beat", "-s", str(self.schedule), "--pidfile="]
-        worker = [python, "-m", "celery", "-A", "ticketing", "worker", "-c", "2", "-n", f"{name}-{self.port}@%h"]
+        name, _, concurrency = name.partition("@")
+        label = name.replace(":", "-")
+        worker = [python, "-m", "celery", "-A", "ticketing", "worker", "-c", concurrency or "2"]
+        worker += ["-n", f"{label}-{self.port}@%h", "--prefetch-multiplier", "1"]
         if name.startswith("worker:"):
             worker += ["-Q", name.partition(":")[2]]
         return worker

