@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.db import OperationalError
 from django.http import Http404
+from django_redis.exceptions import ConnectionInterrupted
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -102,18 +104,40 @@ def service_error_parts(exc: Exception) -> ErrorParts | None:
     """What any entry point (DRF view or the ASGI fast path) answers for the
     errors services raise: an :class:`ApplicationError`, or an overloaded or
     unreachable PostgreSQL / Redis (a connection pool that stayed empty past
-    its timeout, a refused connection), which is a "come back shortly" 503,
-    never a 500. Lock timeouts are Busy (409) in reservations.locking before
-    they get here. None for anything else."""
+    its timeout, a refused connection; through the Django cache too, which
+    django-redis reports as ``ConnectionInterrupted``), which is a "come back
+    shortly" 503, never a 500. Lock timeouts are Busy (409) in
+    reservations.locking before they get here. None for anything else."""
     if isinstance(exc, ApplicationError):
         return error_parts(exc.code, exc.detail, exc.status_code, retry_after=exc.retry_after, **exc.extra)
-    if isinstance(exc, OperationalError | redis.ConnectionError | redis.TimeoutError):
+    if isinstance(exc, OperationalError | redis.ConnectionError | redis.TimeoutError | ConnectionInterrupted):
         return error_parts(
             "unavailable",
             "The service is busy or briefly unavailable; try again shortly.",
             status.HTTP_503_SERVICE_UNAVAILABLE,
             retry_after=2,
         )
+    return None
+
+
+def request_error_parts(exc: Exception) -> ErrorParts | None:
+    """What an API path answers for a request Django itself refuses
+    (``SuspiciousOperation``: a hostile header, a disallowed host, ...): 400
+    ``invalid``. A body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is 413
+    ``too_large`` with ``limit_bytes`` instead: the HTTP status for it, the
+    one a proxy in front answers too, and a different remedy (send less,
+    not something else). It is refused before the body is parsed, so it
+    comes after 401, 404 and 403. None for anything else."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_parts(
+            "too_large",
+            f"The request body is larger than {limit} bytes.",
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            limit_bytes=limit,
+        )
+    if isinstance(exc, SuspiciousOperation):
+        return error_parts("invalid", "The request is not valid.", status.HTTP_400_BAD_REQUEST)
     return None
 
 
@@ -127,7 +151,7 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: everything leaves in the contract's error shape."""
-    parts = service_error_parts(exc)
+    parts = service_error_parts(exc) or request_error_parts(exc)
     if parts is not None:
         return Response(parts.body, status=parts.status, headers=parts.headers)
     if isinstance(exc, Http404):

@@ -105,7 +105,13 @@ def hold_create(
     quantity: int | None = None,
     grade: str | None = None,
 ) -> Hold:
-    """Hold the given seats, or ``quantity`` best available seats of ``grade``."""
+    """Hold the given seats, or ``quantity`` best available seats of ``grade``.
+
+    More seats than ``max_tickets_per_user`` can never be held, whatever the
+    person already has, so such a request gets the limit check's answer before
+    any seat is read or locked (a list of 300,000 ids used to lock the whole
+    event first). Numbers no seat id or count can be (past bigint, past
+    integer) are 400 before they reach SQL, where they used to overflow."""
     now = timezone.now()
     if seat_ids is not None:
         if quantity is not None or grade is not None:
@@ -114,16 +120,22 @@ def hold_create(
             raise Invalid("seat_ids is empty.", fields={"seat_ids": ["Choose at least one seat."]})
         if len(set(seat_ids)) != len(seat_ids):
             raise Invalid("seat_ids has duplicates.", fields={"seat_ids": ["A seat appears twice."]})
+        if not all(0 < seat_id < 2**63 for seat_id in seat_ids):  # seat ids are positive bigints
+            raise Invalid("seat_ids holds ids no seat can have.", fields={"seat_ids": ["Unknown seat."]})
         event_sale_require(event=event, now=now)
+        _limit_check(event=event, have=0, adding=len(seat_ids))
         return _hold_by_ids(event=event, user_id=user_id, seat_ids=sorted(seat_ids), now=now)
     if quantity is None or grade is None:
         raise Invalid("Give seat_ids, or quantity and grade.")
     if quantity < 1:
         raise Invalid("quantity must be at least 1.", fields={"quantity": ["Must be at least 1."]})
+    if quantity >= 2**31:  # past any integer column, and twice it is the SQL LIMIT
+        raise Invalid("quantity is too large.", fields={"quantity": ["Must be below 2147483648."]})
     price_grade = PriceGrade.objects.filter(event=event, code=grade).first()
     if price_grade is None:
         raise Invalid(f"This event has no grade {grade!r}.", fields={"grade": ["Unknown grade."]})
     event_sale_require(event=event, now=now)
+    _limit_check(event=event, have=0, adding=quantity)
     return _hold_best_available(event=event, user_id=user_id, quantity=quantity, grade=price_grade, now=now)
 
 

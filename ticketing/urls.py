@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
 from django.urls import include, path
-from django.views.defaults import page_not_found
+from django.views.defaults import bad_request, page_not_found
 
 from core import ops
+from core.errors import ErrorParts, error_parts, request_error_parts, service_error_parts
 
 urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
@@ -28,5 +32,35 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
     return page_not_found(request, exception or Http404())
 
 
-def handler500(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"error": "server_error", "detail": "Something went wrong on our side."}, status=500)
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _json(parts: ErrorParts) -> JsonResponse:
+    return JsonResponse(parts.body, status=parts.status, headers=parts.headers)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A request Django refused (``SuspiciousOperation``, e.g. a body over
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` or a hostile header): the contract's JSON
+    on API paths; pages get Django's 400 page."""
+    if _is_api(request):
+        parts = request_error_parts(exception) if exception is not None else None
+        return _json(parts or error_parts("invalid", "The request is not valid.", 400))
+    return bad_request(request, exception or Exception())
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    """An exception no view answered. PostgreSQL or Redis unreachable is 503
+    with ``Retry-After`` (as the API's own handler answers it), anything else
+    500: JSON on API paths, a page elsewhere. The page is rendered without
+    the request (no context processors): the user and session behind them
+    may be what is down."""
+    parts = service_error_parts(sys.exception()) or error_parts(
+        "server_error", "Something went wrong on our side.", 500
+    )
+    if _is_api(request):
+        return _json(parts)
+    if parts.status == 503:
+        return HttpResponse(loader.render_to_string("503.html"), status=503, headers=parts.headers)
+    return HttpResponse(loader.render_to_string("500.html"), status=500)
