@@ -24,6 +24,7 @@ from rest_framework import exceptions
 
 from accounts.authentication import CachedTokenAuthentication, cached_token_user
 from accounts.tokens import token_cached_async
+from core.parsers import text_storable
 from core.ws_gate import Headers, header_value
 
 _lookup = threading.local()
@@ -71,6 +72,8 @@ def token_from_headers(headers: Headers) -> str | None:
 
 @database_sync_to_async
 def _lookup_user(token: str | None, session_key: str | None) -> Any:
+    if any(value is not None and not text_storable(value) for value in (token, session_key)):
+        return AnonymousUser()  # a NUL or a lone surrogate can match no stored credential
     if token is not None:
         return _in_lookup_context(token_user, token)
     if session_key:

@@ -74,16 +74,26 @@ def _seats_set_held_until(*, hold_id: int, held_until_sql: str, params: list) ->
         )
 
 
-def checkout_begin(*, hold_id: int, user_id: int, idempotency_key: str, now: datetime | None = None) -> _Begun:
-    """Step 1: settle the idempotency key and mark the hold as being paid."""
-    now = now or timezone.now()
+def checkout_input_check(*, idempotency_key: str, payment_token: object) -> None:
+    """400 ``invalid`` for a missing or oversized key or a missing card token
+    (after the hold's 404: the contract's error order)."""
     if not idempotency_key or len(idempotency_key) > 255:
         raise Invalid(error_messages["key_required"])
+    if not isinstance(payment_token, str) or not payment_token:
+        raise Invalid(error_messages["token_required"], fields={"payment_token": ["This field is required."]})
+
+
+def checkout_begin(
+    *, hold_id: int, user_id: int, idempotency_key: str, payment_token: object, now: datetime | None = None
+) -> _Begun:
+    """Step 1: settle the idempotency key and mark the hold as being paid."""
+    now = now or timezone.now()
     try:
         with locked_atomic(busy=checkout_in_progress()):
             hold = Hold.objects.select_for_update().filter(pk=hold_id, user_id=user_id).first()
             if hold is None:
                 raise hold_not_found()
+            checkout_input_check(idempotency_key=idempotency_key, payment_token=payment_token)
             payment = Payment.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
             if payment is not None:
                 if payment.hold_id != hold.id:
@@ -228,16 +238,20 @@ def payment_reconcile(*, payment_id: int) -> str:
     return "failed"
 
 
-def checkout(*, hold_id: int, user_id: int, payment_token: str, idempotency_key: str) -> CheckoutResult:
+def checkout(*, hold_id: int, user_id: int, payment_token: object, idempotency_key: str) -> CheckoutResult:
     """Pay for a hold. A replayed key returns the first order (``created`` False).
 
     A replay of a key whose earlier run died mid-payment first settles that
     run (``payment_reconcile``: its capture becomes the sale, or is voided)."""
-    begun = checkout_begin(hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key)
+    begun = checkout_begin(
+        hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key, payment_token=payment_token
+    )
     if begun.stale_payment_id is not None:
         if payment_reconcile(payment_id=begun.stale_payment_id) in UNSETTLED_OUTCOMES:
             raise payment_unavailable()
-        begun = checkout_begin(hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key)
+        begun = checkout_begin(
+            hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key, payment_token=payment_token
+        )
         if begun.stale_payment_id is not None:
             raise checkout_in_progress()
     if begun.order is not None:

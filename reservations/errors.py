@@ -30,6 +30,7 @@ error_messages = {
     "payment_unavailable": "The payment service did not answer; nothing was charged, the seats stay held.",
     "key_reused": "This Idempotency-Key was used for another hold.",
     "key_required": "The Idempotency-Key header is required (at most 255 characters).",
+    "token_required": "payment_token is required.",
 }
 
 

@@ -104,9 +104,12 @@ async def test_bad_credentials_give_an_anonymous_user(gate, probe):
         [(b"cookie", b"sessionid=not-a-session")],
         [(b"authorization", b"Token not-a-token")],
         [(b"authorization", b"Bearer something")],
+        # Django decodes the cookie's octal escapes to NULs, which PostgreSQL cannot compare.
+        [(b"cookie", b'sessionid="' + b"\\000" * 32 + b'"')],
+        [(b"authorization", b"Token abc\x00def")],
     ):
         assert (await _connect(gate, "/ws/probe/1/", headers))[0]
-    assert [s["authenticated"] for s in probe.seen] == [False] * 4
+    assert [s["authenticated"] for s in probe.seen] == [False] * 6
 
 
 async def test_unknown_path_and_foreign_or_opaque_origin_are_refused(gate, probe):

@@ -36,7 +36,9 @@ def rows(make_event: Any) -> dict[str, Any]:
     live_user, paying_user, buyer = make_users(3, prefix="avail")
     live = hold_create(event=event, user_id=live_user.id, seat_ids=ids[1:3])
     paying = hold_create(event=event, user_id=paying_user.id, seat_ids=ids[3:5])
-    begun = checkout_begin(hold_id=paying.id, user_id=paying_user.id, idempotency_key="avail-paying")
+    begun = checkout_begin(
+        hold_id=paying.id, user_id=paying_user.id, idempotency_key="avail-paying", payment_token="tok_ok"
+    )
     assert begun.payment is not None
     sold = hold_create(event=event, user_id=buyer.id, seat_ids=ids[5:7])
     checkout(hold_id=sold.id, user_id=buyer.id, payment_token="tok_ok", idempotency_key="avail-sold")

@@ -137,6 +137,13 @@ def test_checkout_is_404_for_someone_elses_hold(other_client, hold):
     assert not Payment.objects.exists()
 
 
+def test_someone_elses_hold_is_404_before_a_missing_key_or_token(other_client, hold):
+    """The contract's order: 404 before 400, so a bad request says nothing about another person's hold."""
+    response = other_client.post(f"/api/holds/{hold.id}/checkout/", {}, format="json")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    assert not Payment.objects.exists()
+
+
 def test_a_key_reused_for_another_hold_is_400(auth_client, event, user, hold):
     other = hold_create(event=event, user_id=user.id, seat_ids=[seat_ids(event)[5]])
     assert _checkout(auth_client, hold.id).status_code == 201
@@ -145,7 +152,7 @@ def test_a_key_reused_for_another_hold_is_400(auth_client, event, user, hold):
 
 
 def test_expiry_leaves_a_hold_alone_while_it_is_paid(event, user, hold, make_user):
-    begun = checkout_begin(hold_id=hold.id, user_id=user.id, idempotency_key="k")
+    begun = checkout_begin(hold_id=hold.id, user_id=user.id, idempotency_key="k", payment_token="tok_ok")
     past = timezone.now() - timedelta(seconds=1)
     Hold.objects.filter(pk=hold.pk).update(expires_at=past)  # lapses mid-payment
     assert holds_expire() == 0
