@@ -1,9 +1,10 @@
-"""Account endpoints: ``/api/auth/register/`` and ``/api/auth/token/``."""
+"""Account endpoints: ``/api/auth/register/``, ``/api/auth/token/`` and ``/api/auth/logout/``."""
 
 from __future__ import annotations
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers, status
+from rest_framework.authentication import get_authorization_header
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -44,3 +45,13 @@ class TokenApi(APIView):
         if not data.is_valid():
             raise ApplicationError("invalid_credentials", "Username and password are required.")
         return Response({"token": services.token_obtain(**data.validated_data)})
+
+
+class LogoutApi(APIView):
+    """Revoke the token this request carries (``Authorization: Token``): it stops working at once."""
+
+    def post(self, request: Request) -> Response:
+        kind, _, token = get_authorization_header(request).decode("latin-1").partition(" ")
+        if kind.lower() == "token" and token.strip():
+            services.token_revoke(token=token.strip())
+        return Response(status=status.HTTP_204_NO_CONTENT)

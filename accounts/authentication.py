@@ -1,14 +1,14 @@
-"""Token authentication that does not hit PostgreSQL on every request
-(the token -> user mapping is cached in Redis, see ``accounts.tokens``)."""
+"""Token authentication: django-rest-knox's hashed, expiring tokens, with
+the token -> user mapping cached in Redis (see ``accounts.tokens``)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from knox.auth import TokenAuthentication
 from rest_framework import exceptions
-from rest_framework.authentication import TokenAuthentication
-from rest_framework.authtoken.models import Token
 
 from accounts.tokens import CachedToken, token_cache_store, token_cached
 
@@ -29,15 +29,18 @@ def cached_token_user(entry: CachedToken) -> Any:
 
 
 class CachedTokenAuthentication(TokenAuthentication):
-    def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
+    """``Authorization: Token <token>``: the Redis cache first, else knox's
+    check against the stored digest (which also drops expired tokens)."""
+
+    def authenticate_credentials(self, token: bytes) -> tuple[Any, Any]:
+        try:
+            key = token.decode("utf-8")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
         cached = token_cached(key)
         if cached is not None:
-            return cached_token_user(cached), Token(key=key, user_id=cached.id)
-        try:
-            token = Token.objects.select_related("user").get(key=key)
-        except Token.DoesNotExist:
-            raise exceptions.AuthenticationFailed("Invalid token.") from None
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("User inactive or deleted.")
-        token_cache_store(key, token.user)
-        return token.user, token
+            return cached_token_user(cached), None
+        read_started = time.time()
+        user, auth_token = super().authenticate_credentials(token)
+        token_cache_store(key, user, expiry=auth_token.expiry, read_started=read_started)
+        return user, auth_token

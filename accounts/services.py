@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from hmac import compare_digest
+from typing import Any
+
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
+from knox.crypto import hash_token
+from knox.models import AuthToken, get_digest_token
+from knox.settings import CONSTANTS, knox_settings
 
+from accounts.tokens import token_cache_forget
 from core.errors import ApplicationError, Conflict, Invalid
 
 User = get_user_model()
@@ -47,17 +54,47 @@ def user_register(*, username: str, password: str, email: str = "") -> tuple[Use
     try:
         with transaction.atomic():
             user = User.objects.create_user(username=username, password=password, email=email)
-            token = Token.objects.create(user=user)
+            token = token_issue(user=user)
     except IntegrityError:
         raise Conflict("username_taken", "That username is already taken.") from None
-    return user, token.key
+    return user, token
 
 
 def token_obtain(*, username: str, password: str) -> str:
-    """Return the user's API token (created on first use) for valid credentials;
-    the name is looked up as it was stored, normalised."""
+    """A new API token for valid credentials (the name is looked up as it was
+    stored, normalised). Each login gets its own token, which expires."""
     user = authenticate(username=username_normalize(username), password=password)
     if user is None:
         raise ApplicationError("invalid_credentials", "Unable to log in with those credentials.")
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key
+    return token_issue(user=user)
+
+
+def token_issue(*, user: Any) -> str:
+    """A new token for ``user``: returned once, stored only as its digest, expiring after ``TOKEN_TTL``."""
+    _, token = AuthToken.objects.create(user=user)
+    return token
+
+
+def tokens_issue(*, user_ids: list[int]) -> dict[int, str]:
+    """One new token per user in one insert (bulk loads and benchmarks)."""
+    expiry = timezone.now() + knox_settings.TOKEN_TTL
+    rows, tokens = [], {}
+    for user_id in user_ids:
+        digest, token = get_digest_token()
+        rows.append(
+            AuthToken(digest=digest, token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH], user_id=user_id, expiry=expiry)
+        )
+        tokens[user_id] = token
+    AuthToken.objects.bulk_create(rows, batch_size=5000)
+    return tokens
+
+
+def token_revoke(*, token: str) -> bool:
+    """Log out one token (``POST /api/auth/logout/``); True if it existed."""
+    matches = AuthToken.objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
+    for auth_token in matches:
+        if compare_digest(auth_token.digest, hash_token(token)):
+            auth_token.delete()
+            token_cache_forget([token])
+            return True
+    return False

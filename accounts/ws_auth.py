@@ -50,7 +50,7 @@ def _in_lookup_context(func: Callable[..., Any], *args: Any) -> Any:
 def token_user(key: str) -> Any:
     """The token's user, or ``AnonymousUser`` for an unknown token (sync: may read PostgreSQL)."""
     try:
-        user, _ = CachedTokenAuthentication().authenticate_credentials(key)
+        user, _ = CachedTokenAuthentication().authenticate_credentials(key.encode())
     except exceptions.AuthenticationFailed:
         return AnonymousUser()
     return user

@@ -61,7 +61,8 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connections  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
+
+from accounts.services import tokens_issue  # noqa: E402
 
 SHOPPERS = int(os.environ.get("ONSALE_SHOPPERS", 2000))  # the env overrides are for quick trials only
 ROWS, SEATS_PER_ROW = int(os.environ.get("ONSALE_ROWS", 10)), 100  # 1,000 seats
@@ -294,8 +295,7 @@ def _setup(tag: str) -> tuple[int, list[tuple[int, str]]]:
     ids = list(
         user_model.objects.filter(username__startswith=f"onsale-{tag}-").order_by("id").values_list("id", flat=True)
     )
-    Token.objects.bulk_create([Token(key=uuid.uuid4().hex + uuid.uuid4().hex[:8], user_id=i) for i in ids])
-    tokens = dict(Token.objects.filter(user_id__in=ids).values_list("user_id", "key"))
+    tokens = tokens_issue(user_ids=ids)
     connections.close_all()
     return event_id, [(i, tokens[i]) for i in ids]
 

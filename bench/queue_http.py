@@ -47,8 +47,8 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 
+from accounts.services import tokens_issue  # noqa: E402
 from accounts.tokens import token_cache_store  # noqa: E402
 from core.redis import get_redis  # noqa: E402
 from reservations.services import event_create  # noqa: E402
@@ -74,10 +74,11 @@ def prepare() -> tuple[int, list[str]]:
     users = model.objects.bulk_create(
         [model(username=f"qhttp{i}", password="!") for i in range(USERS)], batch_size=5000
     )
-    tokens = Token.objects.bulk_create([Token(key=Token.generate_key(), user=u) for u in users], batch_size=5000)
-    for user, token in zip(users, tokens, strict=True):
-        token_cache_store(token.key, user)  # as at login: the token's cache entry is warm
-    return event.id, [t.key for t in tokens]
+    tokens = tokens_issue(user_ids=[u.id for u in users])
+    started = time.time()
+    for user in users:  # as at login: the token's cache entry is warm
+        token_cache_store(tokens[user.id], user, expiry=None, read_started=started)
+    return event.id, [tokens[u.id] for u in users]
 
 
 def start_server(port: int, fast_path: bool = True) -> subprocess.Popen:

@@ -44,9 +44,9 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.authentication import CachedTokenAuthentication  # noqa: E402
+from accounts.services import tokens_issue  # noqa: E402
 from core.redis import get_redis  # noqa: E402
 from queue_app import store  # noqa: E402
 from queue_app.selectors import event_sale_snapshot_forget  # noqa: E402
@@ -75,11 +75,11 @@ def prepare_users() -> list[tuple[int, str]]:
     model = get_user_model()
     model.objects.filter(username__startswith="wsfan").delete()
     users = model.objects.bulk_create([model(username=f"wsfan{i}", password="!") for i in range(CLIENTS)])
-    tokens = Token.objects.bulk_create([Token(key=Token.generate_key(), user=u) for u in users])
+    tokens = tokens_issue(user_ids=[u.id for u in users])
     auth = CachedTokenAuthentication()
-    for token in tokens:
-        auth.authenticate_credentials(token.key)  # as at login: the token cache is warm
-    return [(t.user_id, t.key) for t in tokens]
+    for token in tokens.values():
+        auth.authenticate_credentials(token.encode())  # as at login: the token cache is warm
+    return list(tokens.items())
 
 
 def fresh_event(people: list[tuple[int, str]]) -> Event:

@@ -9,9 +9,9 @@ import pytest
 from asgiref.sync import SyncToAsync
 from django.contrib.auth import get_user_model
 from django.db import connections
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.services import token_issue
 from core.redis import get_redis
 
 
@@ -57,6 +57,5 @@ def user(make_user: Any) -> Any:
 @pytest.fixture
 def auth_client(user: Any) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user)}")
     return client

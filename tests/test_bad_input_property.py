@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from reservations.holds import hold_create, hold_release
@@ -168,7 +168,7 @@ def test_checkout(user: Any, shopper: APIClient, data: st.DataObject) -> None:
 
 
 def _people() -> tuple[int, int]:
-    return get_user_model().objects.count(), Token.objects.count()
+    return get_user_model().objects.count(), AuthToken.objects.count()
 
 
 @PROPERTY

@@ -13,9 +13,9 @@ from django.contrib.auth import get_user_model
 from django.core.cache import caches
 from django.test import Client
 from django.urls import path
-from rest_framework.authtoken.models import Token
 
 from accounts.authentication import CachedTokenAuthentication
+from accounts.services import token_issue
 from accounts.ws_auth import handshake_user
 from core.ws_gate import WebSocketGate
 
@@ -58,8 +58,8 @@ def gate(probe: Probe) -> WebSocketGate:
 @database_sync_to_async
 def _user_with_token(name: str) -> tuple[int, str]:
     user = get_user_model().objects.create_user(username=name, password="pw-Secret-123")
-    key = Token.objects.create(user=user).key
-    CachedTokenAuthentication().authenticate_credentials(key)  # as at login: the token cache is warm
+    key = token_issue(user=user)
+    CachedTokenAuthentication().authenticate_credentials(key.encode())  # as at login: the token cache is warm
     return user.id, key
 
 

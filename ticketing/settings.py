@@ -57,7 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "core",
     "accounts",
     "reservations",
@@ -173,6 +173,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# API tokens (django-rest-knox): stored as SHA-512 digests, each expiring
+# TOKEN_TTL_DAYS after it was issued; "Authorization: Token <token>".
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=env.float("TOKEN_TTL_DAYS", default=30)),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
 }
 
 # Per-user rate limits ("N/s", "N/m", "N/h"), counted in Redis.

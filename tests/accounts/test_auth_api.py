@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from knox.crypto import hash_token
+from knox.models import AuthToken
 
 from accounts.tokens import token_cached
 
@@ -25,7 +26,8 @@ def test_register_creates_the_user_and_returns_id_username_and_a_working_token(a
     assert response.status_code == 201
     body = response.json()
     user = get_user_model().objects.get(username="bob")
-    assert body == {"id": user.id, "username": "bob", "token": Token.objects.get(user=user).key}
+    assert body == {"id": user.id, "username": "bob", "token": body["token"]}
+    assert AuthToken.objects.get(digest=hash_token(body["token"])).user == user
     assert user.email == "bob@example.com"
     assert user.check_password("pw-Secret-123")
 
@@ -69,13 +71,16 @@ def test_register_with_a_taken_username_is_409_whatever_the_case(api_client, mak
     assert get_user_model().objects.count() == 1
 
 
-def test_token_returns_the_users_token(api_client):
+def test_token_returns_a_new_working_token_of_the_user_and_the_first_keeps_working(api_client):
     registered = register(api_client).json()
 
     response = api_client.post(TOKEN, {"username": "bob", "password": "pw-Secret-123"}, format="json")
 
     assert response.status_code == 200
-    assert response.json() == {"token": registered["token"]}
+    assert set(response.json()) == {"token"}
+    for token in (registered["token"], response.json()["token"]):
+        assert AuthToken.objects.get(digest=hash_token(token)).user_id == registered["id"]
+    assert registered["token"] != response.json()["token"]  # one token per login, each revocable alone
 
 
 def test_token_is_created_on_first_use_for_a_user_without_one(api_client, make_user):
@@ -84,7 +89,7 @@ def test_token_is_created_on_first_use_for_a_user_without_one(api_client, make_u
     response = api_client.post(TOKEN, {"username": "carol", "password": "pw-Secret-123"}, format="json")
 
     assert response.status_code == 200
-    assert response.json()["token"] == Token.objects.get(user=user).key
+    assert AuthToken.objects.get(digest=hash_token(response.json()["token"])).user == user
 
 
 @pytest.mark.parametrize(
@@ -154,13 +159,14 @@ def test_a_valid_token_authenticates_and_is_then_served_from_the_cache(api_clien
 
 
 @pytest.mark.urls("tests.accounts.protected_urls")
-def test_deleting_a_token_drops_it_from_the_cache_at_once(api_client):
+def test_deleting_a_token_drops_it_from_the_cache_at_once(api_client, django_capture_on_commit_callbacks):
     body = register(api_client).json()
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
     assert api_client.get(WHOAMI).status_code == 200
     assert token_cached(body["token"]) is not None
 
-    Token.objects.filter(key=body["token"]).delete()
+    with django_capture_on_commit_callbacks(execute=True):  # the cache forgets it once the delete commits
+        AuthToken.objects.filter(digest=hash_token(body["token"])).delete()
 
     assert token_cached(body["token"]) is None
     response = api_client.get(WHOAMI)
@@ -169,14 +175,16 @@ def test_deleting_a_token_drops_it_from_the_cache_at_once(api_client):
 
 
 @pytest.mark.urls("tests.accounts.protected_urls")
-def test_deactivating_a_user_stops_their_cached_token_at_once(api_client):
+def test_deactivating_a_user_stops_their_cached_token_at_once(api_client, django_capture_on_commit_callbacks):
     body = register(api_client).json()
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
     assert api_client.get(WHOAMI).status_code == 200
 
     user = get_user_model().objects.get(pk=body["id"])
     user.is_active = False
-    user.save()
+    with django_capture_on_commit_callbacks(execute=True):  # the cache forgets the user once this commits
+        user.save()
+    assert not AuthToken.objects.filter(user_id=user.id).exists()  # deactivation revokes every token
 
     response = api_client.get(WHOAMI)
     assert response.status_code == 401

@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 import pytest
-from rest_framework.authtoken.models import Token
 
+from accounts.services import token_issue
 from core.redis import get_redis
 from queue_app.keys import meta_key
 from queue_app.services import queue_join
@@ -38,7 +38,7 @@ def test_checkout_with_the_broker_down_is_201_and_the_email_goes_out_once_it_is_
     broker = redis_server()
     recorder, smtp_port = smtp()
     user, event = _buyer(make_user), make_event()
-    token = Token.objects.create(user=user).key
+    token = token_issue(user=user)
     live = stack(CELERY_BROKER_URL=broker.url, EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}", **OUTBOX_FAST)
     live.start("web")
     status, hold = api(

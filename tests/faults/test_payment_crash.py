@@ -12,8 +12,8 @@ import threading
 from typing import Any
 
 import pytest
-from rest_framework.authtoken.models import Token
 
+from accounts.services import token_issue
 from core.redis import get_redis
 from reservations.holds import hold_release
 from reservations.models import Hold, Order, Payment, Seat
@@ -64,7 +64,7 @@ def _buyer(make_user: Any, make_event: Any) -> tuple[str, Any]:
     user = make_user("crash")
     user.email = "crash@example.com"
     user.save()
-    return Token.objects.create(user=user).key, make_event()
+    return token_issue(user=user), make_event()
 
 
 def test_reconciliation_completes_the_sale_when_the_hold_is_still_ours(stack, make_user, make_event):

@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 import pytest
-from rest_framework.authtoken.models import Token
 from websockets.sync.client import connect
 
+from accounts.services import token_issue
 from reservations.models import Order
 from tests.faults.conftest import api, wait_for
 from tests.reservations.conftest import make_users, seat_ids
@@ -44,7 +44,7 @@ def test_waiting_pages_resync_after_redis_restarts_empty(stack, redis_server, ma
     live.start("web", "worker", "beat")
     event = make_event(queue_enabled=True, batch=1, interval=1, cap=1)
     shopper, waiter = make_users(2, prefix="reset")
-    tokens = {u.username: Token.objects.create(user=u).key for u in (shopper, waiter)}
+    tokens = {u.username: token_issue(user=u) for u in (shopper, waiter)}
     queue = f"/api/events/{event.id}/queue/"
     assert api(live.url, "POST", queue, token=tokens["reset0"])[0] == 201
     assert wait_for(lambda: api(live.url, "GET", queue, token=tokens["reset0"])[1]["state"] == "admitted", timeout=15)

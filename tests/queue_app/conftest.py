@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.services import token_issue
 from queue_app.selectors import event_sale_snapshot_forget
 from reservations.models import Event
 from reservations.services import event_create
@@ -44,8 +44,7 @@ def users(db: Any) -> Callable[[int], list[Any]]:
 def client_for() -> Callable[[Any], APIClient]:
     def make(user: Any) -> APIClient:
         client = APIClient()
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user)}")
         return client
 
     return make

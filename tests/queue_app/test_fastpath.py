@@ -18,8 +18,8 @@ from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
+from accounts.services import token_issue, token_revoke
 from queue_app import selectors
 from queue_app.fastpath import QueueFastPath, queue_fast_path_wrap
 from queue_app.services import admission_round_run
@@ -71,8 +71,8 @@ def _tokens(count: int, prefix: str = "fast") -> list[tuple[int, str]]:
     people = []
     for i in range(count):
         user = get_user_model().objects.create_user(username=f"{prefix}{i}", password="pw-Secret-123")
-        key = Token.objects.create(user=user).key
-        CachedTokenAuthentication().authenticate_credentials(key)
+        key = token_issue(user=user)
+        CachedTokenAuthentication().authenticate_credentials(key.encode())
         people.append((user.id, key))
     return people
 
@@ -214,7 +214,7 @@ async def test_what_the_fast_path_cannot_answer_goes_to_django(method, path, tok
     event = await _event()
     ((_, cached),) = await _tokens(1)
     uncached = await database_sync_to_async(
-        lambda: Token.objects.create(user=get_user_model().objects.create_user(username="cold")).key
+        lambda: token_issue(user=get_user_model().objects.create_user(username="cold"))
     )()
     key = {"cached": cached, "uncached": uncached, "malformed": f"{cached} extra", None: None}[token]
     url = _url(event.id) if path == "queue" else f"/api/events/{event.id}/seats/"
@@ -240,7 +240,7 @@ async def test_plain_http_goes_to_django_when_https_is_required(settings):
 async def test_an_uncached_token_is_checked_by_django_then_served_fast():
     event = await _event()
     key = await database_sync_to_async(
-        lambda: Token.objects.create(user=get_user_model().objects.create_user(username="late")).key
+        lambda: token_issue(user=get_user_model().objects.create_user(username="late"))
     )()
     first = await _call(application, "POST", _url(event.id), key)  # Django: PostgreSQL, then the cache
     downstream = Downstream()
@@ -253,7 +253,7 @@ async def test_a_deleted_token_stops_at_once_on_the_fast_path():
     ((_, token),) = await _tokens(1)
     assert (await _call(application, "POST", _url(event.id), token))["status"] == 201
 
-    await database_sync_to_async(lambda: Token.objects.filter(key=token).delete())()
+    await database_sync_to_async(lambda: token_revoke(token=token))()
 
     response = await _call(application, "POST", _url(event.id), token)
     assert response["status"] == 401

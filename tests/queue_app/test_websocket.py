@@ -10,8 +10,8 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
+from accounts.services import token_issue
 from queue_app.hub import hub_get
 from queue_app.services import (
     admission_round_run,
@@ -40,7 +40,7 @@ def _people(count: int) -> list[tuple[int, str]]:
     people = []
     for i in range(count):
         user = get_user_model().objects.create_user(username=f"ws{i}", password="pw-Secret-123")
-        people.append((user.id, Token.objects.create(user=user).key))
+        people.append((user.id, token_issue(user=user)))
     return people
 
 

@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
+from accounts.services import token_issue
 from reservations.checkout import checkout
 from reservations.holds import hold_create
 from reservations.models import Event, Hold, PriceGrade, Seat, Venue
@@ -40,7 +40,7 @@ def one_of_everything(make_user, django_capture_on_commit_callbacks):
     paid = hold_create(event=event, user_id=buyer.id, seat_ids=[seat.id])
     with django_capture_on_commit_callbacks(execute=True):
         checkout(hold_id=paid.id, user_id=buyer.id, payment_token="tok_ok", idempotency_key="admin-fixture")
-    Token.objects.create(user=shopper)
+    token_issue(user=shopper)
     Group.objects.create(name="Organizers")
     return event, hold
 
