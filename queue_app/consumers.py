@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
+
+import redis
 
 from core.ws_consumer import LeanWebsocketConsumer
 from queue_app.hub import hub_get
@@ -33,6 +36,8 @@ NOT_IN_QUEUE_RECHECK_SECONDS = 2.0
 #: A socket that hears no message for this long reads its state again: the
 #: pub/sub connection may have dropped rounds (Redis restarted, failed over).
 SILENCE_RESYNC_SECONDS = 8.0
+RESYNC_TIMEOUT_SECONDS = 5.0
+RESYNC_RETRY_SECONDS = 1.0
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 
@@ -41,6 +46,8 @@ _STATUS_FRAMES = {
     Event.PublicStatus.SOLD_OUT: "sold_out",
     Event.PublicStatus.CLOSED: "closed",
 }
+
+logger = logging.getLogger(__name__)
 
 _resyncs: set[asyncio.Task[None]] = set()
 
@@ -141,7 +148,16 @@ class QueueConsumer(LeanWebsocketConsumer):
             return
         self.syncing = True
         try:
-            followed = await queue_state_follow_async(event_id=self.event_id, user_id=self.user_id)
+            followed = await asyncio.wait_for(
+                queue_state_follow_async(event_id=self.event_id, user_id=self.user_id), RESYNC_TIMEOUT_SECONDS
+            )
+        except (redis.RedisError, OSError, TimeoutError):
+            if self.state == "new":
+                raise
+            # Redis is restarting or failing over: try again at the next tick, not after a whole silence.
+            logger.warning("waiting page of user %s at event %s: resync failed, retrying", self.user_id, self.event_id)
+            self.last_heard = time.monotonic() - SILENCE_RESYNC_SECONDS + RESYNC_RETRY_SECONDS
+            return
         finally:
             self.syncing = False
         self.last_sync = self.last_heard = time.monotonic()

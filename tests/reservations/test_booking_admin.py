@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core import mail
 
 from reservations.checkout import checkout
 from reservations.holds import hold_create
-from reservations.models import Hold, Order, Seat
+from reservations.models import Confirmation, Hold, Order, Seat
+from reservations.orders import order_confirmation_send
 from tests.reservations.conftest import seat_ids
 
 pytestmark = pytest.mark.django_db
@@ -48,3 +50,23 @@ def test_orders_are_searchable_and_refunded_by_an_action(admin_client, event, us
     assert Seat.objects.filter(id__in=hold.seat_ids, status="available").count() == 2
     for path in ("payment", "confirmation"):
         assert admin_client.get(f"/admin/reservations/{path}/").status_code == 200
+
+
+def test_failed_confirmations_are_listed_and_sent_again_by_an_action(admin_client, event, user):
+    user.email = "alice@example.com"
+    user.save()
+    hold = hold_create(event=event, user_id=user.id, seat_ids=seat_ids(event)[:1])
+    order = checkout(hold_id=hold.id, user_id=user.id, payment_token="tok_ok", idempotency_key="resend").order
+    Confirmation.objects.filter(order=order).update(status="failed", attempts=6, last_error="SMTPServerDisconnected")
+    page = admin_client.get("/admin/reservations/confirmation/", {"status__exact": "failed"})
+    assert page.status_code == 200 and "SMTPServerDisconnected" in page.content.decode()
+
+    admin_client.post(
+        "/admin/reservations/confirmation/",
+        {"action": "resend_confirmations", "_selected_action": [Confirmation.objects.get(order=order).pk]},
+    )
+    again = Confirmation.objects.get(order=order)
+    assert again.status == "pending" and again.attempts == 0 and again.last_error == ""
+    mail.outbox = []
+    assert order_confirmation_send(order_id=order.id) is True  # what the queued task or the sweep does next
+    assert len(mail.outbox) == 1 and Confirmation.objects.get(order=order).status == "sent"
