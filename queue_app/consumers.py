@@ -35,7 +35,7 @@ POSITION_EVERY_SECONDS = 5.0
 NOT_IN_QUEUE_RECHECK_SECONDS = 2.0
 #: A socket that hears no message for this long reads its state again: the
 #: pub/sub connection may have dropped rounds (Redis restarted, failed over).
-SILENCE_RESYNC_SECONDS = 8.0
+SILENCE_RESYNC_SECONDS = 5.0
 RESYNC_TIMEOUT_SECONDS = 5.0
 RESYNC_RETRY_SECONDS = 1.0
 CLOSE_UNAUTHENTICATED = 4401

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from core.errors import ApplicationError, Invalid
 from reservations.holds import hold_release
 from reservations.models import Confirmation, Event, Hold, Order, Payment, PriceGrade, Seat, Ticket, Venue
-from reservations.orders import confirmation_resend, order_confirmation_queue, order_refund
+from reservations.orders import confirmation_resend, confirmations_kick, order_refund
 from reservations.seatmaps import seat_map_generate, seat_map_parse
 
 
@@ -218,6 +218,6 @@ class ConfirmationAdmin(admin.ModelAdmin):
         resent = 0
         for order_id in queryset.values_list("order_id", flat=True):
             if confirmation_resend(order_id=order_id):
-                order_confirmation_queue(order_id=order_id)
                 resent += 1
+        confirmations_kick()
         self.message_user(request, f"Queued {resent} confirmation(s) again.", messages.SUCCESS)

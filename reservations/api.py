@@ -75,7 +75,7 @@ class HoldCreateApi(APIView):
         rate_limit_check(scope="hold", user_id=request.user.id, setting="RATE_LIMIT_HOLD")
         params = _hold_input(request.data)
         hold = hold_create(event=event, user_id=request.user.id, **params)
-        return Response(hold_data(hold, selectors.seats_data(seat_ids=hold.seat_ids)), status=status.HTTP_201_CREATED)
+        return Response(hold_data(hold, hold.seats_written), status=status.HTTP_201_CREATED)
 
 
 class HoldDetailApi(APIView):
@@ -97,6 +97,8 @@ class CheckoutApi(APIView):
         token = data.get("payment_token")
         key = request.headers.get("Idempotency-Key", "")
         result = checkout(hold_id=hold_id, user_id=request.user.id, payment_token=token, idempotency_key=key)
+        if result.tickets is not None:  # a sale just made: answered from what it wrote
+            return Response(order_data(result.order, result.tickets), status=status.HTTP_201_CREATED)
         order = selectors.order_get_or_404(order_id=result.order.id, user_id=request.user.id)
         return Response(order_data(order), status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Subquery
 from django.utils import timezone
 from rest_framework import status
 
@@ -38,8 +39,8 @@ from reservations.errors import (
     payment_unavailable,
 )
 from reservations.locking import Busy, locked_atomic
-from reservations.models import Confirmation, Hold, Order, Payment, Seat, Ticket
-from reservations.orders import order_confirmation_queue
+from reservations.models import Event, Hold, Order, Payment, PriceGrade, Seat, Ticket
+from reservations.orders import confirmations_kick
 from reservations.payments import CAPTURED, VOIDED, Charge, PaymentDeclined, PaymentError, payment_gateway
 from reservations.settlement import payment_refund, payment_void
 from reservations.signals import order_paid
@@ -54,6 +55,7 @@ PAYING_MARGIN_SECONDS = 30
 class CheckoutResult:
     order: Order
     created: bool
+    tickets: list[Ticket] | None = None  # the tickets just written, with their seats (None on a replay)
 
 
 @dataclass
@@ -90,7 +92,12 @@ def checkout_begin(
     now = now or timezone.now()
     try:
         with locked_atomic(busy=checkout_in_progress()):
-            hold = Hold.objects.select_for_update().filter(pk=hold_id, user_id=user_id).first()
+            hold = (
+                Hold.objects.select_for_update(of=("self",))
+                .select_related("event")
+                .filter(pk=hold_id, user_id=user_id)
+                .first()
+            )
             if hold is None:
                 raise hold_not_found()
             checkout_input_check(idempotency_key=idempotency_key, payment_token=payment_token)
@@ -113,10 +120,8 @@ def checkout_begin(
             if hold.paying_until is not None and hold.paying_until > now:
                 raise checkout_in_progress()
             hold.paying_until = now + timedelta(seconds=float(settings.PAYMENT_TIMEOUT_SECONDS) + PAYING_MARGIN_SECONDS)
-            hold.save(update_fields=["paying_until", "updated_at"])
-            _seats_set_held_until(
-                hold_id=hold.id, held_until_sql="greatest(held_until, %s)", params=[hold.paying_until]
-            )
+            with connection.cursor() as cursor:  # the hold and its seats in one round trip
+                cursor.execute(_PAYING_SQL, [hold.paying_until, now, hold.id, hold.paying_until, hold.id])
             if payment is None:
                 payment = Payment.objects.create(
                     user_id=user_id,
@@ -155,56 +160,143 @@ def ticket_code() -> str:
     return secrets.token_urlsafe(16)
 
 
+_PAYING_SQL = """
+WITH paying AS (UPDATE reservations_hold SET paying_until = %s, updated_at = %s WHERE id = %s)
+UPDATE reservations_seat SET held_until = greatest(held_until, %s)
+WHERE id IN (SELECT id FROM reservations_seat WHERE hold_id = %s AND status = 'held' ORDER BY id FOR UPDATE)
+"""
+
+#: The sale, written in one statement: the order, its tickets, the seats
+#: sold, the hold checked out, the payment paid, the confirmation queued.
+_SALE_SQL = """
+WITH new_order AS (
+    INSERT INTO reservations_order (event_id, user_id, hold_id, status, total, currency, created_at, updated_at)
+    VALUES (%(event)s, %(user)s, %(hold)s, 'paid', %(total)s, %(currency)s, %(now)s, %(now)s)
+    RETURNING id
+), new_tickets AS (
+    INSERT INTO reservations_ticket (order_id, event_id, user_id, seat_id, code, price, status, created_at)
+    SELECT new_order.id, %(event)s, %(user)s, seat.id, seat.code, seat.price, 'valid', %(now)s
+    FROM new_order, unnest(%(seat_ids)s::bigint[], %(codes)s::text[], %(prices)s::int[]) AS seat(id, code, price)
+    RETURNING id, seat_id
+), sold AS (
+    UPDATE reservations_seat SET status = 'sold', held_until = NULL WHERE id = ANY(%(seat_ids)s)
+), checked_out AS (
+    UPDATE reservations_hold SET status = 'checked_out', paying_until = NULL, updated_at = %(now)s WHERE id = %(hold)s
+), paid AS (
+    UPDATE reservations_payment
+    SET status = 'paid', charge_id = %(charge)s, order_id = (SELECT id FROM new_order), updated_at = %(now)s
+    WHERE id = %(payment)s
+), outbox AS (
+    INSERT INTO reservations_confirmation (order_id, status, "to", attempts, last_error, created_at, updated_at)
+    SELECT id, 'pending', %(to)s, 0, '', %(now)s, %(now)s FROM new_order
+)
+SELECT new_order.id, new_tickets.id, new_tickets.seat_id FROM new_order, new_tickets
+"""
+
+
+@dataclass
+class _Sale:
+    order: Order
+    tickets: list[Ticket] | None  # None: sold earlier, by another run (read them from the database)
+
+
 def checkout_finish(*, payment_id: int, charge: Charge) -> Order | None:
     """Step 3: sell the seats and write the order; ``None`` when the hold was lost."""
+    sale = _sale_write(payment_id=payment_id, charge=charge)
+    return None if sale is None else sale.order
+
+
+def _sale_write(*, payment_id: int, charge: Charge) -> _Sale | None:
+    """``checkout_finish``, returning the tickets it wrote too (the answer needs no re-read)."""
     with locked_atomic(busy=checkout_in_progress()):
-        hold_id = Payment.objects.filter(pk=payment_id).values_list("hold_id", flat=True).get()
-        hold = Hold.objects.select_for_update().select_related("event", "user").get(pk=hold_id)
+        hold = (
+            Hold.objects.select_for_update(of=("self",))
+            .select_related("event", "user")
+            .get(pk=Subquery(Payment.objects.filter(pk=payment_id).values("hold_id")))
+        )
         payment = Payment.objects.select_for_update().get(pk=payment_id)  # lock order: hold, then its payment
         if payment.status == Payment.Status.PAID:
-            return Order.objects.get(pk=payment.order_id)  # reconciliation finished this sale already
+            return _Sale(order=Order.objects.get(pk=payment.order_id), tickets=None)  # reconciliation sold it already
         seats = list(
             Seat.objects.select_for_update(of=("self",))
             .filter(id__in=hold.seat_ids)
             .order_by("id")
-            .values_list("id", "status", "hold_id", "grade__price")
+            .values_list("id", "status", "hold_id", "section", "row", "number", "grade__code", "grade__price")
         )
-        ours = len(seats) == len(hold.seat_ids) and all(
-            s_status == Seat.Status.HELD and s_hold == hold.id for _, s_status, s_hold, _ in seats
-        )
+        ours = len(seats) == len(hold.seat_ids) and all(s[1] == Seat.Status.HELD and s[2] == hold.id for s in seats)
         if payment.status != Payment.Status.IN_PROGRESS or hold.status != Hold.Status.ACTIVE or not ours:
             Payment.objects.filter(pk=payment_id).update(charge_id=charge.id, error="hold lost during payment")
             return None  # the caller gives the charge back
-        order = Order.objects.create(
-            event=hold.event, user=hold.user, hold=hold, total=hold.total, currency=hold.event.currency
+        now = timezone.now()
+        codes = [ticket_code() for _ in seats]
+        params = {
+            "event": hold.event_id,
+            "user": hold.user_id,
+            "hold": hold.id,
+            "total": hold.total,
+            "currency": hold.event.currency,
+            "now": now,
+            "seat_ids": [s[0] for s in seats],
+            "codes": codes,
+            "prices": [s[7] for s in seats],
+            "charge": charge.id,
+            "payment": payment_id,
+            "to": hold.user.email,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(_SALE_SQL, params)
+            written = cursor.fetchall()
+        order = Order(
+            id=written[0][0],
+            event=hold.event,
+            user_id=hold.user_id,
+            hold_id=hold.id,
+            status=Order.Status.PAID,
+            total=hold.total,
+            currency=hold.event.currency,
+            created_at=now,
+            updated_at=now,
         )
-        Ticket.objects.bulk_create(
-            Ticket(order=order, event=hold.event, user=hold.user, seat_id=seat_id, code=ticket_code(), price=price)
-            for seat_id, _, _, price in seats
-        )
-        Seat.objects.filter(id__in=hold.seat_ids).update(status=Seat.Status.SOLD, held_until=None)
-        hold.status = Hold.Status.CHECKED_OUT
-        hold.paying_until = None
-        hold.save(update_fields=["status", "paying_until", "updated_at"])
-        Payment.objects.filter(pk=payment_id).update(
-            status=Payment.Status.PAID, charge_id=charge.id, order=order, updated_at=timezone.now()
-        )
-        Confirmation.objects.create(order=order, to=hold.user.email)
-        event_id, user_id, order_id = hold.event_id, hold.user_id, order.id
-        transaction.on_commit(lambda: _after_sale(event_id=event_id, user_id=user_id, order_id=order_id))
-        return order
+        order._state.adding = False
+        order._state.db = "default"
+        ticket_ids = {seat_id: ticket_id for _, ticket_id, seat_id in written}
+        tickets = [
+            Ticket(
+                id=ticket_ids[seat_id],
+                order_id=order.id,
+                event_id=hold.event_id,
+                user_id=hold.user_id,
+                code=code,
+                price=price,
+                status=Ticket.Status.VALID,
+                created_at=now,
+                seat=Seat(
+                    id=seat_id,
+                    section=section,
+                    row=row,
+                    number=number,
+                    status=Seat.Status.SOLD,
+                    grade=PriceGrade(code=grade, price=price),
+                ),
+            )
+            for (seat_id, _, _, section, row, number, grade, price), code in zip(seats, codes, strict=True)
+        ]
+        event, user_id, order_id = hold.event, hold.user_id, order.id
+        transaction.on_commit(lambda: _after_sale(event=event, user_id=user_id, order_id=order_id))
+        return _Sale(order=order, tickets=tickets)
 
 
-def _after_sale(*, event_id: int, user_id: int, order_id: int) -> None:
+def _after_sale(*, event: Event, user_id: int, order_id: int) -> None:
     """After the sale commits: ``order_paid`` goes out (the queue gives the
     place to the next person) and the confirmation is queued. Neither may
     turn a sale that has happened into an error: a receiver or a broker that
     fails is logged, and the confirmation row (the outbox) is still sent by
     the beat job ``confirmations_sweep``."""
-    for receiver, result in order_paid.send_robust(Order, order_id=order_id, event_id=event_id, user_id=user_id):
+    sent = order_paid.send_robust(Order, order_id=order_id, event=event, event_id=event.id, user_id=user_id)
+    for receiver, result in sent:
         if isinstance(result, Exception):
             logger.error("order_paid receiver %r failed for order %s", receiver, order_id, exc_info=result)
-    order_confirmation_queue(order_id=order_id)
+    confirmations_kick()
 
 
 #: ``payment_reconcile`` outcomes that leave a debt or a question open.
@@ -273,12 +365,12 @@ def checkout(*, hold_id: int, user_id: int, payment_token: object, idempotency_k
         payment_void(payment_id=payment.id)
         raise payment_unavailable() from None
     try:
-        order = checkout_finish(payment_id=payment.id, charge=charge)
+        sale = _sale_write(payment_id=payment.id, charge=charge)
     except Busy:
         payment_void(payment_id=payment.id)
         checkout_fail(payment_id=payment.id, payment_status=Payment.Status.FAILED, error="busy after charge; voided")
         raise
-    if order is None:
+    if sale is None:
         payment_void(payment_id=payment.id)
         raise hold_expired()
-    return CheckoutResult(order=order, created=True)
+    return CheckoutResult(order=sale.order, created=True, tickets=sale.tickets)

@@ -67,20 +67,24 @@ WITH new_hold AS (
     VALUES (%s, %s, 'active', %s, %s, %s, %s, %s)
     RETURNING id
 )
-UPDATE reservations_seat SET status = 'held', hold_id = (SELECT id FROM new_hold), held_until = %s
-WHERE id = ANY(%s)
-RETURNING (SELECT id FROM new_hold)
+UPDATE reservations_seat s SET status = 'held', hold_id = (SELECT id FROM new_hold), held_until = %s
+FROM reservations_pricegrade g
+WHERE s.id = ANY(%s) AND g.id = s.grade_id
+RETURNING (SELECT id FROM new_hold), s.id, s.section, s.row, s.number, g.code, g.price
 """
 
 
 def _hold_write(*, event: Event, user_id: int, seats: list[tuple[int, int]], now: datetime) -> Hold:
-    """Write the hold and claim its seats in one statement. ``seats`` is ``(id, price)``, already locked."""
+    """Write the hold and claim its seats in one statement. ``seats`` is
+    ``(id, price)``, already locked. The statement returns what the answer
+    shows of each seat, so nobody reads the seats again (``hold.seats_written``)."""
     expires_at = now + timedelta(seconds=event.hold_seconds)
     ids = sorted(seat_id for seat_id, _ in seats)
     total = sum(price for _, price in seats)
     with connection.cursor() as cursor:
         cursor.execute(_HOLD_WRITE_SQL, [event.id, user_id, expires_at, ids, total, now, now, expires_at, ids])
-        hold_id = cursor.fetchone()[0]
+        rows = sorted(cursor.fetchall(), key=lambda row: row[1])
+    hold_id = rows[0][0]
     hold = Hold(
         id=hold_id,
         event=event,
@@ -94,6 +98,10 @@ def _hold_write(*, event: Event, user_id: int, seats: list[tuple[int, int]], now
     )
     hold._state.adding = False
     hold._state.db = "default"
+    hold.seats_written = [
+        {"id": i, "section": sec, "row": row, "number": num, "grade": code, "price": price, "status": Seat.Status.HELD}
+        for _, i, sec, row, num, code, price in rows
+    ]
     return hold
 
 

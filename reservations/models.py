@@ -210,7 +210,9 @@ class Hold(models.Model):
 
     ``seat_ids`` and ``total`` record what was held, so the hold still reads
     the same after its seats went back on sale. ``paying_until`` is set while
-    a checkout is paying: expiry leaves the hold alone until then.
+    a checkout is paying: expiry leaves the hold alone until then. A hold
+    returned by ``hold_create`` also carries ``seats_written`` (not a field):
+    its seats as the answer shows them, from the statement that wrote them.
     """
 
     class Status(models.TextChoices):

@@ -65,7 +65,10 @@ def ticket_data(ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def order_data(order: Order) -> dict[str, Any]:
+def order_data(order: Order, tickets: list[Ticket] | None = None) -> dict[str, Any]:
+    """The order; ``tickets`` when the caller already has them (a checkout that just wrote them)."""
+    if tickets is None:
+        tickets = list(order.tickets.all())
     return {
         "id": order.id,
         "event": order.event_id,
@@ -74,5 +77,5 @@ def order_data(order: Order) -> dict[str, Any]:
         "total": order.total,
         "currency": order.currency,
         "created_at": order.created_at.isoformat(),
-        "tickets": [ticket_data(t) for t in order.tickets.all()],
+        "tickets": [ticket_data(t) for t in tickets],
     }

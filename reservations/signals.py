@@ -8,5 +8,6 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-#: An order was paid. Keyword arguments: ``order_id``, ``event_id``, ``user_id``.
+#: An order was paid. Keyword arguments: ``order_id``, ``event`` (the Event),
+#: ``event_id``, ``user_id``.
 order_paid = Signal()

@@ -41,6 +41,13 @@ def order_confirmation_send(self, order_id: int) -> bool:
         raise self.retry(exc=exc, countdown=exc.retry_in) from exc
 
 
+@shared_task(name="reservations.tasks.confirmations_send")
+def confirmations_send() -> int:
+    """Kicked after sales: send every pending confirmation, in batches over one SMTP connection."""
+    orders.confirmations_kicked()
+    return orders.confirmations_send()
+
+
 @shared_task(name="reservations.tasks.confirmations_sweep")
 def confirmations_sweep() -> int:
     """Beat job: send the outbox rows whose task was lost."""

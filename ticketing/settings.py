@@ -197,6 +197,10 @@ QUEUE_FAST_PATH = env.bool("QUEUE_FAST_PATH", default=True)
 # Celery: Redis broker; results are not needed (tasks act on the database).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fixup closes every database connection (and, in a prefork
+# worker, the whole psycopg pool) around each task unless connections may be
+# reused: without this a worker opened ~3 PostgreSQL connections per order.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -211,6 +215,7 @@ CELERY_TASK_DEFAULT_QUEUE = "booking"
 CELERY_TASK_ROUTES = {
     "reservations.tasks.order_confirmation_send": {"queue": "mail"},
     "reservations.tasks.confirmations_sweep": {"queue": "mail"},
+    "reservations.tasks.confirmations_send": {"queue": "mail"},
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
