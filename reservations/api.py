@@ -63,14 +63,14 @@ def _hold_input(data: Any) -> dict[str, Any]:
 
 class SeatMapApi(APIView):
     def get(self, request: Request, event_id: int) -> Response:
-        event = selectors.event_get_or_404(event_id=event_id)
+        event = selectors.event_for_booking(event_id=event_id)
         admission_check(event=event, user_id=request.user.id)
         return Response({"seats": selectors.seat_map(event_id=event.id)})
 
 
 class HoldCreateApi(APIView):
     def post(self, request: Request, event_id: int) -> Response:
-        event = selectors.event_get_or_404(event_id=event_id)
+        event = selectors.event_for_booking(event_id=event_id)
         admission_check(event=event, user_id=request.user.id)
         rate_limit_check(scope="hold", user_id=request.user.id, setting="RATE_LIMIT_HOLD")
         params = _hold_input(request.data)

@@ -3,6 +3,7 @@ available when it is free or its hold has lapsed (lazy expiry)."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -86,6 +87,29 @@ def event_get_or_404(*, event_id: int) -> Event:
     if event is None:
         raise event_not_found()
     return event
+
+
+EVENT_CACHE_SECONDS = 1.0
+_events: dict[int, tuple[float, Event]] = {}
+
+
+def event_for_booking(*, event_id: int) -> Event:
+    """The event for the seat map and holds, read at most once a second per
+    process (404 when there is none): every hold used to read it. Changes
+    reach this process at once when made here (``event_cache_forget`` on
+    save) and every other process within a second, as the queue's sale
+    snapshot does. The instance is shared: read it, never change it."""
+    cached = _events.get(event_id)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < EVENT_CACHE_SECONDS:
+        return cached[1]
+    event = event_get_or_404(event_id=event_id)
+    _events[event_id] = (now, event)
+    return event
+
+
+def event_cache_forget(*, event_id: int) -> None:
+    _events.pop(event_id, None)
 
 
 # --- Seat map, holds, orders and tickets -------------------------------------------

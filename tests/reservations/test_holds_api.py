@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from reservations.holds import best_seats_pick, hold_create
 from reservations.models import Event, Hold, Order, Seat, Ticket
+from reservations.selectors import EVENT_CACHE_SECONDS
 from tests.reservations.conftest import admit, seat_ids
 
 pytestmark = pytest.mark.django_db
@@ -151,10 +153,20 @@ def test_holds_need_admission_on_a_queued_event(auth_client, make_event, user):
 
 def test_no_holds_outside_the_sale(auth_client, event):
     ids = seat_ids(event)
-    Event.objects.filter(pk=event.pk).update(status="paused")
+    event.status = "paused"
+    event.save()  # a save reaches this process's event cache at once (a bare UPDATE within a second)
     assert _hold(auth_client, event, {"seat_ids": [ids[0]]}).json()["error"] == "sale_paused"
-    Event.objects.filter(pk=event.pk).update(status="on_sale", sale_opens_at=timezone.now() + timedelta(hours=1))
+    event.status, event.sale_opens_at = "on_sale", timezone.now() + timedelta(hours=1)
+    event.save()
     assert _hold(auth_client, event, {"seat_ids": [ids[0]]}).json()["error"] == "sale_not_open"
+
+
+def test_an_event_changed_behind_the_cache_is_seen_within_a_second(auth_client, event):
+    ids = seat_ids(event)
+    assert _hold(auth_client, event, {"seat_ids": [ids[0]]}).status_code == 201  # the event is now cached
+    Event.objects.filter(pk=event.pk).update(status="paused")  # no signal: only the cache's age expires it
+    time.sleep(EVENT_CACHE_SECONDS)
+    assert _hold(auth_client, event, {"seat_ids": [ids[1]]}).json()["error"] == "sale_paused"
 
 
 @override_settings(RATE_LIMIT_HOLD="2/m")

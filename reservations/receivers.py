@@ -1,0 +1,18 @@
+"""Booking's own signal receivers (connected in ``ReservationsConfig.ready``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from reservations.models import Event
+from reservations.selectors import event_cache_forget
+
+
+@receiver(post_save, sender=Event, dispatch_uid="reservations.event_saved")
+@receiver(post_delete, sender=Event, dispatch_uid="reservations.event_deleted")
+def event_changed(sender: type, instance: Event, **kwargs: Any) -> None:
+    """A saved or deleted event leaves this process's booking cache at once."""
+    event_cache_forget(event_id=instance.pk)
