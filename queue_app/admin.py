@@ -15,12 +15,13 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from queue_app.controller import admission_control_figures
 from queue_app.services import event_sale_pause, event_sale_resume, event_status_announce
 from queue_app.store import store_figures
 from reservations.admin import EventAdmin
 from reservations.models import Event
 
-FIGURES = ("queue_waiting", "queue_admitted", "queue_rate")
+FIGURES = ("queue_waiting", "queue_admitted", "queue_rate", "queue_batch_now")
 
 
 class QueueAdminMixin:
@@ -49,6 +50,11 @@ class QueueAdminMixin:
     def queue_rate(self, event: Event) -> str:
         rate = store_figures(event_id=event.id, now=time.time())[2]
         return "-" if rate is None else f"{rate:.1f}"
+
+    @admin.display(description="Batch now (and why)")
+    def queue_batch_now(self, event: Event) -> str:
+        batch, reason = admission_control_figures(event_id=event.id)
+        return f"{'-' if batch is None else batch} of {event.admission_batch_size}: {reason}"
 
     def get_list_display(self, request: HttpRequest) -> list[str]:
         return [*super().get_list_display(request), *FIGURES]

@@ -23,6 +23,7 @@ from core.ratelimit import parse_rate, rate_limit_check, rate_limit_check_async,
 from core.redis import get_redis
 from queue_app import store
 from queue_app.broadcast import queue_broadcast, queue_status_announce
+from queue_app.controller import admission_batch_control
 from queue_app.keys import round_lock_key
 from queue_app.messages import RoundMessage
 from queue_app.selectors import (
@@ -249,11 +250,12 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
         status = event.public_status(seats_unsold=counts.unsold, now=moment)
         budget = admission_seat_budget(event_id=event.id, admitted_ids=live, now=moment)
         admitting = status == Event.PublicStatus.ON_SALE
+        control = admission_batch_control(event_id=event.id, ceiling=event.admission_batch_size, now=now)
         result = store.store_admit(
             event_id=event.id,
             now=now,
             admitted_until=now + event.admission_seconds,
-            max_n=min(event.admission_batch_size, budget.seats_left) if admitting else -1,
+            max_n=min(control.batch, budget.seats_left) if admitting else -1,
             cap=event.admission_cap,
             interval=event.admission_interval_seconds,
             seats_left=budget.seats_left,

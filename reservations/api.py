@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rest_framework import status
@@ -15,6 +16,7 @@ from core.ratelimit import rate_limit_check
 from reservations import selectors
 from reservations.checkout import checkout
 from reservations.gates import admission_check
+from reservations.health import booking_latency_record
 from reservations.holds import hold_create, hold_release
 from reservations.serializers import event_data, hold_data, order_data, ticket_data
 
@@ -68,7 +70,19 @@ class SeatMapApi(APIView):
         return Response({"seats": selectors.seat_map(event_id=event.id)})
 
 
-class HoldCreateApi(APIView):
+class BookingLatencyRecorded(APIView):
+    """Adds each request's duration to the booking path's latency histogram
+    (``reservations.health``), which admission follows."""
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            booking_latency_record(time.perf_counter() - started)
+
+
+class HoldCreateApi(BookingLatencyRecorded):
     def post(self, request: Request, event_id: int) -> Response:
         event = selectors.event_for_booking(event_id=event_id)
         admission_check(event=event, user_id=request.user.id)
@@ -88,7 +102,7 @@ class HoldDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class CheckoutApi(APIView):
+class CheckoutApi(BookingLatencyRecorded):
     """The hold's ownership, the ``Idempotency-Key`` and the token are checked
     by ``checkout`` itself, in the contract's order (404 before 400)."""
 

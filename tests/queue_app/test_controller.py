@@ -1,0 +1,86 @@
+"""Admission follows the booking path: the AIMD step, the latency histogram
+the web processes keep in Redis, and admission rounds that admit less while
+holds and checkouts are slow."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from accounts.services import token_issue
+from core.redis import get_redis
+from queue_app.admission import admission_is_active
+from queue_app.controller import MIN_SAMPLES, admission_control_figures, control_next
+from queue_app.services import admission_round_run, queue_join
+from reservations.health import booking_latency_p95, booking_latency_record
+
+
+def test_slow_halves_at_most_once_a_window_and_healthy_grows_back_to_the_ceiling():
+    step = {"ceiling": 100, "samples": MIN_SAMPLES, "target_ms": 500}
+    assert control_next(current=100, p95_ms=1000, cut_recently=False, **step)[:2][0] == 50
+    assert control_next(current=50, p95_ms=1000, cut_recently=True, **step)[0] == 50  # the cut must show first
+    assert control_next(current=1, p95_ms=1000, cut_recently=False, **step)[0] == 1  # never below one person
+    assert control_next(current=50, p95_ms=200, cut_recently=False, **step)[0] == 60  # a tenth of the ceiling
+    assert control_next(current=95, p95_ms=200, cut_recently=False, **step)[0] == 100  # never above the ceiling
+    few = {**step, "samples": MIN_SAMPLES - 1}
+    assert control_next(current=50, p95_ms=5000, cut_recently=False, **few)[0] == 60  # too few to judge
+
+
+def test_the_histogram_gives_the_p95_of_the_last_seconds():
+    now = time.time()
+    for _ in range(90):
+        booking_latency_record(0.04, now=now - 1)  # 40 ms: the 50 ms bucket
+    for _ in range(10):
+        booking_latency_record(1.2, now=now - 2)  # 1.2 s: the 1,500 ms bucket
+    assert booking_latency_p95(window_seconds=5, now=now) == (1500.0, 100)
+    assert booking_latency_p95(window_seconds=5, now=now + 10) == (None, 0)  # old seconds no longer count
+
+
+@pytest.mark.django_db
+def test_a_hold_request_is_counted(make_event, users):
+    event = make_event(queue_enabled=False)
+    user = users(1)[0]
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user)}")
+    seat = event.seats.order_by("id").first()
+    assert client.post(f"/api/events/{event.id}/holds/", {"seat_ids": [seat.id]}, format="json").status_code == 201
+    assert booking_latency_p95(window_seconds=2, now=time.time() + 1)[1] == 1
+
+
+@pytest.mark.django_db
+def test_rounds_admit_less_while_booking_is_slow_and_more_once_it_recovers(make_event, users):
+    event = make_event(sections="A:10x30:R:1000", batch=40, interval=1, cap=10_000)
+    people = users(200)
+    for person in people:
+        queue_join(event_id=event.id, user_id=person.id)
+    now = time.time()
+    for _ in range(MIN_SAMPLES):
+        booking_latency_record(2.0, now=now - 1)  # holds and checkouts answer in 2 s: far above 500 ms
+
+    admission_round_run(event=event, now=now)
+    admitted = sum(admission_is_active(event=event, user_id=p.id) for p in people)
+    assert admitted == 20  # half the organizer's 40
+    batch, reason = admission_control_figures(event_id=event.id)
+    assert batch == 20 and "halved" in reason
+
+    later = now + 30  # the slow seconds are out of the window: healthy again
+    admission_round_run(event=event, now=later)
+    assert admission_control_figures(event_id=event.id)[0] == 24  # grows by a tenth of 40
+
+
+@pytest.mark.django_db
+def test_the_controller_off_admits_the_organizer_batch(make_event, users, settings):
+    settings.ADMISSION_CONTROLLER = False
+    event = make_event(sections="A:10x30:R:1000", batch=40, interval=1, cap=10_000)
+    people = users(60)
+    for person in people:
+        queue_join(event_id=event.id, user_id=person.id)
+    now = time.time()
+    for _ in range(MIN_SAMPLES):
+        booking_latency_record(2.0, now=now - 1)
+    admission_round_run(event=event, now=now)
+    assert sum(admission_is_active(event=event, user_id=p.id) for p in people) == 40
+    assert get_redis().hget(f"q:{{{event.id}}}:meta", "ctl_batch") is None
