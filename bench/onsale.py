@@ -67,7 +67,8 @@ from accounts.services import tokens_issue  # noqa: E402
 SHOPPERS = int(os.environ.get("ONSALE_SHOPPERS", 2000))  # the env overrides are for quick trials only
 ROWS, SEATS_PER_ROW = int(os.environ.get("ONSALE_ROWS", 10)), 100  # 1,000 seats
 MAX_PER_USER = 2
-BATCH, INTERVAL, CAP = 150, 1, 400
+BATCH, INTERVAL = 150, 1
+CAP = int(os.environ.get("ONSALE_CAP", 400))
 HOLD_SECONDS, ADMISSION_SECONDS = 90, 180
 DEADLINE_SECONDS = 600
 ORDER_SLACK_SECONDS = 0.001  # one round stamps one admitted_until; an earlier joiner is never in a later round
@@ -300,9 +301,11 @@ def _setup(tag: str) -> tuple[int, list[tuple[int, str]]]:
     return event_id, [(i, tokens[i]) for i in ids]
 
 
-def _start(port: int) -> list[subprocess.Popen]:
+def _start(port: int, controller: bool | None = None) -> list[subprocess.Popen]:
     # PostgreSQL's max_connections is shared: a small pool per web process, plain connections in Celery.
     env = {**os.environ, "DB_POOL_MAX": "25", "DB_POOL_TIMEOUT": "60", "PAYMENT_TIMEOUT_SECONDS": "5"}
+    if controller is not None:
+        env["ADMISSION_CONTROLLER"] = "1" if controller else "0"
     celery_env = {**env, "DB_POOL": "0"}
     logs = Path(os.environ.get("ONSALE_LOG_DIR", tempfile.gettempdir()))
     commands = {
@@ -420,10 +423,30 @@ async def _onsale(port: int, event_id: int, accounts: list[tuple[int, str]]) -> 
 
 
 def main() -> None:
-    tag = str(int(time.time()))
+    """One on-sale; with ``--compare-controller`` two in a row on fresh events,
+    admission's controller off then on (set ``ONSALE_CAP`` past what the
+    machine can serve at once to see it work), and both results last."""
+    if "--compare-controller" in sys.argv[1:]:
+        results = {}
+        for controller in (False, True):
+            results[f"controller_{'on' if controller else 'off'}"] = _run(controller)
+        off, on = results["controller_off"], results["controller_on"]
+        for step in ("hold", "checkout"):
+            print(
+                f"{step}: p99 {off['steps'][step]['p99_ms']} ms with the controller off, "
+                f"{on['steps'][step]['p99_ms']} ms with it on"
+            )
+        print(json.dumps({"onsale_compare": results}))
+        return
+    print(json.dumps({"onsale": _run(None)}))
+
+
+def _run(controller: bool | None) -> dict[str, Any]:
+    """One on-sale on a fresh event; ``controller`` None keeps the settings' choice."""
+    tag = f"{int(time.time())}-{uuid.uuid4().hex[:6]}"
     event_id, accounts = _setup(tag)
     port = _free_port()
-    procs = _start(port)
+    procs = _start(port, controller)
     try:
         shoppers, started = asyncio.run(_onsale(port, event_id, accounts))
         checks = asyncio.run(_verify(shoppers, port, event_id))
@@ -457,14 +480,20 @@ def main() -> None:
         "outcomes": dict(outcomes),
         "errors": errors,
         "checks": checks,
-        "settings": {"batch": BATCH, "interval": INTERVAL, "cap": CAP, "max_per_user": MAX_PER_USER},
+        "settings": {
+            "batch": BATCH,
+            "interval": INTERVAL,
+            "cap": CAP,
+            "max_per_user": MAX_PER_USER,
+            "admission_controller": controller,
+        },
         "database": settings.DATABASES["default"]["NAME"],
     }
     for step, figures in steps.items():
         print(f"{step:9s} p50 {figures['p50_ms']:9.1f} ms  p99 {figures['p99_ms']:9.1f} ms  ({figures['count']})")
     print(f"outcomes: {dict(outcomes)}")
     print(f"checks: {checks}")
-    print(json.dumps({"onsale": result}))
+    return result
 
 
 if __name__ == "__main__":

@@ -40,11 +40,15 @@ class Control:
 def control_next(
     *, current: int, ceiling: int, p95_ms: float | None, samples: int, target_ms: float, cut_recently: bool
 ) -> tuple[int, str, bool]:
-    """One AIMD step: (new batch, reason, whether this step cut)."""
+    """One AIMD step: (new batch, reason, whether this step cut). The batch
+    never falls below a tenth of the ceiling: a machine slow for reasons
+    admission cannot fix (another tenant, the sockets of the waiting page)
+    must not stall the queue."""
+    floor = max(1, ceiling // 10)
     if p95_ms is not None and samples >= MIN_SAMPLES and p95_ms > target_ms:
-        if cut_recently:
-            return current, f"booking p95 {p95_ms:.0f} ms > {target_ms:.0f} ms: waiting for the last cut", False
-        return max(1, current // 2), f"booking p95 {p95_ms:.0f} ms > {target_ms:.0f} ms: halved", True
+        if cut_recently or current <= floor:
+            return current, f"booking p95 {p95_ms:.0f} ms > {target_ms:.0f} ms: holding at {current}", False
+        return max(floor, current // 2), f"booking p95 {p95_ms:.0f} ms > {target_ms:.0f} ms: halved", True
     grown = min(ceiling, current + max(1, ceiling // 10))
     health = "too few requests to judge" if p95_ms is None or samples < MIN_SAMPLES else f"booking p95 {p95_ms:.0f} ms"
     return grown, f"{health}: {'growing' if grown > current else 'at the organizer batch'}", False

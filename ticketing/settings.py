@@ -194,7 +194,7 @@ ASYNC_REDIS_POOL_SIZE = env.int("ASYNC_REDIS_POOL_SIZE", default=50)
 # halved while the p95 of hold and checkout durations is above the target
 # (queue_app.controller). 0 admits the organizer's batch whatever happens.
 ADMISSION_CONTROLLER = env.bool("ADMISSION_CONTROLLER", default=True)
-ADMISSION_TARGET_P95_MS = env.float("ADMISSION_TARGET_P95_MS", default=500.0)
+ADMISSION_TARGET_P95_MS = env.float("ADMISSION_TARGET_P95_MS", default=1000.0)
 # Serve token-authenticated queue joins and state reads on the event loop
 # (queue_app.fastpath); 0 sends them through the Django view like the rest.
 QUEUE_FAST_PATH = env.bool("QUEUE_FAST_PATH", default=True)
