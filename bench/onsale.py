@@ -2,7 +2,9 @@
 """A whole on-sale through the public HTTP/WebSocket API, the real ASGI server,
 a Celery worker and Celery beat: 2,000 shoppers for 1,000 seats.
 
-    DATABASE_URL=... REDIS_URL=... python bench/onsale.py
+    DATABASE_URL=... REDIS_URL=... REDIS_DB=7 python bench/onsale.py [--compare-controller]
+
+The Redis db it is given is flushed first: give it one of its own.
 
 Setup (not timed): migrate, ``manage.py create_event`` (queue on, limit 2 per
 person), and 2,000 accounts with API tokens written straight to the database
@@ -63,6 +65,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connections  # noqa: E402
 
 from accounts.services import tokens_issue  # noqa: E402
+from core.redis import get_redis  # noqa: E402
 
 SHOPPERS = int(os.environ.get("ONSALE_SHOPPERS", 2000))  # the env overrides are for quick trials only
 ROWS, SEATS_PER_ROW = int(os.environ.get("ONSALE_ROWS", 10)), 100  # 1,000 seats
@@ -426,6 +429,9 @@ def main() -> None:
     """One on-sale; with ``--compare-controller`` two in a row on fresh events,
     admission's controller off then on (set ``ONSALE_CAP`` past what the
     machine can serve at once to see it work), and both results last."""
+    # The bench owns its Redis db: queue keys left by an earlier run on a
+    # recreated database (the same event and user ids) would admit at once.
+    get_redis().flushdb()
     if "--compare-controller" in sys.argv[1:]:
         results = {}
         for controller in (False, True):

@@ -22,6 +22,7 @@ it is shut down without waiting and its thread ends with that work.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -33,6 +34,10 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 IDLE_EXECUTORS_KEPT = 64
+#: Scope key: when the request reached Django's handler (``time.perf_counter()``),
+#: so a view can tell its whole time in the process, the wait for the body,
+#: the thread and the GIL included.
+RECEIVED_AT = "ticketing.received_at"
 
 
 class RequestExecutor(ThreadPoolExecutor):
@@ -75,6 +80,7 @@ class PooledThreadASGIHandler(ASGIHandler):
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        scope[RECEIVED_AT] = time.perf_counter()
         executor = self._idle.pop() if self._idle else RequestExecutor()
         try:
             async with ThreadSensitiveContext(executor=executor):

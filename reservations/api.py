@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.asgi_handler import RECEIVED_AT
 from core.errors import Invalid
 from core.ratelimit import rate_limit_check
 from reservations import selectors
@@ -75,7 +76,8 @@ class BookingLatencyRecorded(APIView):
     (``reservations.health``), which admission follows."""
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+        scope = getattr(request, "scope", None) or {}  # under ASGI: from the request's arrival in the process
+        started = scope.get(RECEIVED_AT, time.perf_counter())
         try:
             return super().dispatch(request, *args, **kwargs)
         finally:

@@ -59,6 +59,19 @@ def api(base: str, method: str, path: str, *, token: str | None = None, body: An
         return exc.code, json.loads(raw) if raw else None
 
 
+def hold_seats(base: str, token: str, event_id: int, seat_ids: list[int]) -> dict:
+    """Hold these seats through the live API; the hold's JSON (the request must succeed)."""
+    status, hold = api(base, "POST", f"/api/events/{event_id}/holds/", token=token, body={"seat_ids": seat_ids})
+    assert status == 201, hold
+    return hold
+
+
+def pay(base: str, token: str, hold_id: int, *, key: str, card: str = "tok_ok") -> tuple:
+    """Check a hold out through the live API: (status, body)."""
+    body = {"payment_token": card}
+    return api(base, "POST", f"/api/holds/{hold_id}/checkout/", token=token, body=body, Idempotency_Key=key)
+
+
 def wait_for(check: Callable[[], Any], *, timeout: float, every: float = 0.2) -> Any:
     """Poll ``check`` until it returns something true; that value, or the last one after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -17,7 +17,7 @@ from reservations.checkout import checkout
 from reservations.holds import hold_create
 from reservations.models import Confirmation, Order
 from reservations.orders import confirmation_message_id
-from tests.faults.conftest import api, wait_for
+from tests.faults.conftest import hold_seats, pay, wait_for
 from tests.reservations.conftest import make_users, seat_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,21 +41,11 @@ def test_checkout_with_the_broker_down_is_201_and_the_email_goes_out_once_it_is_
     token = token_issue(user=user)
     live = stack(CELERY_BROKER_URL=broker.url, EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}", **OUTBOX_FAST)
     live.start("web")
-    status, hold = api(
-        live.url, "POST", f"/api/events/{event.id}/holds/", token=token, body={"seat_ids": seat_ids(event)[:2]}
-    )
-    assert status == 201
+    hold = hold_seats(live.url, token, event.id, seat_ids(event)[:2])
 
     broker.kill()
     started = time.monotonic()
-    status, order = api(
-        live.url,
-        "POST",
-        f"/api/holds/{hold['id']}/checkout/",
-        token=token,
-        body={"payment_token": "tok_ok"},
-        Idempotency_Key="broker-down",
-    )
+    status, order = pay(live.url, token, hold["id"], key="broker-down", card="tok_ok")
     assert status == 201 and order["status"] == "paid", order
     assert time.monotonic() - started < 10  # a dead broker costs a bounded publish attempt, no more
     assert Confirmation.objects.get(order_id=order["id"]).status == "pending"

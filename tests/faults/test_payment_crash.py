@@ -18,7 +18,7 @@ from core.redis import get_redis
 from reservations.holds import hold_release
 from reservations.models import Hold, Order, Payment, Seat
 from reservations.payments import TestGateway
-from tests.faults.conftest import api, wait_for
+from tests.faults.conftest import hold_seats, pay, wait_for
 from tests.live import LiveStack
 from tests.reservations.conftest import seat_ids
 
@@ -35,22 +35,13 @@ def _checkout_and_kill(live: LiveStack, token: str, hold_id: int, key: str) -> l
     """Start a checkout that captures slowly, SIGKILL the web process once the charge is captured."""
     answers: list[Any] = []
 
-    def pay() -> None:
+    def checkout() -> None:
         try:
-            answers.append(
-                api(
-                    live.url,
-                    "POST",
-                    f"/api/holds/{hold_id}/checkout/",
-                    token=token,
-                    body={"payment_token": "tok_capture_slow"},
-                    Idempotency_Key=key,
-                )
-            )
+            answers.append(pay(live.url, token, hold_id, key=key, card="tok_capture_slow"))
         except OSError as exc:  # the server died under the request
             answers.append(exc)
 
-    thread = threading.Thread(target=pay)
+    thread = threading.Thread(target=checkout)
     thread.start()
     assert wait_for(_captured, timeout=10, every=0.02), "the charge was never captured"
     live.kill("web")
@@ -73,10 +64,7 @@ def test_reconciliation_completes_the_sale_when_the_hold_is_still_ours(stack, ma
         PAYMENT_TIMEOUT_SECONDS=TIMEOUT, PAYMENT_RECONCILE_AFTER_SECONDS="1", PAYMENT_RECONCILE_TICK_SECONDS="1"
     )
     live.start("web")
-    status, hold = api(
-        live.url, "POST", f"/api/events/{event.id}/holds/", token=token, body={"seat_ids": seat_ids(event)[:2]}
-    )
-    assert status == 201
+    hold = hold_seats(live.url, token, event.id, seat_ids(event)[:2])
     _checkout_and_kill(live, token, hold["id"], "crash-1")
     assert Payment.objects.get().status == "in_progress" and not Order.objects.exists()
 
@@ -89,14 +77,7 @@ def test_reconciliation_completes_the_sale_when_the_hold_is_still_ours(stack, ma
     assert order.tickets.count() == 2
 
     live.start("web")  # the buyer retries with the same key: the same order, nothing charged twice
-    status, body = api(
-        live.url,
-        "POST",
-        f"/api/holds/{hold['id']}/checkout/",
-        token=token,
-        body={"payment_token": "tok_capture_slow"},
-        Idempotency_Key="crash-1",
-    )
+    status, body = pay(live.url, token, hold["id"], key="crash-1", card="tok_capture_slow")
     assert status == 200 and body["id"] == order.id
     assert len(TestGateway.charges()) == 1
 
@@ -105,22 +86,12 @@ def test_a_retry_with_the_same_key_voids_the_capture_of_a_lost_hold(stack, make_
     token, event = _buyer(make_user, make_event)
     live = stack(PAYMENT_TIMEOUT_SECONDS=TIMEOUT)  # no worker, no beat: only the retry can settle it
     live.start("web")
-    status, hold = api(
-        live.url, "POST", f"/api/events/{event.id}/holds/", token=token, body={"seat_ids": seat_ids(event)[:2]}
-    )
-    assert status == 201
+    hold = hold_seats(live.url, token, event.id, seat_ids(event)[:2])
     _checkout_and_kill(live, token, hold["id"], "crash-2")
     hold_release(hold_id=hold["id"], user_id=None, force=True)  # the organizer frees the seats meanwhile
 
     live.start("web")
-    status, body = api(
-        live.url,
-        "POST",
-        f"/api/holds/{hold['id']}/checkout/",
-        token=token,
-        body={"payment_token": "tok_ok"},
-        Idempotency_Key="crash-2",
-    )
+    status, body = pay(live.url, token, hold["id"], key="crash-2", card="tok_ok")
     assert status == 410 and body["error"] == "hold_expired"
     assert [c["status"] for c in TestGateway.charges().values()] == ["voided"]
     assert Payment.objects.get().status == "voided"
@@ -139,10 +110,7 @@ def test_a_void_the_gateway_refuses_is_retried_until_it_goes_through(stack, make
         PAYMENT_SETTLE_RETRY_SECONDS="1",
     )
     live.start("web")
-    status, hold = api(
-        live.url, "POST", f"/api/events/{event.id}/holds/", token=token, body={"seat_ids": seat_ids(event)[:1]}
-    )
-    assert status == 201
+    hold = hold_seats(live.url, token, event.id, seat_ids(event)[:1])
     _checkout_and_kill(live, token, hold["id"], "crash-3")
     hold_release(hold_id=hold["id"], user_id=None, force=True)
     get_redis().sadd(TestGateway.OUTAGE_KEY, "void")  # the provider refuses voids for now

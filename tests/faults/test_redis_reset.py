@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 
 from accounts.services import token_issue
 from reservations.models import Order
-from tests.faults.conftest import api, wait_for
+from tests.faults.conftest import api, hold_seats, pay, wait_for
 from tests.reservations.conftest import make_users, seat_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,14 +54,7 @@ def test_waiting_pages_resync_after_redis_restarts_empty(stack, redis_server, ma
     assert api(live.url, "POST", queue, token=tokens["reset0"])[0] == 201
     assert wait_for(lambda: api(live.url, "GET", queue, token=tokens["reset0"])[1]["state"] == "admitted", timeout=15)
     assert api(live.url, "POST", queue, token=tokens["reset1"])[0] == 201  # cap 1: waits behind the shopper
-    status, hold = api(
-        live.url,
-        "POST",
-        f"/api/events/{event.id}/holds/",
-        token=tokens["reset0"],
-        body={"seat_ids": seat_ids(event)[:1]},
-    )
-    assert status == 201
+    hold = hold_seats(live.url, tokens["reset0"], event.id, seat_ids(event)[:1])
 
     ws_url = live.url.replace("http://", "ws://") + f"/ws/events/{event.id}/queue/"
     with connect(ws_url, additional_headers={"Authorization": f"Token {tokens['reset1']}"}) as socket:
@@ -81,13 +74,6 @@ def test_waiting_pages_resync_after_redis_restarts_empty(stack, redis_server, ma
     assert status == 200 and state["state"] == "not_in_queue"  # HTTP says the same as the socket
 
     # The shopper's admission is gone with the data, but a live hold can still be paid for.
-    status, order = api(
-        live.url,
-        "POST",
-        f"/api/holds/{hold['id']}/checkout/",
-        token=tokens["reset0"],
-        body={"payment_token": "tok_ok"},
-        Idempotency_Key="after-reset",
-    )
+    status, order = pay(live.url, tokens["reset0"], hold["id"], key="after-reset", card="tok_ok")
     assert status == 201 and order["status"] == "paid"
     assert Order.objects.filter(hold_id=hold["id"], status="paid").exists()

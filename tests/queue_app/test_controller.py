@@ -5,6 +5,7 @@ holds and checkouts are slow."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -51,16 +52,21 @@ def test_a_hold_request_is_counted(make_event, users):
     assert booking_latency_p95(window_seconds=2, now=time.time() + 1)[1] == 1
 
 
-@pytest.mark.django_db
-def test_rounds_admit_less_while_booking_is_slow_and_more_once_it_recovers(make_event, users):
+def _queue_while_booking_is_slow(make_event: Any, users: Any, people: int) -> tuple[Any, list[Any], float]:
+    """An event (batch 40) with ``people`` waiting, and holds and checkouts that answered in 2 s just now."""
     event = make_event(sections="A:10x30:R:1000", batch=40, interval=1, cap=10_000)
-    people = users(200)
-    for person in people:
+    waiting = users(people)
+    for person in waiting:
         queue_join(event_id=event.id, user_id=person.id)
     now = time.time()
     for _ in range(MIN_SAMPLES):
-        booking_latency_record(2.0, now=now - 1)  # holds and checkouts answer in 2 s: far above the target
+        booking_latency_record(2.0, now=now - 1)  # far above the target
+    return event, waiting, now
 
+
+@pytest.mark.django_db
+def test_rounds_admit_less_while_booking_is_slow_and_more_once_it_recovers(make_event, users):
+    event, people, now = _queue_while_booking_is_slow(make_event, users, 200)
     admission_round_run(event=event, now=now)
     admitted = sum(admission_is_active(event=event, user_id=p.id) for p in people)
     assert admitted == 20  # half the organizer's 40
@@ -75,13 +81,7 @@ def test_rounds_admit_less_while_booking_is_slow_and_more_once_it_recovers(make_
 @pytest.mark.django_db
 def test_the_controller_off_admits_the_organizer_batch(make_event, users, settings):
     settings.ADMISSION_CONTROLLER = False
-    event = make_event(sections="A:10x30:R:1000", batch=40, interval=1, cap=10_000)
-    people = users(60)
-    for person in people:
-        queue_join(event_id=event.id, user_id=person.id)
-    now = time.time()
-    for _ in range(MIN_SAMPLES):
-        booking_latency_record(2.0, now=now - 1)
+    event, people, now = _queue_while_booking_is_slow(make_event, users, 60)
     admission_round_run(event=event, now=now)
     assert sum(admission_is_active(event=event, user_id=p.id) for p in people) == 40
     assert get_redis().hget(f"q:{{{event.id}}}:meta", "ctl_batch") is None
