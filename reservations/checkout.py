@@ -65,15 +65,22 @@ class _Begun:
     stale_payment_id: int | None = None  # an earlier run of this key died mid-payment: reconcile it first
 
 
-def _seats_set_held_until(*, hold_id: int, held_until_sql: str, params: list) -> None:
-    """Move the hold's seats' ``held_until``, locking them in id order (the one lock order)."""
+_PAYING_SQL = """
+WITH paying AS (UPDATE reservations_hold SET paying_until = %s, updated_at = %s WHERE id = %s)
+UPDATE reservations_seat SET held_until = %s
+WHERE id IN (SELECT id FROM reservations_seat WHERE hold_id = %s AND status = 'held' ORDER BY id FOR UPDATE)
+"""
+
+
+def _hold_paying_set(*, hold: Hold, paying_until: datetime | None, now: datetime) -> None:
+    """Mark the (locked) hold as being paid until ``paying_until``, or no longer
+    (None), and move its seats' ``held_until`` to the later of its expiry and
+    that (the invariant ``reservations.availability`` relies on): one round
+    trip, seats locked in id order (the one lock order)."""
+    hold.paying_until = paying_until
+    seats_until = max(hold.expires_at, paying_until) if paying_until is not None else hold.expires_at
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE reservations_seat SET held_until = {held_until_sql} "
-            "WHERE id IN (SELECT id FROM reservations_seat WHERE hold_id = %s AND status = 'held' "
-            "ORDER BY id FOR UPDATE)",
-            [*params, hold_id],
-        )
+        cursor.execute(_PAYING_SQL, [paying_until, now, hold.id, seats_until, hold.id])
 
 
 def checkout_input_check(*, idempotency_key: str, payment_token: object) -> None:
@@ -119,9 +126,8 @@ def checkout_begin(
                 raise hold_expired()
             if hold.paying_until is not None and hold.paying_until > now:
                 raise checkout_in_progress()
-            hold.paying_until = now + timedelta(seconds=float(settings.PAYMENT_TIMEOUT_SECONDS) + PAYING_MARGIN_SECONDS)
-            with connection.cursor() as cursor:  # the hold and its seats in one round trip
-                cursor.execute(_PAYING_SQL, [hold.paying_until, now, hold.id, hold.paying_until, hold.id])
+            paying_until = now + timedelta(seconds=float(settings.PAYMENT_TIMEOUT_SECONDS) + PAYING_MARGIN_SECONDS)
+            _hold_paying_set(hold=hold, paying_until=paying_until, now=now)
             if payment is None:
                 payment = Payment.objects.create(
                     user_id=user_id,
@@ -141,15 +147,17 @@ def checkout_begin(
         raise checkout_in_progress() from None
 
 
+def _hold_of(payment_id: int) -> Subquery:
+    """The payment's hold id, as a subquery: the hold is locked first (the lock order) in the same statement."""
+    return Subquery(Payment.objects.filter(pk=payment_id).values("hold_id"))
+
+
 def checkout_fail(*, payment_id: int, payment_status: str, error: str) -> None:
     """Undo ``checkout_begin`` after a decline or a gateway failure: the hold stays as it was."""
     with locked_atomic(busy=checkout_in_progress()):
-        payment = Payment.objects.select_related("hold").get(pk=payment_id)
-        hold = Hold.objects.select_for_update().get(pk=payment.hold_id)
+        hold = Hold.objects.select_for_update().get(pk=_hold_of(payment_id))
         if hold.status == Hold.Status.ACTIVE and hold.paying_until is not None:
-            hold.paying_until = None
-            hold.save(update_fields=["paying_until", "updated_at"])
-            _seats_set_held_until(hold_id=hold.id, held_until_sql="%s", params=[hold.expires_at])
+            _hold_paying_set(hold=hold, paying_until=None, now=timezone.now())
         Payment.objects.filter(pk=payment_id, status=Payment.Status.IN_PROGRESS).update(
             status=payment_status, error=error[:300], updated_at=timezone.now()
         )
@@ -159,12 +167,6 @@ def ticket_code() -> str:
     """An unguessable ticket code: 128 random bits, URL-safe."""
     return secrets.token_urlsafe(16)
 
-
-_PAYING_SQL = """
-WITH paying AS (UPDATE reservations_hold SET paying_until = %s, updated_at = %s WHERE id = %s)
-UPDATE reservations_seat SET held_until = greatest(held_until, %s)
-WHERE id IN (SELECT id FROM reservations_seat WHERE hold_id = %s AND status = 'held' ORDER BY id FOR UPDATE)
-"""
 
 #: The sale, written in one statement: the order, its tickets, the seats
 #: sold, the hold checked out, the payment paid, the confirmation queued.
@@ -209,11 +211,7 @@ def checkout_finish(*, payment_id: int, charge: Charge) -> Order | None:
 def _sale_write(*, payment_id: int, charge: Charge) -> _Sale | None:
     """``checkout_finish``, returning the tickets it wrote too (the answer needs no re-read)."""
     with locked_atomic(busy=checkout_in_progress()):
-        hold = (
-            Hold.objects.select_for_update(of=("self",))
-            .select_related("event", "user")
-            .get(pk=Subquery(Payment.objects.filter(pk=payment_id).values("hold_id")))
-        )
+        hold = Hold.objects.select_for_update(of=("self",)).select_related("event", "user").get(pk=_hold_of(payment_id))
         payment = Payment.objects.select_for_update().get(pk=payment_id)  # lock order: hold, then its payment
         if payment.status == Payment.Status.PAID:
             return _Sale(order=Order.objects.get(pk=payment.order_id), tickets=None)  # reconciliation sold it already

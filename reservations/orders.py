@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -80,17 +81,25 @@ class ConfirmationNotSent(Exception):
         self.retry_in = retry_in
 
 
-def _confirmations_deliver(*, order_ids: list[int]) -> dict[int, str | None]:
+@dataclass(frozen=True)
+class Delivery:
+    """One confirmation's attempt: sent (no error), or failed with attempts
+    left (``retry_in`` seconds to the next) or for good (``retry_in`` None)."""
+
+    error: str | None = None
+    retry_in: float | None = None
+
+
+def _confirmations_deliver(*, order_ids: list[int]) -> dict[int, Delivery]:
     """Send claimed confirmations over one SMTP connection and record each
-    result: ``{order_id: None}`` when sent, else the error. A failure stays
-    pending for a later attempt (``next_attempt_at``), or becomes ``failed``
-    after ``CONFIRMATION_MAX_ATTEMPTS``."""
+    result. A failure stays pending for a later attempt (``next_attempt_at``),
+    or becomes ``failed`` after ``CONFIRMATION_MAX_ATTEMPTS``."""
     confirmations = list(
         Confirmation.objects.filter(order_id__in=order_ids)
         .select_related("order__event", "order__user")
         .prefetch_related(Prefetch("order__tickets", queryset=Ticket.objects.select_related("seat__grade")))
     )
-    results: dict[int, str | None] = {}
+    errors: dict[int, str | None] = {}
     mailer = get_connection()
     try:
         mailer.open()
@@ -103,35 +112,38 @@ def _confirmations_deliver(*, order_ids: list[int]) -> dict[int, str | None]:
             to = confirmation.to or confirmation.order.user.email
             try:
                 if down is not None:
-                    results[confirmation.order_id] = down
+                    errors[confirmation.order_id] = down
                     continue
                 if not to:
                     raise ValueError("The buyer has no email address.")
                 mailer.send_messages([_confirmation_message(order=confirmation.order, to=to)])
             except Exception as exc:  # noqa: BLE001 - any transport failure is recorded and retried
-                results[confirmation.order_id] = _error_text(exc)
+                errors[confirmation.order_id] = _error_text(exc)
             else:
-                results[confirmation.order_id] = None
+                errors[confirmation.order_id] = None
     finally:
         with contextlib.suppress(Exception):
             mailer.close()
     now = timezone.now()
-    sent = [order_id for order_id, error in results.items() if error is None]
+    sent = [order_id for order_id, error in errors.items() if error is None]
     Confirmation.objects.filter(order_id__in=sent, status=Confirmation.Status.PENDING).update(
         status=Confirmation.Status.SENT, sent_at=now, last_error="", lease_until=None, updated_at=now
     )
+    results = {order_id: Delivery() for order_id in sent}
     for confirmation in confirmations:
-        error = results[confirmation.order_id]
+        error = errors[confirmation.order_id]
         if error is None:
             continue
         final = confirmation.attempts >= settings.CONFIRMATION_MAX_ATTEMPTS
+        retry_in = confirmation_retry_seconds(confirmation.attempts)
         Confirmation.objects.filter(pk=confirmation.pk, status=Confirmation.Status.PENDING).update(
             status=Confirmation.Status.FAILED if final else Confirmation.Status.PENDING,
             last_error=error,
             lease_until=None,
-            next_attempt_at=now + timedelta(seconds=confirmation_retry_seconds(confirmation.attempts)),
+            next_attempt_at=now + timedelta(seconds=retry_in),
             updated_at=now,
         )
+        results[confirmation.order_id] = Delivery(error=error, retry_in=None if final else retry_in)
         if final:
             logger.error("confirmation of order %s failed for good: %s", confirmation.order_id, error)
     return results
@@ -152,13 +164,12 @@ def order_confirmation_send(*, order_id: int) -> bool:
     attempt failed and another is due."""
     if not _confirmations_claim(where="order_id = %s", params=[order_id], limit=1):
         return False
-    error = _confirmations_deliver(order_ids=[order_id])[order_id]
-    if error is None:
+    delivery = _confirmations_deliver(order_ids=[order_id])[order_id]
+    if delivery.error is None:
         return True
-    attempts = Confirmation.objects.filter(order_id=order_id).values_list("attempts", "status").get()
-    if attempts[1] == Confirmation.Status.FAILED:
-        return False
-    raise ConfirmationNotSent(error, confirmation_retry_seconds(attempts[0]))
+    if delivery.retry_in is None:
+        return False  # failed for good: recorded as such
+    raise ConfirmationNotSent(delivery.error, delivery.retry_in)
 
 
 def confirmations_send(*, min_age_seconds: float = 0, batch: int = 200) -> int:
@@ -170,7 +181,7 @@ def confirmations_send(*, min_age_seconds: float = 0, batch: int = 200) -> int:
         order_ids = _confirmations_claim(where="created_at <= %s", params=[cutoff], limit=batch)
         if not order_ids:
             return sent
-        sent += sum(1 for error in _confirmations_deliver(order_ids=order_ids).values() if error is None)
+        sent += sum(1 for d in _confirmations_deliver(order_ids=order_ids).values() if d.error is None)
         if len(order_ids) < batch:
             return sent
 
