@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Subquery
 from django.utils import timezone
 from rest_framework import status
 
@@ -39,9 +38,10 @@ from reservations.errors import (
     payment_unavailable,
 )
 from reservations.locking import Busy, locked_atomic
-from reservations.models import Event, Hold, Order, Payment, PriceGrade, Seat, Ticket
+from reservations.models import Event, Order, Payment, PriceGrade, Seat, Ticket, payment_charge_key
 from reservations.orders import confirmations_kick
 from reservations.payments import CAPTURED, VOIDED, Charge, PaymentDeclined, PaymentError, payment_gateway
+from reservations.selectors import event_for_booking
 from reservations.settlement import payment_refund, payment_void
 from reservations.signals import order_paid
 
@@ -58,148 +58,165 @@ class CheckoutResult:
     tickets: list[Ticket] | None = None  # the tickets just written, with their seats (None on a replay)
 
 
-@dataclass
-class _Begun:
-    payment: Payment | None = None
-    order: Order | None = None
+@dataclass(frozen=True)
+class Paying:
+    """A payment ``checkout_begin`` marked in progress: what the gateway call needs."""
+
+    id: int
+    attempt: int
+    amount: int
+    currency: str
+    seats: int
+
+    @property
+    def charge_key(self) -> str:
+        return payment_charge_key(self.id, self.attempt)
+
+
+@dataclass(frozen=True)
+class Begun:
+    payment: Paying | None = None
+    order_id: int | None = None  # a replay of a paid key: its order
     stale_payment_id: int | None = None  # an earlier run of this key died mid-payment: reconcile it first
 
 
-_PAYING_SQL = """
-WITH paying AS (UPDATE reservations_hold SET paying_until = %s, updated_at = %s WHERE id = %s)
-UPDATE reservations_seat SET held_until = %s
-WHERE id IN (SELECT id FROM reservations_seat WHERE hold_id = %s AND status = 'held' ORDER BY id FOR UPDATE)
-"""
+@dataclass(frozen=True)
+class Sale:
+    order: Order
+    tickets: list[Ticket] | None  # None: sold earlier, by another run (read them from the database)
 
 
-def _hold_paying_set(*, hold: Hold, paying_until: datetime | None, now: datetime) -> None:
-    """Mark the (locked) hold as being paid until ``paying_until``, or no longer
-    (None), and move its seats' ``held_until`` to the later of its expiry and
-    that (the invariant ``reservations.availability`` relies on): one round
-    trip, seats locked in id order (the one lock order)."""
-    hold.paying_until = paying_until
-    seats_until = max(hold.expires_at, paying_until) if paying_until is not None else hold.expires_at
-    with connection.cursor() as cursor:
-        cursor.execute(_PAYING_SQL, [paying_until, now, hold.id, seats_until, hold.id])
-
-
-def checkout_input_check(*, idempotency_key: str, payment_token: object) -> None:
+def checkout_input_error(*, idempotency_key: str, payment_token: object) -> Invalid | None:
     """400 ``invalid`` for a missing or oversized key or a missing card token
-    (after the hold's 404: the contract's error order)."""
+    (answered after the hold's 404: the contract's error order)."""
     if not idempotency_key or len(idempotency_key) > 255:
-        raise Invalid(error_messages["key_required"])
+        return Invalid(error_messages["key_required"])
     if not isinstance(payment_token, str) or not payment_token:
-        raise Invalid(error_messages["token_required"], fields={"payment_token": ["This field is required."]})
+        return Invalid(error_messages["token_required"], fields={"payment_token": ["This field is required."]})
+    return None
+
+
+#: Step 1 in one round trip: ``booking_checkout_begin`` (``reservations/sql/booking_v1.sql``).
+BEGIN_SQL = (
+    "SELECT * FROM booking_checkout_begin(%s::bigint, %s::bigint, %s::text, %s::boolean,"
+    " %s::timestamptz, %s::timestamptz)"
+)
+
+
+def begin_sql_params(*, hold_id: int, user_id: int, idempotency_key: str, payment_token: object, now: datetime) -> list:
+    """``BEGIN_SQL``'s parameters: the hold is safe from expiry for the
+    gateway's timeout and a margin."""
+    input_ok = checkout_input_error(idempotency_key=idempotency_key, payment_token=payment_token) is None
+    paying_until = now + timedelta(seconds=float(settings.PAYMENT_TIMEOUT_SECONDS) + PAYING_MARGIN_SECONDS)
+    return [hold_id, user_id, idempotency_key if input_ok else "", input_ok, now, paying_until]
+
+
+def begun_from_row(row: tuple, *, idempotency_key: str, payment_token: object) -> Begun:
+    """``booking_checkout_begin``'s answer: the contract's error, or what to do next."""
+    outcome, payment_id, attempt, amount, currency, order_id, seats = row
+    if outcome == "paying":
+        return Begun(payment=Paying(id=payment_id, attempt=attempt, amount=amount, currency=currency, seats=seats))
+    if outcome == "paid_before":
+        return Begun(order_id=order_id)
+    if outcome == "stale":
+        return Begun(stale_payment_id=payment_id)
+    if outcome == "invalid":
+        raise checkout_input_error(idempotency_key=idempotency_key, payment_token=payment_token)
+    raise {
+        "not_found": hold_not_found,
+        "key_reused": lambda: Invalid(error_messages["key_reused"]),
+        "already_checked_out": already_checked_out,
+        "hold_expired": hold_expired,
+        "in_progress": checkout_in_progress,
+    }[outcome]()
 
 
 def checkout_begin(
     *, hold_id: int, user_id: int, idempotency_key: str, payment_token: object, now: datetime | None = None
-) -> _Begun:
+) -> Begun:
     """Step 1: settle the idempotency key and mark the hold as being paid."""
-    now = now or timezone.now()
+    params = begin_sql_params(
+        hold_id=hold_id,
+        user_id=user_id,
+        idempotency_key=idempotency_key,
+        payment_token=payment_token,
+        now=now or timezone.now(),
+    )
     try:
-        with locked_atomic(busy=checkout_in_progress()):
-            hold = (
-                Hold.objects.select_for_update(of=("self",))
-                .select_related("event")
-                .filter(pk=hold_id, user_id=user_id)
-                .first()
-            )
-            if hold is None:
-                raise hold_not_found()
-            checkout_input_check(idempotency_key=idempotency_key, payment_token=payment_token)
-            payment = Payment.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
-            if payment is not None:
-                if payment.hold_id != hold.id:
-                    raise Invalid(error_messages["key_reused"])
-                if payment.order_id is not None:
-                    return _Begun(order=Order.objects.get(pk=payment.order_id))
-                if payment.status == Payment.Status.IN_PROGRESS:
-                    if hold.paying_until is not None and hold.paying_until > now:
-                        raise checkout_in_progress()
-                    return _Begun(stale_payment_id=payment.id)
-                if payment.status == Payment.Status.VOIDING:
-                    return _Begun(stale_payment_id=payment.id)  # its capture is given back before a new attempt
-            if hold.status == Hold.Status.CHECKED_OUT:
-                raise already_checked_out()
-            if hold.public_status(now=now) != Hold.Status.ACTIVE:
-                raise hold_expired()
-            if hold.paying_until is not None and hold.paying_until > now:
-                raise checkout_in_progress()
-            paying_until = now + timedelta(seconds=float(settings.PAYMENT_TIMEOUT_SECONDS) + PAYING_MARGIN_SECONDS)
-            _hold_paying_set(hold=hold, paying_until=paying_until, now=now)
-            if payment is None:
-                payment = Payment.objects.create(
-                    user_id=user_id,
-                    hold=hold,
-                    idempotency_key=idempotency_key,
-                    amount=hold.total,
-                    currency=hold.event.currency,
-                )
-            else:
-                payment.attempt += 1
-                payment.status = Payment.Status.IN_PROGRESS
-                payment.error = ""
-                payment.save(update_fields=["attempt", "status", "error", "updated_at"])
-            return _Begun(payment=payment)
+        with locked_atomic(busy=checkout_in_progress()), connection.cursor() as cursor:
+            cursor.execute(BEGIN_SQL, params)
+            row = cursor.fetchone()
     except IntegrityError:
         # The same key raced in for another of the person's holds.
         raise checkout_in_progress() from None
+    return begun_from_row(row, idempotency_key=idempotency_key, payment_token=payment_token)
 
 
-def _hold_of(payment_id: int) -> Subquery:
-    """The payment's hold id, as a subquery: the hold is locked first (the lock order) in the same statement."""
-    return Subquery(Payment.objects.filter(pk=payment_id).values("hold_id"))
+#: Undo step 1 in one round trip: ``booking_checkout_fail``.
+FAIL_SQL = "SELECT booking_checkout_fail(%s::bigint, %s::text, %s::text, %s::timestamptz)"
 
 
 def checkout_fail(*, payment_id: int, payment_status: str, error: str) -> None:
     """Undo ``checkout_begin`` after a decline or a gateway failure: the hold stays as it was."""
-    with locked_atomic(busy=checkout_in_progress()):
-        hold = Hold.objects.select_for_update().get(pk=_hold_of(payment_id))
-        if hold.status == Hold.Status.ACTIVE and hold.paying_until is not None:
-            _hold_paying_set(hold=hold, paying_until=None, now=timezone.now())
-        Payment.objects.filter(pk=payment_id, status=Payment.Status.IN_PROGRESS).update(
-            status=payment_status, error=error[:300], updated_at=timezone.now()
+    with locked_atomic(busy=checkout_in_progress()), connection.cursor() as cursor:
+        cursor.execute(FAIL_SQL, [payment_id, payment_status, error, timezone.now()])
+
+
+def ticket_codes(count: int) -> list[str]:
+    """Unguessable ticket codes: 128 random bits each, URL-safe."""
+    return [secrets.token_urlsafe(16) for _ in range(count)]
+
+
+#: Step 3 in one round trip: ``booking_sale`` (order, tickets, seats sold,
+#: hold checked out, payment paid, confirmation queued).
+SALE_SQL = "SELECT * FROM booking_sale(%s::bigint, %s::text, %s::text[], %s::timestamptz)"
+
+
+def sale_from_rows(rows: list[tuple], *, now: datetime) -> tuple[str, Order | None, list[Ticket] | None]:
+    """``booking_sale``'s answer: its outcome, the order (``sold``; only its id
+    on ``sold_before``) and, for a sale just made, its tickets with their
+    seats, so the answer needs no re-read."""
+    first = rows[0]
+    outcome, order_id, event_id, hold_id, user_id, total, currency = first[:7]
+    if outcome == "lost":
+        return outcome, None, None
+    order = Order(
+        id=order_id,
+        event_id=event_id,
+        user_id=user_id,
+        hold_id=hold_id,
+        status=Order.Status.PAID,
+        total=total,
+        currency=currency,
+        created_at=now,
+        updated_at=now,
+    )
+    order._state.adding = False
+    order._state.db = "default"
+    if outcome == "sold_before":
+        return outcome, order, None
+    tickets = [
+        Ticket(
+            id=ticket_id,
+            order_id=order_id,
+            event_id=event_id,
+            user_id=user_id,
+            code=code,
+            price=price,
+            status=Ticket.Status.VALID,
+            created_at=now,
+            seat=Seat(
+                id=seat_id,
+                section=section,
+                row=row,
+                number=number,
+                status=Seat.Status.SOLD,
+                grade=PriceGrade(code=grade, price=price),
+            ),
         )
-
-
-def ticket_code() -> str:
-    """An unguessable ticket code: 128 random bits, URL-safe."""
-    return secrets.token_urlsafe(16)
-
-
-#: The sale, written in one statement: the order, its tickets, the seats
-#: sold, the hold checked out, the payment paid, the confirmation queued.
-_SALE_SQL = """
-WITH new_order AS (
-    INSERT INTO reservations_order (event_id, user_id, hold_id, status, total, currency, created_at, updated_at)
-    VALUES (%(event)s, %(user)s, %(hold)s, 'paid', %(total)s, %(currency)s, %(now)s, %(now)s)
-    RETURNING id
-), new_tickets AS (
-    INSERT INTO reservations_ticket (order_id, event_id, user_id, seat_id, code, price, status, created_at)
-    SELECT new_order.id, %(event)s, %(user)s, seat.id, seat.code, seat.price, 'valid', %(now)s
-    FROM new_order, unnest(%(seat_ids)s::bigint[], %(codes)s::text[], %(prices)s::int[]) AS seat(id, code, price)
-    RETURNING id, seat_id
-), sold AS (
-    UPDATE reservations_seat SET status = 'sold', held_until = NULL WHERE id = ANY(%(seat_ids)s)
-), checked_out AS (
-    UPDATE reservations_hold SET status = 'checked_out', paying_until = NULL, updated_at = %(now)s WHERE id = %(hold)s
-), paid AS (
-    UPDATE reservations_payment
-    SET status = 'paid', charge_id = %(charge)s, order_id = (SELECT id FROM new_order), updated_at = %(now)s
-    WHERE id = %(payment)s
-), outbox AS (
-    INSERT INTO reservations_confirmation (order_id, status, "to", attempts, last_error, created_at, updated_at)
-    SELECT id, 'pending', %(to)s, 0, '', %(now)s, %(now)s FROM new_order
-)
-SELECT new_order.id, new_tickets.id, new_tickets.seat_id FROM new_order, new_tickets
-"""
-
-
-@dataclass
-class _Sale:
-    order: Order
-    tickets: list[Ticket] | None  # None: sold earlier, by another run (read them from the database)
+        for *_, ticket_id, code, seat_id, section, row, number, grade, price in rows
+    ]
+    return outcome, order, tickets
 
 
 def checkout_finish(*, payment_id: int, charge: Charge) -> Order | None:
@@ -208,83 +225,29 @@ def checkout_finish(*, payment_id: int, charge: Charge) -> Order | None:
     return None if sale is None else sale.order
 
 
-def _sale_write(*, payment_id: int, charge: Charge) -> _Sale | None:
-    """``checkout_finish``, returning the tickets it wrote too (the answer needs no re-read)."""
+def _sale_write(*, payment_id: int, charge: Charge, seats: int | None = None) -> Sale | None:
+    """``checkout_finish``, returning the tickets it wrote too. ``seats`` (how
+    many the hold has, from ``checkout_begin``) sizes the ticket codes;
+    reconciliation, which does not know it, reads it."""
+    if seats is None:
+        seats = len(Payment.objects.filter(pk=payment_id).values_list("hold__seat_ids", flat=True).get())
+    now = timezone.now()
     with locked_atomic(busy=checkout_in_progress()):
-        hold = Hold.objects.select_for_update(of=("self",)).select_related("event", "user").get(pk=_hold_of(payment_id))
-        payment = Payment.objects.select_for_update().get(pk=payment_id)  # lock order: hold, then its payment
-        if payment.status == Payment.Status.PAID:
-            return _Sale(order=Order.objects.get(pk=payment.order_id), tickets=None)  # reconciliation sold it already
-        seats = list(
-            Seat.objects.select_for_update(of=("self",))
-            .filter(id__in=hold.seat_ids)
-            .order_by("id")
-            .values_list("id", "status", "hold_id", "section", "row", "number", "grade__code", "grade__price")
-        )
-        ours = len(seats) == len(hold.seat_ids) and all(s[1] == Seat.Status.HELD and s[2] == hold.id for s in seats)
-        if payment.status != Payment.Status.IN_PROGRESS or hold.status != Hold.Status.ACTIVE or not ours:
-            Payment.objects.filter(pk=payment_id).update(charge_id=charge.id, error="hold lost during payment")
-            return None  # the caller gives the charge back
-        now = timezone.now()
-        codes = [ticket_code() for _ in seats]
-        params = {
-            "event": hold.event_id,
-            "user": hold.user_id,
-            "hold": hold.id,
-            "total": hold.total,
-            "currency": hold.event.currency,
-            "now": now,
-            "seat_ids": [s[0] for s in seats],
-            "codes": codes,
-            "prices": [s[7] for s in seats],
-            "charge": charge.id,
-            "payment": payment_id,
-            "to": hold.user.email,
-        }
         with connection.cursor() as cursor:
-            cursor.execute(_SALE_SQL, params)
-            written = cursor.fetchall()
-        order = Order(
-            id=written[0][0],
-            event=hold.event,
-            user_id=hold.user_id,
-            hold_id=hold.id,
-            status=Order.Status.PAID,
-            total=hold.total,
-            currency=hold.event.currency,
-            created_at=now,
-            updated_at=now,
+            cursor.execute(SALE_SQL, [payment_id, charge.id, ticket_codes(seats), now])
+            outcome, order, tickets = sale_from_rows(cursor.fetchall(), now=now)
+        if order is None:
+            return None
+        if outcome == "sold_before":
+            return Sale(order=Order.objects.get(pk=order.id), tickets=None)  # reconciliation sold it already
+        sold = order
+        transaction.on_commit(
+            lambda: after_sale(event=event_for_booking(event_id=sold.event_id), user_id=sold.user_id, order_id=sold.id)
         )
-        order._state.adding = False
-        order._state.db = "default"
-        ticket_ids = {seat_id: ticket_id for _, ticket_id, seat_id in written}
-        tickets = [
-            Ticket(
-                id=ticket_ids[seat_id],
-                order_id=order.id,
-                event_id=hold.event_id,
-                user_id=hold.user_id,
-                code=code,
-                price=price,
-                status=Ticket.Status.VALID,
-                created_at=now,
-                seat=Seat(
-                    id=seat_id,
-                    section=section,
-                    row=row,
-                    number=number,
-                    status=Seat.Status.SOLD,
-                    grade=PriceGrade(code=grade, price=price),
-                ),
-            )
-            for (seat_id, _, _, section, row, number, grade, price), code in zip(seats, codes, strict=True)
-        ]
-        event, user_id, order_id = hold.event, hold.user_id, order.id
-        transaction.on_commit(lambda: _after_sale(event=event, user_id=user_id, order_id=order_id))
-        return _Sale(order=order, tickets=tickets)
+    return Sale(order=order, tickets=tickets)
 
 
-def _after_sale(*, event: Event, user_id: int, order_id: int) -> None:
+def after_sale(*, event: Event, user_id: int, order_id: int) -> None:
     """After the sale commits: ``order_paid`` goes out (the queue gives the
     place to the next person) and the confirmation is queued. Neither may
     turn a sale that has happened into an error: a receiver or a broker that
@@ -344,8 +307,8 @@ def checkout(*, hold_id: int, user_id: int, payment_token: object, idempotency_k
         )
         if begun.stale_payment_id is not None:
             raise checkout_in_progress()
-    if begun.order is not None:
-        return CheckoutResult(order=begun.order, created=False)
+    if begun.order_id is not None:
+        return CheckoutResult(order=Order.objects.get(pk=begun.order_id), created=False)
     payment = begun.payment
     assert payment is not None
     try:
@@ -363,7 +326,7 @@ def checkout(*, hold_id: int, user_id: int, payment_token: object, idempotency_k
         payment_void(payment_id=payment.id)
         raise payment_unavailable() from None
     try:
-        sale = _sale_write(payment_id=payment.id, charge=charge)
+        sale = _sale_write(payment_id=payment.id, charge=charge, seats=payment.seats)
     except Busy:
         payment_void(payment_id=payment.id)
         checkout_fail(payment_id=payment.id, payment_status=Payment.Status.FAILED, error="busy after charge; voided")

@@ -64,3 +64,8 @@ def payment_unavailable() -> ApplicationError:
     return ApplicationError(
         "payment_unavailable", error_messages["payment_unavailable"], status_code=status.HTTP_502_BAD_GATEWAY
     )
+
+
+def limit_exceeded(limit: int) -> Conflict:
+    """409 with ``limit``: held and bought seats plus these would pass ``max_tickets_per_user``."""
+    return Conflict("limit_exceeded", error_messages["limit_exceeded"].format(limit=limit), limit=limit)

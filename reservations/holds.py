@@ -13,7 +13,6 @@ separate, named check that the API composes with ``hold_create``.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -21,16 +20,16 @@ from django.db import connection
 from django.utils import timezone
 
 from core.errors import Conflict, Invalid
-from reservations.availability import hold_lapsed_q, seat_free_q, seat_is_free, seat_lapsed_sql
+from reservations.availability import hold_lapsed_q, seat_free_q, seat_lapsed_sql
 from reservations.errors import (
     already_checked_out,
     checkout_in_progress,
     error_messages,
     hold_not_found,
+    limit_exceeded,
 )
 from reservations.locking import Busy, locked_atomic, row_locks_enabled
 from reservations.models import Event, Hold, PriceGrade, Seat
-from reservations.selectors import SHOPPER_SEAT_COUNT_SQL, shopper_seat_count
 
 BEST_AVAILABLE_WINDOW = 64
 
@@ -44,55 +43,56 @@ def event_sale_require(*, event: Event, now: datetime) -> None:
         raise refusal
 
 
-def _race_window() -> None:
-    """Debug only: with row locks off, widen the gap between check and write."""
-    pause = settings.BOOKING_RACE_PAUSE_SECONDS
-    if pause and not row_locks_enabled():
-        time.sleep(pause)
-
-
 def _limit_check(*, event: Event, have: int, adding: int) -> None:
-    """The per-person limit: seats in live holds plus seats bought, plus these."""
+    """The per-person limit, before anything is read: no request may ask for
+    more seats than ``max_tickets_per_user`` (the full rule, seats held and
+    bought plus these, is ``booking_hold``'s, in SQL)."""
     if have + adding > event.max_tickets_per_user:
-        raise Conflict(
-            "limit_exceeded",
-            error_messages["limit_exceeded"].format(limit=event.max_tickets_per_user),
-            limit=event.max_tickets_per_user,
-        )
+        raise limit_exceeded(event.max_tickets_per_user)
 
 
-_HOLD_WRITE_SQL = """
-WITH new_hold AS (
-    INSERT INTO reservations_hold (event_id, user_id, status, expires_at, seat_ids, total, created_at, updated_at)
-    VALUES (%s, %s, 'active', %s, %s, %s, %s, %s)
-    RETURNING id
+#: One round trip: ``booking_hold`` in ``reservations/sql/booking_v1.sql``.
+HOLD_SQL = (
+    "SELECT * FROM booking_hold(%s::bigint, %s::bigint, %s::bigint[], %s::integer, %s::timestamptz,"
+    " %s::integer, %s::integer, %s::boolean, %s::float8)"
 )
-UPDATE reservations_seat s SET status = 'held', hold_id = (SELECT id FROM new_hold), held_until = %s
-FROM reservations_pricegrade g
-WHERE s.id = ANY(%s) AND g.id = s.grade_id
-RETURNING (SELECT id FROM new_hold), s.id, s.section, s.row, s.number, g.code, g.price
-"""
 
 
-def _hold_write(*, event: Event, user_id: int, seats: list[tuple[int, int]], now: datetime) -> Hold:
-    """Write the hold and claim its seats in one statement. ``seats`` is
-    ``(id, price)``, already locked. The statement returns what the answer
-    shows of each seat, so nobody reads the seats again (``hold.seats_written``)."""
+def hold_sql_params(*, event: Event, user_id: int, seat_ids: list[int], wanted: int, now: datetime) -> list:
+    """``HOLD_SQL``'s parameters; without row locks (a debug setting) the
+    race window is widened so the concurrency tests can show the race."""
+    locks = row_locks_enabled()
+    pause = 0.0 if locks else float(settings.BOOKING_RACE_PAUSE_SECONDS)
+    limit = event.max_tickets_per_user
+    return [event.id, user_id, seat_ids, wanted, now, event.hold_seconds, limit, locks, pause]
+
+
+def hold_from_rows(rows: list[tuple], *, event: Event, user_id: int, now: datetime) -> Hold:
+    """``booking_hold``'s answer: the contract's error, or the hold it wrote
+    with its seats as the answer shows them (``hold.seats_written``), so
+    nobody reads the seats again."""
+    outcome = rows[0][0]
+    if outcome == "unknown_seat":
+        unknown = [row[2] for row in rows]
+        raise Invalid(
+            "Some seats do not exist in this event.", fields={"seat_ids": [f"Unknown seat {i}." for i in unknown]}
+        )
+    if outcome == "limit_exceeded":
+        raise limit_exceeded(event.max_tickets_per_user)
+    if outcome == "not_enough_seats":
+        raise Conflict("not_enough_seats", error_messages["not_enough_seats"])
+    if outcome == "seat_unavailable":
+        raise Conflict("seat_unavailable", error_messages["seat_unavailable"], seat_ids=[row[2] for row in rows])
+    rows = sorted(rows, key=lambda row: row[2])
     expires_at = now + timedelta(seconds=event.hold_seconds)
-    ids = sorted(seat_id for seat_id, _ in seats)
-    total = sum(price for _, price in seats)
-    with connection.cursor() as cursor:
-        cursor.execute(_HOLD_WRITE_SQL, [event.id, user_id, expires_at, ids, total, now, now, expires_at, ids])
-        rows = sorted(cursor.fetchall(), key=lambda row: row[1])
-    hold_id = rows[0][0]
     hold = Hold(
-        id=hold_id,
+        id=rows[0][1],
         event=event,
         user_id=user_id,
         status=Hold.Status.ACTIVE,
         expires_at=expires_at,
-        seat_ids=ids,
-        total=total,
+        seat_ids=[row[2] for row in rows],
+        total=sum(row[7] for row in rows),
         created_at=now,
         updated_at=now,
     )
@@ -100,9 +100,18 @@ def _hold_write(*, event: Event, user_id: int, seats: list[tuple[int, int]], now
     hold._state.db = "default"
     hold.seats_written = [
         {"id": i, "section": sec, "row": row, "number": num, "grade": code, "price": price, "status": Seat.Status.HELD}
-        for _, i, sec, row, num, code, price in rows
+        for _, _, i, sec, row, num, code, price, _ in rows
     ]
     return hold
+
+
+def _hold_call(*, event: Event, user_id: int, seat_ids: list[int], wanted: int, now: datetime) -> Hold:
+    """Run ``booking_hold`` on Django's connection (inside ``locked_atomic``)."""
+    params = hold_sql_params(event=event, user_id=user_id, seat_ids=seat_ids, wanted=wanted, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(HOLD_SQL, params)
+        rows = cursor.fetchall()
+    return hold_from_rows(rows, event=event, user_id=user_id, now=now)
 
 
 def hold_create(
@@ -147,31 +156,9 @@ def hold_create(
     return _hold_best_available(event=event, user_id=user_id, quantity=quantity, grade=price_grade, now=now)
 
 
-_SEATS_LOCK_SQL = (
-    "SELECT s.id, s.status, s.held_until, g.price, " + SHOPPER_SEAT_COUNT_SQL + " AS have "
-    "FROM reservations_seat s JOIN reservations_pricegrade g ON g.id = s.grade_id "
-    "WHERE s.event_id = %s AND s.id = ANY(%s) ORDER BY s.id"
-)
-
-
 def _hold_by_ids(*, event: Event, user_id: int, seat_ids: list[int], now: datetime) -> Hold:
-    with locked_atomic(shopper=(event.id, user_id)):
-        # The seats, locked in id order, and the person's seat count, in one round trip.
-        sql = _SEATS_LOCK_SQL + (" FOR UPDATE OF s" if row_locks_enabled() else "")
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [user_id, event.id, now, user_id, event.id, event.id, seat_ids])
-            rows = cursor.fetchall()
-        unknown = sorted(set(seat_ids) - {row[0] for row in rows})
-        if unknown:
-            raise Invalid(
-                "Some seats do not exist in this event.", fields={"seat_ids": [f"Unknown seat {i}." for i in unknown]}
-            )
-        _limit_check(event=event, have=rows[0][4], adding=len(seat_ids))
-        taken = [seat_id for seat_id, status, held_until, _, _ in rows if not seat_is_free(status, held_until, now)]
-        if taken:
-            raise Conflict("seat_unavailable", error_messages["seat_unavailable"], seat_ids=taken)
-        _race_window()
-        return _hold_write(event=event, user_id=user_id, seats=[(r[0], r[3]) for r in rows], now=now)
+    with locked_atomic():
+        return _hold_call(event=event, user_id=user_id, seat_ids=seat_ids, wanted=len(seat_ids), now=now)
 
 
 def best_seats_pick(candidates: list[tuple[int, str, str, int]], quantity: int, *, fallback: bool = True) -> list[int]:
@@ -190,34 +177,28 @@ def best_seats_pick(candidates: list[tuple[int, str, str, int]], quantity: int, 
 
 
 _BEST_WINDOW_SQL = (
-    "SELECT s.id, s.section, s.row, s.number, " + SHOPPER_SEAT_COUNT_SQL + " AS have "
-    "FROM reservations_seat s WHERE s.event_id = %s AND s.grade_id = %s AND {where} "
+    "SELECT s.id, s.section, s.row, s.number FROM reservations_seat s "
+    "WHERE s.event_id = %s AND s.grade_id = %s AND {where} "
     "ORDER BY s.row_index, s.section, s.number LIMIT %s {lock}"
 )
 
 
-def _best_window(
-    *, event: Event, grade: PriceGrade, user_id: int, size: int, now: datetime, lock: bool
-) -> tuple[list[tuple], int]:
-    """The best free seats of the grade in quality order, and the person's seat
-    count, in one round trip: free seats through the ``seat_best_available``
-    index, then (if short) seats of lapsed holds (lazy expiry). With ``lock``,
-    ``FOR UPDATE SKIP LOCKED``: seats another shopper is taking right now are
-    passed over, nobody waits."""
+def _best_window(*, event: Event, grade: PriceGrade, size: int, now: datetime, lock: bool) -> list[tuple]:
+    """The best free seats of the grade in quality order: free seats through
+    the ``seat_best_available`` index, then (if short) seats of lapsed holds
+    (lazy expiry). With ``lock``, ``FOR UPDATE SKIP LOCKED``: seats another
+    shopper is taking right now are passed over, nobody waits."""
     lock_sql = "FOR UPDATE OF s SKIP LOCKED" if lock else ""
-    count_params = [user_id, event.id, now, user_id, event.id]
     rows: list[tuple] = []
     with connection.cursor() as cursor:
         # Free seats first (the partial index), then seats of lapsed holds: together, ``seat_free_sql``.
         for where, extra in (("s.status = 'available'", []), (seat_lapsed_sql("s"), [now])):
             sql = _BEST_WINDOW_SQL.format(where=where, lock=lock_sql)
-            cursor.execute(sql, [*count_params, event.id, grade.id, *extra, size - len(rows)])
+            cursor.execute(sql, [event.id, grade.id, *extra, size - len(rows)])
             rows += cursor.fetchall()
             if len(rows) >= size:
                 break
-    if not rows:
-        return [], shopper_seat_count(event_id=event.id, user_id=user_id, now=now)
-    return [row[:4] for row in rows], rows[0][4]
+    return rows
 
 
 def _adjacent_block(candidates: list[tuple], quantity: int) -> list[int] | None:
@@ -229,18 +210,15 @@ def _hold_best_available(*, event: Event, user_id: int, quantity: int, grade: Pr
     """Lock a small window of the best free seats (``SKIP LOCKED``) and take an
     adjacent block from it; if the window has none, look further for a block
     and lock just that; else take the window's best seats. Every shopper
-    locks only a few seats, so concurrent shoppers each get their own."""
+    locks only a few seats, so concurrent shoppers each get their own. The
+    seats picked (or the short window: ``not_enough_seats``) go to
+    ``booking_hold``, which checks the limit and writes, as for seats by id."""
     locks = row_locks_enabled()
     with locked_atomic(shopper=(event.id, user_id)):
-        window, have = _best_window(event=event, grade=grade, user_id=user_id, size=quantity * 2, now=now, lock=locks)
-        _limit_check(event=event, have=have, adding=quantity)
-        if len(window) < quantity:
-            raise Conflict("not_enough_seats", error_messages["not_enough_seats"])
-        picked = _adjacent_block(window, quantity)
-        if picked is None:
-            further, _ = _best_window(
-                event=event, grade=grade, user_id=user_id, size=BEST_AVAILABLE_WINDOW, now=now, lock=False
-            )
+        window = _best_window(event=event, grade=grade, size=quantity * 2, now=now, lock=locks)
+        picked = _adjacent_block(window, quantity) if len(window) >= quantity else None
+        if picked is None and len(window) >= quantity:
+            further = _best_window(event=event, grade=grade, size=BEST_AVAILABLE_WINDOW, now=now, lock=False)
             block = _adjacent_block([row for row in further if row not in window], quantity)
             if block is not None and locks:
                 got = (
@@ -252,8 +230,8 @@ def _hold_best_available(*, event: Event, user_id: int, quantity: int, grade: Pr
                 )
                 block = block if len(got) == quantity else None
             picked = block or [seat_id for seat_id, *_ in window[:quantity]]
-        _race_window()
-        return _hold_write(event=event, user_id=user_id, seats=[(i, grade.price) for i in picked], now=now)
+        seats = sorted(picked if picked is not None else [row[0] for row in window])
+        return _hold_call(event=event, user_id=user_id, seat_ids=seats, wanted=quantity, now=now)
 
 
 def seats_release_sql(where: str) -> str:

@@ -384,7 +384,12 @@ class Payment(models.Model):
 
     @property
     def charge_key(self) -> str:
-        return f"payment-{self.pk}-{self.attempt}"
+        return payment_charge_key(self.pk, self.attempt)
+
+
+def payment_charge_key(payment_id: int, attempt: int) -> str:
+    """The idempotency key sent to the gateway for one attempt of a payment."""
+    return f"payment-{payment_id}-{attempt}"
 
 
 class Confirmation(models.Model):

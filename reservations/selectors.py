@@ -11,11 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
-from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from reservations.availability import seat_free_q, seat_held_live_sql, seat_public_status
+from reservations.availability import seat_free_q, seat_public_status
 from reservations.errors import event_not_found, hold_not_found, order_not_found
 from reservations.models import Event, Hold, Order, Seat, Ticket
 
@@ -171,23 +170,6 @@ def hold_get_or_404(*, hold_id: int, user_id: int) -> Hold:
     if hold is None:
         raise hold_not_found()
     return hold
-
-
-#: Params: user_id, event_id, now, user_id, event_id.
-SHOPPER_SEAT_COUNT_SQL = (
-    "(SELECT count(*) FROM reservations_seat hs JOIN reservations_hold h ON h.id = hs.hold_id"
-    " WHERE h.user_id = %s AND h.event_id = %s AND h.status = 'active'"
-    f" AND {seat_held_live_sql('hs')})"
-    " + (SELECT count(*) FROM reservations_ticket t"
-    " WHERE t.user_id = %s AND t.event_id = %s AND t.status = 'valid')"
-)
-
-
-def shopper_seat_count(*, event_id: int, user_id: int, now: datetime) -> int:
-    """Seats the person holds (live holds) plus seats they bought, for the per-person limit."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {SHOPPER_SEAT_COUNT_SQL}", [user_id, event_id, now, user_id, event_id])
-        return cursor.fetchone()[0]
 
 
 def _orders() -> QuerySet[Order]:
