@@ -48,6 +48,11 @@ class CachedTokenAuthentication(TokenAuthentication):
         cached = token_cached(key)
         if cached is not None:
             return cached_token_user(cached), None
+        return self.token_look_up(key)
+
+    def token_look_up(self, key: str) -> tuple[Any, Any]:
+        """A token not in the cache: its digest's row, checked, then cached.
+        The event-loop fast paths call it too (``token_user_cold``)."""
         read_started = time.time()
         auth_token = AuthToken.objects.select_related("user").filter(digest=hash_token(key)).first()
         if auth_token is None:
@@ -58,3 +63,13 @@ class CachedTokenAuthentication(TokenAuthentication):
         user, _ = self.validate_user(auth_token)
         token_cache_store(key, user, expiry=auth_token.expiry, read_started=read_started)
         return user, auth_token
+
+
+def token_user_cold(key: str) -> int | None:
+    """The id of the token's user, looked up (and cached) as DRF would; None
+    when DRF would answer 401. For asyncio callers through ``core.pg.sync_db``."""
+    try:
+        user, _ = CachedTokenAuthentication().token_look_up(key)
+    except exceptions.AuthenticationFailed:
+        return None
+    return user.id

@@ -8,7 +8,7 @@ import time
 from rest_framework import status
 
 from core.errors import ApplicationError
-from core.redis import get_redis
+from core.redis import get_async_redis, get_redis
 from queue_app.keys import active_key
 from queue_app.store import store_admission_end
 from reservations.models import Event
@@ -23,17 +23,27 @@ class NotAdmitted(ApplicationError):
         )
 
 
+def _admitted(expires: float | None) -> bool:
+    """The admission (its expiry as stored in the active set) has not lapsed."""
+    return expires is not None and expires > time.time()
+
+
 def admission_is_active(*, event: Event, user_id: int) -> bool:
     """True when the event has no queue, or the user's admission has not lapsed."""
     if not event.queue_enabled:
         return True
-    expires = get_redis().zscore(active_key(event.id), str(user_id))
-    return expires is not None and expires > time.time()
+    return _admitted(get_redis().zscore(active_key(event.id), str(user_id)))
 
 
 def admission_require(*, event: Event, user_id: int) -> None:
     """Raise 403 ``not_admitted`` unless ``admission_is_active``."""
     if not admission_is_active(event=event, user_id=user_id):
+        raise NotAdmitted()
+
+
+async def admission_require_async(*, event: Event, user_id: int) -> None:
+    """``admission_require`` for the booking fast path (one ZSCORE on the event loop)."""
+    if event.queue_enabled and not _admitted(await get_async_redis().zscore(active_key(event.id), str(user_id))):
         raise NotAdmitted()
 
 

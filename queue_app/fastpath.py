@@ -21,26 +21,30 @@ headers the JSON renderer would refuse.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.http.request import split_domain_port, validate_host
 
 from accounts.tokens import token_cached_async
 from core.errors import error_parts, service_error_parts
+from core.fastpath import (
+    ASGIApp,
+    json_respond,
+    request_headers,
+    token_key,
+    view_allow_header,
+    view_headers,
+    view_servable,
+)
 from queue_app.api import EventQueueApi
 from queue_app.services import queue_join_async, queue_state_get_async
 
-ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
-
 QUEUE_PATH = re.compile(r"/api/events/([0-9]+)/queue/")
 SERVED_METHODS = frozenset({"GET", "POST"})
-JSON_MEDIA_TYPES = frozenset({"*/*", "application/*", "application/json"})
 
 logger = logging.getLogger("django.request")
 
@@ -57,9 +61,9 @@ class QueueFastPath:
         if scope["type"] == "http" and scope["method"] in SERVED_METHODS:
             match = QUEUE_PATH.fullmatch(scope["path"])
         if match is not None:
-            headers = _headers(scope)
-            key = _token_key(headers)
-            if key is not None and _servable(scope, headers):
+            headers = request_headers(scope)
+            key = token_key(headers)
+            if key is not None and view_servable(scope, headers):
                 if await _serve(int(match[1]), key, scope, headers, receive, send):
                     return
         await self.app(scope, receive, send)
@@ -70,48 +74,6 @@ def queue_fast_path_wrap(app: ASGIApp) -> ASGIApp:
     ``QUEUE_FAST_PATH`` is off (the switch to send every join through the
     Django view, should the fast path ever misbehave)."""
     return QueueFastPath(app) if settings.QUEUE_FAST_PATH else app
-
-
-def _headers(scope: dict) -> dict[bytes, bytes]:
-    """Request headers by lower-case name; a repeated header keeps its last value."""
-    return dict(scope["headers"])
-
-
-def _token_key(headers: dict[bytes, bytes]) -> str | None:
-    """The key of a well-formed ``Authorization: Token <key>`` header (as DRF
-    reads it); anything else, malformed included, is Django's to answer."""
-    parts = headers.get(b"authorization", b"").split()
-    if len(parts) != 2 or parts[0].lower() != b"token":
-        return None
-    try:
-        return parts[1].decode()
-    except UnicodeDecodeError:
-        return None
-
-
-def _secure(scope: dict, headers: dict[bytes, bytes]) -> bool:
-    header, value = settings.SECURE_PROXY_SSL_HEADER or (None, None)
-    if header is not None:
-        name = header.removeprefix("HTTP_").replace("_", "-").lower().encode()
-        forwarded = headers.get(name)
-        if forwarded is not None:
-            return forwarded.split(b",")[0].strip().decode("latin-1") == value
-    return scope.get("scheme") == "https"
-
-
-def _servable(scope: dict, headers: dict[bytes, bytes]) -> bool:
-    """Would Django answer this request with the view (not a redirect, a 400
-    for the host, or a 406 for ``Accept``)?"""
-    if settings.SECURE_SSL_REDIRECT and not _secure(scope, headers):
-        return False
-    host, _ = split_domain_port(headers.get(b"host", b"").decode("latin-1"))
-    if not host or not validate_host(host, settings.ALLOWED_HOSTS):
-        return False
-    accept = headers.get(b"accept")
-    if accept is None:
-        return True
-    offered = {item.split(b";")[0].strip().decode("latin-1") for item in accept.split(b",")}
-    return not offered.isdisjoint(JSON_MEDIA_TYPES)
 
 
 async def _serve(
@@ -135,7 +97,7 @@ async def _serve(
             logger.exception("Internal Server Error: %s", scope["path"])
             parts = error_parts("server_error", "Something went wrong on our side.", 500)
         status, body, extra = parts.status, parts.body, parts.headers
-    await _respond(send, status, body, {**extra, **_view_headers(scope, headers)})
+    await json_respond(send, status, body, {**extra, **view_headers(scope, headers, allow=_allow_header())})
     return True
 
 
@@ -152,39 +114,4 @@ async def _body_drained(receive: Callable) -> bool:
 
 @cache
 def _allow_header() -> str:
-    """DRF's ``Allow`` for the queue view; Django's ``setup`` adds ``HEAD``
-    to a view with ``GET``, as it does for every request."""
-    view = EventQueueApi()
-    view.setup(None)
-    return ", ".join(view.allowed_methods)
-
-
-def _view_headers(scope: dict, request_headers: dict[bytes, bytes]) -> dict[str, str]:
-    """The headers Django's middleware and DRF add to the view's response."""
-    headers = {"Allow": _allow_header()}
-    if settings.X_FRAME_OPTIONS:
-        headers["X-Frame-Options"] = settings.X_FRAME_OPTIONS
-    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-        headers["X-Content-Type-Options"] = "nosniff"
-    if settings.SECURE_REFERRER_POLICY:
-        policy = settings.SECURE_REFERRER_POLICY
-        headers["Referrer-Policy"] = policy if isinstance(policy, str) else ",".join(policy)
-    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
-        headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
-    if settings.SECURE_HSTS_SECONDS and _secure(scope, request_headers):
-        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
-        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
-            hsts += "; includeSubDomains"
-        if settings.SECURE_HSTS_PRELOAD:
-            hsts += "; preload"
-        headers["Strict-Transport-Security"] = hsts
-    return headers
-
-
-async def _respond(send: Callable, status: int, body: dict, headers: dict[str, str]) -> None:
-    """JSON as DRF's ``JSONRenderer`` writes it (compact, UTF-8)."""
-    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    raw += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": payload})
+    return view_allow_header(EventQueueApi)

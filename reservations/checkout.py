@@ -23,12 +23,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from psycopg import errors as pg_errors
 from rest_framework import status
 
 from core.errors import ApplicationError, Invalid
+from core.pg import sync_db
 from reservations.errors import (
     already_checked_out,
     checkout_in_progress,
@@ -37,11 +40,11 @@ from reservations.errors import (
     hold_not_found,
     payment_unavailable,
 )
-from reservations.locking import Busy, locked_atomic
+from reservations.locking import Busy, locked_atomic, locked_fetch_async
 from reservations.models import Event, Order, Payment, PriceGrade, Seat, Ticket, payment_charge_key
 from reservations.orders import confirmations_kick
 from reservations.payments import CAPTURED, VOIDED, Charge, PaymentDeclined, PaymentError, payment_gateway
-from reservations.selectors import event_for_booking
+from reservations.selectors import event_for_booking, event_for_booking_async
 from reservations.settlement import payment_refund, payment_void
 from reservations.signals import order_paid
 
@@ -291,11 +294,41 @@ def payment_reconcile(*, payment_id: int) -> str:
     return "failed"
 
 
+def _declined(payment: Paying, exc: PaymentError) -> ApplicationError:
+    """After a decline: undo step 1; the error to answer (402)."""
+    checkout_fail(payment_id=payment.id, payment_status=Payment.Status.DECLINED, error=str(exc))
+    return ApplicationError(
+        "payment_declined", error_messages["payment_declined"], status_code=status.HTTP_402_PAYMENT_REQUIRED
+    )
+
+
+def _gateway_failed(payment: Paying, exc: PaymentError) -> ApplicationError:
+    """After a gateway failure: whatever a timed-out call may have captured is
+    given back before the key can be retried; the error to answer (502)."""
+    checkout_fail(payment_id=payment.id, payment_status=Payment.Status.VOIDING, error=str(exc))
+    payment_void(payment_id=payment.id)
+    return payment_unavailable()
+
+
+def _sale_busy(payment: Paying, exc: Busy) -> Busy:
+    """The sale could not lock its rows in time: the charge is given back."""
+    payment_void(payment_id=payment.id)
+    checkout_fail(payment_id=payment.id, payment_status=Payment.Status.FAILED, error="busy after charge; voided")
+    return exc
+
+
+def _hold_lost(payment: Paying) -> ApplicationError:
+    """The hold lapsed or was released during the payment: the charge is given back (410)."""
+    payment_void(payment_id=payment.id)
+    return hold_expired()
+
+
 def checkout(*, hold_id: int, user_id: int, payment_token: object, idempotency_key: str) -> CheckoutResult:
     """Pay for a hold. A replayed key returns the first order (``created`` False).
 
     A replay of a key whose earlier run died mid-payment first settles that
-    run (``payment_reconcile``: its capture becomes the sale, or is voided)."""
+    run (``payment_reconcile``: its capture becomes the sale, or is voided).
+    ``checkout_async`` is the same sequence on the event loop."""
     begun = checkout_begin(
         hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key, payment_token=payment_token
     )
@@ -316,22 +349,60 @@ def checkout(*, hold_id: int, user_id: int, payment_token: object, idempotency_k
             token=payment_token, amount=payment.amount, currency=payment.currency, idempotency_key=payment.charge_key
         )
     except PaymentDeclined as exc:
-        checkout_fail(payment_id=payment.id, payment_status=Payment.Status.DECLINED, error=str(exc))
-        raise ApplicationError(
-            "payment_declined", error_messages["payment_declined"], status_code=status.HTTP_402_PAYMENT_REQUIRED
-        ) from None
+        raise _declined(payment, exc) from None
     except PaymentError as exc:
-        # Whatever a timed-out call may have captured is given back before the key can be retried.
-        checkout_fail(payment_id=payment.id, payment_status=Payment.Status.VOIDING, error=str(exc))
-        payment_void(payment_id=payment.id)
-        raise payment_unavailable() from None
+        raise _gateway_failed(payment, exc) from None
     try:
         sale = _sale_write(payment_id=payment.id, charge=charge, seats=payment.seats)
-    except Busy:
-        payment_void(payment_id=payment.id)
-        checkout_fail(payment_id=payment.id, payment_status=Payment.Status.FAILED, error="busy after charge; voided")
-        raise
+    except Busy as exc:
+        raise _sale_busy(payment, exc) from None
     if sale is None:
-        payment_void(payment_id=payment.id)
-        raise hold_expired()
+        raise _hold_lost(payment)
     return CheckoutResult(order=sale.order, created=True, tickets=sale.tickets)
+
+
+async def checkout_async(
+    *, hold_id: int, user_id: int, payment_token: str, idempotency_key: str
+) -> CheckoutResult | None:
+    """``checkout`` on the event loop, for the booking fast path: step 1 and
+    the sale are the same stored functions (one round trip each, no thread),
+    the charge is the gateway's ``charge_async``; the rare endings (decline,
+    gateway failure, a lost hold) run the same synchronous helpers in a
+    thread. None, with nothing written, for a replayed key (its order, or an
+    earlier run to reconcile first): the caller lets ``checkout`` answer."""
+    params = begin_sql_params(
+        hold_id=hold_id,
+        user_id=user_id,
+        idempotency_key=idempotency_key,
+        payment_token=payment_token,
+        now=timezone.now(),
+    )
+    try:
+        rows = await locked_fetch_async(BEGIN_SQL, params, busy=checkout_in_progress())
+    except pg_errors.UniqueViolation:
+        raise checkout_in_progress() from None  # the same key raced in for another of the person's holds
+    payment = begun_from_row(rows[0], idempotency_key=idempotency_key, payment_token=payment_token).payment
+    if payment is None:
+        return None
+    try:
+        charge = await payment_gateway().charge_async(
+            token=payment_token, amount=payment.amount, currency=payment.currency, idempotency_key=payment.charge_key
+        )
+    except PaymentDeclined as exc:
+        raise await sync_db(_declined)(payment, exc) from None
+    except PaymentError as exc:
+        raise await sync_db(_gateway_failed)(payment, exc) from None
+    now = timezone.now()
+    params = [payment.id, charge.id, ticket_codes(payment.seats), now]
+    try:
+        rows = await locked_fetch_async(SALE_SQL, params, busy=checkout_in_progress())
+    except Busy as exc:
+        raise await sync_db(_sale_busy)(payment, exc) from None
+    outcome, order, tickets = sale_from_rows(rows, now=now)
+    if order is None:
+        raise await sync_db(_hold_lost)(payment)
+    if outcome == "sold_before":
+        return CheckoutResult(order=await sync_db(Order.objects.get)(pk=order.id), created=True)
+    event = await event_for_booking_async(event_id=order.event_id)
+    await sync_to_async(after_sale, thread_sensitive=False)(event=event, user_id=order.user_id, order_id=order.id)
+    return CheckoutResult(order=order, created=True, tickets=tickets)

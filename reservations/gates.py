@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from reservations.models import Event
 
-AdmissionCheck = Callable[..., None]
+AdmissionCheck = Callable[..., Any]
 
 
 @cache
@@ -28,3 +29,9 @@ def _check(path: str) -> AdmissionCheck:
 def admission_check(*, event: Event, user_id: int) -> None:
     """Raise (403 ``not_admitted`` from the queue) unless the person may shop at ``event`` now."""
     _check(settings.BOOKING_ADMISSION_CHECK)(event=event, user_id=user_id)
+
+
+async def admission_check_async(*, event: Event, user_id: int) -> None:
+    """``admission_check`` for the event-loop fast path: the asyncio twin the
+    setting ``BOOKING_ADMISSION_CHECK_ASYNC`` names."""
+    await _check(settings.BOOKING_ADMISSION_CHECK_ASYNC)(event=event, user_id=user_id)

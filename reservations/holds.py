@@ -28,7 +28,7 @@ from reservations.errors import (
     hold_not_found,
     limit_exceeded,
 )
-from reservations.locking import Busy, locked_atomic, row_locks_enabled
+from reservations.locking import Busy, locked_atomic, locked_fetch_async, row_locks_enabled
 from reservations.models import Event, Hold, PriceGrade, Seat
 
 BEST_AVAILABLE_WINDOW = 64
@@ -133,15 +133,9 @@ def hold_create(
     if seat_ids is not None:
         if quantity is not None or grade is not None:
             raise Invalid("Give either seat_ids, or quantity and grade, not both.")
-        if not seat_ids:
-            raise Invalid("seat_ids is empty.", fields={"seat_ids": ["Choose at least one seat."]})
-        if len(set(seat_ids)) != len(seat_ids):
-            raise Invalid("seat_ids has duplicates.", fields={"seat_ids": ["A seat appears twice."]})
-        if not all(0 < seat_id < 2**63 for seat_id in seat_ids):  # seat ids are positive bigints
-            raise Invalid("seat_ids holds ids no seat can have.", fields={"seat_ids": ["Unknown seat."]})
-        event_sale_require(event=event, now=now)
-        _limit_check(event=event, have=0, adding=len(seat_ids))
-        return _hold_by_ids(event=event, user_id=user_id, seat_ids=sorted(seat_ids), now=now)
+        ids = hold_by_ids_check(event=event, seat_ids=seat_ids, now=now)
+        with locked_atomic():
+            return _hold_call(event=event, user_id=user_id, seat_ids=ids, wanted=len(ids), now=now)
     if quantity is None or grade is None:
         raise Invalid("Give seat_ids, or quantity and grade.")
     if quantity < 1:
@@ -156,9 +150,28 @@ def hold_create(
     return _hold_best_available(event=event, user_id=user_id, quantity=quantity, grade=price_grade, now=now)
 
 
-def _hold_by_ids(*, event: Event, user_id: int, seat_ids: list[int], now: datetime) -> Hold:
-    with locked_atomic():
-        return _hold_call(event=event, user_id=user_id, seat_ids=seat_ids, wanted=len(seat_ids), now=now)
+def hold_by_ids_check(*, event: Event, seat_ids: list[int], now: datetime) -> list[int]:
+    """What is checked before any seat is read: the ids (400), the sale
+    (``event_sale_require``) and the limit's bound; the ids sorted (the
+    lock order)."""
+    if not seat_ids:
+        raise Invalid("seat_ids is empty.", fields={"seat_ids": ["Choose at least one seat."]})
+    if len(set(seat_ids)) != len(seat_ids):
+        raise Invalid("seat_ids has duplicates.", fields={"seat_ids": ["A seat appears twice."]})
+    if not all(0 < seat_id < 2**63 for seat_id in seat_ids):  # seat ids are positive bigints
+        raise Invalid("seat_ids holds ids no seat can have.", fields={"seat_ids": ["Unknown seat."]})
+    event_sale_require(event=event, now=now)
+    _limit_check(event=event, have=0, adding=len(seat_ids))
+    return sorted(seat_ids)
+
+
+async def hold_by_ids_async(*, event: Event, user_id: int, seat_ids: list[int]) -> Hold:
+    """``hold_create`` with ``seat_ids``, on the event loop (the booking fast
+    path): the same checks, the same ``booking_hold``, one round trip."""
+    now = timezone.now()
+    ids = hold_by_ids_check(event=event, seat_ids=seat_ids, now=now)
+    params = hold_sql_params(event=event, user_id=user_id, seat_ids=ids, wanted=len(ids), now=now)
+    return hold_from_rows(await locked_fetch_async(HOLD_SQL, params), event=event, user_id=user_id, now=now)
 
 
 def best_seats_pick(candidates: list[tuple[int, str, str, int]], quantity: int, *, fallback: bool = True) -> list[int]:

@@ -16,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from psycopg import errors as pg_errors
 
 from core.errors import Conflict
+from core.pg import pg_fetchall
 
 _LOCK_FAILURES = (pg_errors.LockNotAvailable, pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
@@ -65,6 +67,18 @@ def locked_atomic(*, busy: Busy | None = None, shopper: tuple[int, int] | None =
                     cursor.execute(_LOCK_TIMEOUT_SQL, [timeout])
             yield
     except DatabaseError as exc:
+        if is_lock_failure(exc):
+            raise (busy or Busy()) from exc
+        raise
+
+
+async def locked_fetch_async(sql: str, params: list, *, busy: Busy | None = None) -> list[tuple]:
+    """One booking statement from asyncio code, as its own transaction
+    (``core.pg``: ``lock_timeout`` set on the connection); lock failures
+    raise ``busy``, as in ``locked_atomic``."""
+    try:
+        return await pg_fetchall(sql, params)
+    except psycopg.Error as exc:
         if is_lock_failure(exc):
             raise (busy or Busy()) from exc
         raise

@@ -8,16 +8,18 @@ the gateway only while it holds no row lock.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from core.redis import get_redis
+from core.redis import get_async_redis, get_redis
 
 TOKEN_OK, TOKEN_DECLINED, TOKEN_TIMEOUT, TOKEN_SLOW = "tok_ok", "tok_declined", "tok_timeout", "tok_slow"
 TOKEN_CAPTURE_SLOW = "tok_capture_slow"  # noqa: S105 - a test card token, not a secret
@@ -51,6 +53,14 @@ class PaymentGateway:
     def charge(self, *, token: str, amount: int, currency: str, idempotency_key: str) -> Charge:
         """Capture ``amount``; the same ``idempotency_key`` never charges twice."""
         raise NotImplementedError
+
+    async def charge_async(self, *, token: str, amount: int, currency: str, idempotency_key: str) -> Charge:
+        """``charge`` for asyncio callers (the booking fast path). A gateway
+        with an asyncio client overrides it; this one runs ``charge`` in a
+        worker thread, so a slow provider never blocks the event loop."""
+        return await sync_to_async(self.charge, thread_sensitive=False)(
+            token=token, amount=amount, currency=currency, idempotency_key=idempotency_key
+        )
 
     def void(self, *, idempotency_key: str) -> None:
         """Cancel (or refund) whatever the charge with this key captured; a no-op if none."""
@@ -88,25 +98,66 @@ class TestGateway(PaymentGateway):
 
     def _available(self, call: str) -> None:
         if get_redis().sismember(self.OUTAGE_KEY, call):
-            raise PaymentUnavailable(f"The payment gateway is unavailable ({call}).")
+            raise self._outage(call)
+
+    @staticmethod
+    def _outage(call: str) -> PaymentUnavailable:
+        return PaymentUnavailable(f"The payment gateway is unavailable ({call}).")
+
+    @staticmethod
+    def _plan(token: str) -> tuple[float, float]:
+        """What a card token does: (seconds before the capture, seconds after
+        it); raises for the tokens that fail. One rule for both twins below."""
+        timeout = float(settings.PAYMENT_TIMEOUT_SECONDS)
+        if token == TOKEN_TIMEOUT:
+            return timeout, -1.0
+        if token == TOKEN_SLOW:
+            return timeout / 2, 0.0
+        if token == TOKEN_CAPTURE_SLOW:
+            return 0.0, timeout / 2
+        if token != TOKEN_OK:
+            raise PaymentDeclined("The card was declined.")
+        return 0.0, 0.0
+
+    @staticmethod
+    def _record(amount: int, currency: str) -> str:
+        return json.dumps(
+            {"id": f"ch_{secrets.token_hex(8)}", "amount": amount, "currency": currency, "status": CAPTURED}
+        )
+
+    @staticmethod
+    def _charge_of(stored: bytes) -> Charge:
+        record = json.loads(stored)
+        return Charge(id=record["id"], amount=record["amount"], currency=record["currency"])
 
     def charge(self, *, token: str, amount: int, currency: str, idempotency_key: str) -> Charge:
-        timeout = float(settings.PAYMENT_TIMEOUT_SECONDS)
         self._available("charge")
-        if token == TOKEN_TIMEOUT:
-            time.sleep(timeout)
+        before, after = self._plan(token)
+        time.sleep(before)
+        if after < 0:
             raise PaymentUnavailable("The payment gateway did not answer in time.")
-        if token == TOKEN_SLOW:
-            time.sleep(timeout / 2)
-        elif token not in (TOKEN_OK, TOKEN_CAPTURE_SLOW):
-            raise PaymentDeclined("The card was declined.")
-        record = {"id": f"ch_{secrets.token_hex(8)}", "amount": amount, "currency": currency, "status": CAPTURED}
         redis = get_redis()
-        redis.hsetnx(self.CHARGES_KEY, idempotency_key, json.dumps(record))
-        stored = json.loads(redis.hget(self.CHARGES_KEY, idempotency_key))
-        if token == TOKEN_CAPTURE_SLOW:
-            time.sleep(timeout / 2)
-        return Charge(id=stored["id"], amount=stored["amount"], currency=stored["currency"])
+        redis.hsetnx(self.CHARGES_KEY, idempotency_key, self._record(amount, currency))
+        stored = redis.hget(self.CHARGES_KEY, idempotency_key)
+        time.sleep(after)
+        return self._charge_of(stored)
+
+    async def charge_async(self, *, token: str, amount: int, currency: str, idempotency_key: str) -> Charge:
+        redis = get_async_redis()
+        if await redis.sismember(self.OUTAGE_KEY, "charge"):
+            raise self._outage("charge")
+        before, after = self._plan(token)
+        if before:
+            await asyncio.sleep(before)
+        if after < 0:
+            raise PaymentUnavailable("The payment gateway did not answer in time.")
+        pipe = redis.pipeline(transaction=False)
+        pipe.hsetnx(self.CHARGES_KEY, idempotency_key, self._record(amount, currency))
+        pipe.hget(self.CHARGES_KEY, idempotency_key)
+        _, stored = await pipe.execute()
+        if after:
+            await asyncio.sleep(after)
+        return self._charge_of(stored)
 
     def _settle(self, idempotency_key: str, status: str) -> None:
         self._available("void" if status == VOIDED else "refund")

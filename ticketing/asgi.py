@@ -1,7 +1,8 @@
 """ASGI entry point ``ticketing.asgi:application``: HTTP and WebSocket.
 
-HTTP: the queue's token-authenticated join and state reads are served on the
-event loop (``queue_app.fastpath``); everything else goes to Django, whose
+HTTP: the queue's token-authenticated join and state reads
+(``queue_app.fastpath``) and holds and checkouts (``reservations.fastpath``)
+are served on the event loop; everything else goes to Django, whose
 per-request sync threads come from a pool (``core.asgi_handler``).
 """
 
@@ -19,10 +20,11 @@ from accounts.ws_auth import handshake_user  # noqa: E402
 from core.ws_gate import WebSocketGate  # noqa: E402
 from queue_app.fastpath import queue_fast_path_wrap  # noqa: E402
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
+from reservations.fastpath import booking_fast_path_wrap  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": queue_fast_path_wrap(django_asgi_app),
+        "http": booking_fast_path_wrap(queue_fast_path_wrap(django_asgi_app)),
         "websocket": WebSocketGate(websocket_urlpatterns, user_lookup=handshake_user),
     }
 )

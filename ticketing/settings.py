@@ -190,6 +190,10 @@ RATE_LIMIT_HOLD = env.str("RATE_LIMIT_HOLD", default="60/m")
 # Redis connections per event loop for asyncio code (queue fast path,
 # WebSocket consumers); past it a caller waits for a free connection.
 ASYNC_REDIS_POOL_SIZE = env.int("ASYNC_REDIS_POOL_SIZE", default=50)
+# PostgreSQL connections per event loop for asyncio code (the booking fast path; core.pg).
+ASYNC_DB_POOL_SIZE = env.int("ASYNC_DB_POOL_SIZE", default=8)
+# Holds and checkouts with "Authorization: Token" answered on the event loop (reservations.fastpath).
+BOOKING_FAST_PATH = env.bool("BOOKING_FAST_PATH", default=True)
 # Admission follows the booking path: the organizer's batch is a ceiling,
 # halved while the p95 of hold and checkout durations is above the target
 # (queue_app.controller). 0 admits the organizer's batch whatever happens.
@@ -253,6 +257,7 @@ PAYMENT_TIMEOUT_SECONDS = env.float("PAYMENT_TIMEOUT_SECONDS", default=5.0)
 # Booking: who may shop now (the waiting queue's admission check; booking
 # itself knows no queue), and the row locks that keep holds correct.
 BOOKING_ADMISSION_CHECK = "queue_app.admission.admission_require"
+BOOKING_ADMISSION_CHECK_ASYNC = "queue_app.admission.admission_require_async"
 # Debug switches for the concurrency tests only: False turns the row locks
 # off and a pause widens the gap between check and write, to show the races.
 BOOKING_ROW_LOCKS = True

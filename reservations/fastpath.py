@@ -1,0 +1,207 @@
+"""Holds and checkouts served on the event loop, in front of Django.
+
+After admission every shopper makes two requests that count: a hold
+(``POST /api/events/{id}/holds/``) and a checkout (``POST
+/api/holds/{id}/checkout/``). Through Django each costs a thread hop, the
+middleware chain, DRF's request, authentication and renderer: most of the
+booking path's CPU once each step is one SQL round trip. Here they run as
+plain coroutines: the token from the Redis cache, the event from the
+process's cache, the admission gate and the rate limit on Redis, the
+stored function on an asyncio PostgreSQL connection (``core.pg``), the
+answer written as DRF would.
+
+The rules are the services' own: ``hold_by_ids_async`` and
+``checkout_async`` run the same checks and the same SQL functions as
+``hold_create`` and ``checkout``, and the answer goes through the same
+serializers and error rendering. Anything this module is not sure to
+answer exactly as Django would goes to Django unchanged (its body played
+back): session requests, a body that is not a plain JSON object of the
+expected shape (best available, extra fields, odd text), a token not in the
+cache and unknown to the database (401), a replayed ``Idempotency-Key``,
+other methods and hosts Django would refuse. ``BOOKING_FAST_PATH=0``
+switches it off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+
+from accounts.authentication import token_user_cold
+from accounts.tokens import token_cached_async
+from core.errors import error_parts, service_error_parts
+from core.fastpath import (
+    ASGIApp,
+    body_read,
+    body_replay,
+    json_respond,
+    request_headers,
+    token_key,
+    view_allow_header,
+    view_headers,
+    view_servable,
+)
+from core.pg import sync_db
+from core.ratelimit import rate_limit_check_async
+from reservations import selectors
+from reservations.api import CheckoutApi, HoldCreateApi
+from reservations.checkout import checkout_async
+from reservations.gates import admission_check_async
+from reservations.health import booking_latency_record_async
+from reservations.holds import hold_by_ids_async
+from reservations.serializers import hold_data, order_data
+
+HOLD_PATH = re.compile(r"/api/events/([0-9]{1,18})/holds/")
+CHECKOUT_PATH = re.compile(r"/api/holds/([0-9]{1,18})/checkout/")
+#: Bodies past this are Django's to read (and to refuse past its own limit).
+MAX_BODY_BYTES = 4096
+#: Card tokens and keys the fast path takes as they are: printable ASCII.
+PLAIN_TEXT = re.compile(r"[\x21-\x7e]{1,255}")
+JSON_CONTENT_TYPE = re.compile(rb"application/json\s*(;\s*charset=(utf-8|\"utf-8\"))?", re.IGNORECASE)
+
+logger = logging.getLogger("django.request")
+
+#: A route's answer (status, body, extra headers), or None: Django answers (nothing was written).
+Route = Callable[[int, int, Any], Awaitable[tuple[int, Any, dict[str, str]] | None]]
+
+
+class BookingFastPath:
+    """ASGI middleware: serves token-authenticated holds by seat id and
+    checkouts, hands every other HTTP request to ``app``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            routed = _route(scope["path"])
+            if routed is not None:
+                headers = request_headers(scope)
+                key = token_key(headers)
+                if key is not None and view_servable(scope, headers) and _json_declared(headers):
+                    read = await body_read(receive, MAX_BODY_BYTES)
+                    if read is None:
+                        return  # the client went away: nobody to answer
+                    body, complete = read
+                    if (
+                        complete
+                        and len(body) <= MAX_BODY_BYTES
+                        and await _serve(*routed, key, scope, headers, body, send)
+                    ):
+                        return
+                    receive = body_replay(body, complete, receive)
+        await self.app(scope, receive, send)
+
+
+def booking_fast_path_wrap(app: ASGIApp) -> ASGIApp:
+    """``app`` behind the booking fast path, or alone when ``BOOKING_FAST_PATH`` is off."""
+    return BookingFastPath(app) if settings.BOOKING_FAST_PATH else app
+
+
+def _route(path: str) -> tuple[Route, int, str] | None:
+    match = HOLD_PATH.fullmatch(path)
+    if match is not None:
+        return _hold, int(match[1]), _allow(HoldCreateApi)
+    match = CHECKOUT_PATH.fullmatch(path)
+    if match is not None:
+        return _checkout, int(match[1]), _allow(CheckoutApi)
+    return None
+
+
+@cache
+def _allow(view_class: type) -> str:
+    return view_allow_header(view_class)
+
+
+def _json_declared(headers: dict[bytes, bytes]) -> bool:
+    """DRF parses the body as JSON only with this content type (else 415)."""
+    return JSON_CONTENT_TYPE.fullmatch(headers.get(b"content-type", b"").strip()) is not None
+
+
+def _json_object(body: bytes) -> dict | None:
+    """The body as a flat JSON object, or None (Django's parser answers it)."""
+    try:
+        data = json.loads(body, parse_constant=_refuse)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _refuse(constant: str) -> None:
+    """``NaN`` and ``Infinity`` are no JSON (DRF's parser refuses them too)."""
+    raise ValueError(constant)
+
+
+async def _user_id(key: str) -> int | None:
+    """The token's user: the cache, else the database (and the cache filled)
+    as DRF would; None when DRF would answer 401."""
+    entry = await token_cached_async(key)
+    if entry is not None:
+        return entry.id
+    return await sync_db(token_user_cold)(key)
+
+
+async def _serve(
+    route: Route, object_id: int, allow: str, key: str, scope: dict, headers: dict, body: bytes, send: Callable
+) -> bool:
+    """Answer the request; False (nothing sent) when Django should."""
+    started = time.perf_counter()
+    data = _json_object(body)
+    if data is None:
+        return False
+    try:
+        user_id = await _user_id(key)
+        if user_id is None:
+            return False
+        answer = await route(object_id, user_id, (data, headers))
+        if answer is None:
+            return False
+    except Exception as exc:
+        parts = service_error_parts(exc)
+        if parts is None:
+            logger.exception("Internal Server Error: %s", scope["path"])
+            parts = error_parts("server_error", "Something went wrong on our side.", 500)
+        answer = parts.status, parts.body, parts.headers
+    status, payload, extra = answer
+    await json_respond(send, status, payload, {**extra, **view_headers(scope, headers, allow=allow)})
+    await booking_latency_record_async(time.perf_counter() - started)
+    return True
+
+
+async def _hold(event_id: int, user_id: int, request: Any) -> tuple[int, Any, dict[str, str]] | None:
+    """``HoldCreateApi.post`` for ``{"seat_ids": [...]}``, in its order: the
+    event (404), admission (403), the rate limit (429), then the hold."""
+    data, _ = request
+    seat_ids = data.get("seat_ids")
+    plain = isinstance(seat_ids, list) and all(type(i) is int for i in seat_ids)
+    if set(data) != {"seat_ids"} or not plain or len(seat_ids) > 1000:
+        return None
+    event = await selectors.event_for_booking_async(event_id=event_id)
+    await admission_check_async(event=event, user_id=user_id)
+    await rate_limit_check_async(scope="hold", user_id=user_id, setting="RATE_LIMIT_HOLD")
+    hold = await hold_by_ids_async(event=event, user_id=user_id, seat_ids=seat_ids)
+    return 201, hold_data(hold, hold.seats_written), {}
+
+
+async def _checkout(hold_id: int, user_id: int, request: Any) -> tuple[int, Any, dict[str, str]] | None:
+    """``CheckoutApi.post`` for a plain card token and ``Idempotency-Key``."""
+    data, headers = request
+    token = data.get("payment_token")
+    key = headers.get(b"idempotency-key", b"").decode("latin-1")
+    plain = isinstance(token, str) and PLAIN_TEXT.fullmatch(token) and PLAIN_TEXT.fullmatch(key)
+    if set(data) != {"payment_token"} or not plain:
+        return None
+    result = await checkout_async(hold_id=hold_id, user_id=user_id, payment_token=token, idempotency_key=key)
+    if result is None:
+        return None
+    if result.tickets is None:  # sold by reconciliation meanwhile: read as the view does
+        order = await sync_db(selectors.order_get_or_404)(order_id=result.order.id, user_id=user_id)
+        return 201, await sync_db(order_data)(order), {}
+    return 201, order_data(result.order, result.tickets), {}
