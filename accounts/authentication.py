@@ -13,7 +13,8 @@ from knox.crypto import hash_token
 from knox.models import AuthToken
 from rest_framework import exceptions
 
-from accounts.tokens import CachedToken, token_cache_store, token_cached
+from accounts.tokens import CachedToken, token_cache_store, token_cache_store_async, token_cached
+from core.pg import pg_fetchall, sync_db
 
 
 def cached_token_user(entry: CachedToken) -> Any:
@@ -73,3 +74,29 @@ def token_user_cold(key: str) -> int | None:
     except exceptions.AuthenticationFailed:
         return None
     return user.id
+
+
+def _cold_sql() -> str:
+    user_table = get_user_model()._meta.db_table
+    return (
+        f"SELECT t.expiry, u.id, u.username, u.is_staff, u.is_superuser, u.is_active "
+        f"FROM {AuthToken._meta.db_table} t JOIN {user_table} u ON u.id = t.user_id WHERE t.digest = %s"
+    )
+
+
+async def token_user_cold_async(key: str) -> int | None:
+    """``token_user_cold`` on the event loop: the same one read by digest
+    (``core.pg``) and the same cache entry; an expired token, which knox
+    deletes, goes through ``token_user_cold`` in a thread."""
+    read_started = time.time()
+    rows = await pg_fetchall(_cold_sql(), [hash_token(key)])
+    if not rows:
+        return None
+    expiry, user_id, username, is_staff, is_superuser, is_active = rows[0]
+    if expiry is not None and expiry <= timezone.now():
+        return await sync_db(token_user_cold)(key)
+    if not is_active:
+        return None  # knox's validate_user: "User inactive or deleted."
+    entry = CachedToken(id=user_id, username=username, is_staff=is_staff, is_superuser=is_superuser)
+    await token_cache_store_async(key, entry, expiry=expiry, read_started=read_started)
+    return user_id

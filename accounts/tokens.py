@@ -98,20 +98,34 @@ async def token_cached_async(key: str) -> CachedToken | None:
     return _decode(await get_async_redis().get(token_cache_key(key)))
 
 
-def token_cache_store(key: str, user: Any, *, expiry: datetime | None, read_started: float) -> bool:
-    """Cache the token's user until ``expiry`` (at most ``TOKEN_CACHE_SECONDS``),
-    unless the user was revoked after ``read_started``; True when stored."""
+def _store_call(key: str, entry: CachedToken, expiry: datetime | None, read_started: float) -> dict | None:
+    """The store script's keys and arguments: cached until ``expiry``, at most
+    ``TOKEN_CACHE_SECONDS``; None when the token has no time left."""
     ttl = TOKEN_CACHE_SECONDS
     if expiry is not None:
         ttl = min(ttl, int(expiry.timestamp() - time.time()))
     if ttl <= 0:
-        return False
+        return None
+    keys = [token_cache_key(key), _user_index_key(entry.id), _user_fence_key(entry.id)]
+    return {"keys": keys, "args": [json.dumps(asdict(entry)), ttl, read_started, TOKEN_CACHE_SECONDS]}
+
+
+def token_cache_store(key: str, user: Any, *, expiry: datetime | None, read_started: float) -> bool:
+    """Cache the token's user until ``expiry`` (at most ``TOKEN_CACHE_SECONDS``),
+    unless the user was revoked after ``read_started``; True when stored."""
     entry = CachedToken(
         id=user.id, username=user.get_username(), is_staff=user.is_staff, is_superuser=user.is_superuser
     )
-    store, _ = _scripts(get_redis())
-    keys = [token_cache_key(key), _user_index_key(user.id), _user_fence_key(user.id)]
-    return bool(store(keys=keys, args=[json.dumps(asdict(entry)), ttl, read_started, TOKEN_CACHE_SECONDS]))
+    call = _store_call(key, entry, expiry, read_started)
+    return call is not None and bool(_scripts(get_redis())[0](**call))
+
+
+async def token_cache_store_async(
+    key: str, entry: CachedToken, *, expiry: datetime | None, read_started: float
+) -> bool:
+    """``token_cache_store`` on the event loop."""
+    call = _store_call(key, entry, expiry, read_started)
+    return call is not None and bool(await _scripts(get_async_redis())[0](**call))
 
 
 def token_cache_forget(keys: Iterable[str]) -> None:

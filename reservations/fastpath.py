@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 
-from accounts.authentication import token_user_cold
+from accounts.authentication import token_user_cold_async
 from accounts.tokens import token_cached_async
 from core.errors import error_parts, service_error_parts
 from core.fastpath import (
@@ -145,7 +145,7 @@ async def _user_id(key: str) -> int | None:
     entry = await token_cached_async(key)
     if entry is not None:
         return entry.id
-    return await sync_db(token_user_cold)(key)
+    return await token_user_cold_async(key)
 
 
 async def _serve(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -187,12 +188,11 @@ def confirmations_send(*, min_age_seconds: float = 0, batch: int = 200) -> int:
 
 
 def confirmations_kick() -> None:
-    """Ask the mail worker to send what is pending, with one task for every
-    sale that finds no task already asked for: under load one task sends many
-    orders' confirmations (a task per order cost 6 ms of worker CPU). The
-    task clears the flag before it claims rows, so a sale committed after
-    that asks again. A broker that is down is logged, not raised: the rows
-    wait in the outbox for the sweep."""
+    """Ask the mail worker to send what is pending, unless a task is already
+    asked for or running (``confirmations_send_kicked``): under load one task
+    sends many orders' confirmations (a task per order cost 6 ms of worker
+    CPU). A broker that is down is logged, not raised: the rows wait in the
+    outbox for the sweep."""
     from reservations.tasks import confirmations_send as task
 
     try:
@@ -206,9 +206,23 @@ def confirmations_kick() -> None:
         logger.warning("confirmations not queued (broker or Redis down?); the sweep sends them")
 
 
-def confirmations_kicked() -> None:
-    """The kicked task starts: later sales must ask again."""
-    get_redis().delete(OUTBOX_KICK_KEY)
+def confirmations_send_kicked(*, linger_seconds: float) -> int:
+    """The kicked task: send what is pending and, while sales keep coming,
+    stay and send again every ``linger_seconds``, so a burst of sales is one
+    task sending batches instead of a task every few orders. When a round
+    finds nothing, the kick flag is cleared and the outbox read once more: a
+    sale that committed before the flag went saw it and did not ask, and is
+    sent by that last read; a sale after it asks again. Returns how many went
+    out."""
+    sent = 0
+    while True:
+        get_redis().expire(OUTBOX_KICK_KEY, OUTBOX_KICK_TTL_SECONDS)  # still running: no second task
+        round_sent = confirmations_send()
+        sent += round_sent
+        if not round_sent:
+            get_redis().delete(OUTBOX_KICK_KEY)
+            return sent + confirmations_send()
+        time.sleep(linger_seconds)
 
 
 def confirmations_sweep(*, batch: int = 200) -> int:

@@ -44,8 +44,7 @@ def order_confirmation_send(self, order_id: int) -> bool:
 @shared_task(name="reservations.tasks.confirmations_send")
 def confirmations_send() -> int:
     """Kicked after sales: send every pending confirmation, in batches over one SMTP connection."""
-    orders.confirmations_kicked()
-    return orders.confirmations_send()
+    return orders.confirmations_send_kicked(linger_seconds=settings.CONFIRMATION_LINGER_SECONDS)
 
 
 @shared_task(name="reservations.tasks.confirmations_sweep")

@@ -271,6 +271,8 @@ PAYMENT_SETTLE_RETRY_MAX_SECONDS = env.float("PAYMENT_SETTLE_RETRY_MAX_SECONDS",
 
 # The confirmation outbox: first retry after CONFIRMATION_RETRY_SECONDS
 # (doubling), `failed` after CONFIRMATION_MAX_ATTEMPTS; a sender's lease on a
+# The kicked confirmation task stays while sales keep coming, sending a batch this often.
+CONFIRMATION_LINGER_SECONDS = env.float("CONFIRMATION_LINGER_SECONDS", default=0.25)
 # row lasts CONFIRMATION_LEASE_SECONDS (longer than any send can take with
 # EMAIL_TIMEOUT); the sweep sends rows pending longer than the sweep age.
 CONFIRMATION_RETRY_SECONDS = env.float("CONFIRMATION_RETRY_SECONDS", default=5.0)
