@@ -8,7 +8,9 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
@@ -216,13 +218,22 @@ def confirmations_send_kicked(*, linger_seconds: float) -> int:
     out."""
     sent = 0
     while True:
-        get_redis().expire(OUTBOX_KICK_KEY, OUTBOX_KICK_TTL_SECONDS)  # still running: no second task
+        _kick_flag("expire", OUTBOX_KICK_KEY, OUTBOX_KICK_TTL_SECONDS)  # still running: no second task
         round_sent = confirmations_send()
         sent += round_sent
         if not round_sent:
-            get_redis().delete(OUTBOX_KICK_KEY)
+            _kick_flag("delete", OUTBOX_KICK_KEY)
             return sent + confirmations_send()
         time.sleep(linger_seconds)
+
+
+def _kick_flag(command: str, *args: Any) -> None:
+    """Renew or clear the kick flag; Redis being away must not stop the
+    sending (the flag then expires by itself and the sweep catches up)."""
+    try:
+        getattr(get_redis(), command)(*args)
+    except redis.RedisError:
+        logger.warning("the confirmation kick flag could not be updated (Redis unavailable)")
 
 
 def confirmations_sweep(*, batch: int = 200) -> int:

@@ -65,7 +65,9 @@ def test_seat_forms_agree(rows: dict[str, Any]) -> None:
         python_free = {i for i, s in seats.items() if av.seat_is_free(s.status, s.held_until, now)}
         q_free = set(Seat.objects.filter(av.seat_free_q(now), id__in=ids).values_list("id", flat=True))
         sql_free = _sql_ids("reservations_seat", "s", av.seat_free_sql("s"), [now], ids)
-        assert python_free == q_free == sql_free
+        # The stored functions' form (reservations/sql/booking_v1.sql).
+        function_free = _sql_ids("reservations_seat", "s", "booking_seat_free(s.status, s.held_until, %s)", [now], ids)
+        assert python_free == q_free == sql_free == function_free
         sql_held_live = _sql_ids("reservations_seat", "s", av.seat_held_live_sql("s"), [now], ids)
         sql_lapsed = _sql_ids("reservations_seat", "s", av.seat_lapsed_sql("s"), [now], ids)
         held = {i for i, s in seats.items() if s.status == Seat.Status.HELD}
@@ -85,13 +87,26 @@ def test_hold_forms_agree_with_each_other_and_with_their_seats(rows: dict[str, A
         q_lapsed = set(Hold.objects.filter(av.hold_lapsed_q(now), id__in=hold_ids).values_list("id", flat=True))
         sql_live = _sql_ids("reservations_hold", "h", av.hold_live_sql("h"), [now, now], hold_ids)
         model_live = {i for i, h in holds.items() if h.public_status(now=now) == Hold.Status.ACTIVE}
-        assert python_live == q_live == sql_live == model_live
+        function_live = _sql_ids(
+            "reservations_hold", "h", "booking_hold_live(h.status, h.expires_at, h.paying_until, %s)", [now], hold_ids
+        )
+        assert python_live == q_live == sql_live == model_live == function_live
         active = {i for i, h in holds.items() if h.status == Hold.Status.ACTIVE}
         assert q_lapsed == active - q_live
         # A seat is held live exactly when its hold is live.
         seat_live = _sql_ids("reservations_seat", "s", av.seat_held_live_sql("s"), [now], seat_ids_)
         seats_of_live = set(Seat.objects.filter(hold_id__in=python_live, status="held").values_list("id", flat=True))
         assert seat_live == seats_of_live
+        # The per-person count of the limit: each person's live seats.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT booking_shopper_seats(h.event_id, h.user_id, %s) FROM reservations_hold h WHERE h.id = ANY(%s)",
+                [now, hold_ids],
+            )
+            counts = [row[0] for row in cursor.fetchall()]
+        assert sorted(counts) == sorted(
+            2 if (i in python_live or holds[i].status == Hold.Status.CHECKED_OUT) else 0 for i in hold_ids
+        )
         answers.append(python_live)
     live, paying = rows["live"].id, rows["paying"].id
     # Before expiry both live; after expiry only the hold being paid for; after the payment window neither.
