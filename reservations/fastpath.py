@@ -10,13 +10,13 @@ process's cache, the admission gate and the rate limit on Redis, the
 stored function on an asyncio PostgreSQL connection (``core.pg``), the
 answer written as DRF would.
 
-The rules are the services' own: ``hold_by_ids_async`` and
+The rules are the services' own: ``hold_create_async`` and
 ``checkout_async`` run the same checks and the same SQL functions as
 ``hold_create`` and ``checkout``, and the answer goes through the same
 serializers and error rendering. Anything this module is not sure to
 answer exactly as Django would goes to Django unchanged (its body played
 back): session requests, a body that is not a plain JSON object of the
-expected shape (best available, extra fields, odd text), a token not in the
+expected shape (extra or mixed fields, odd text), a token not in the
 cache and unknown to the database (401), a replayed ``Idempotency-Key``,
 other methods and hosts Django would refuse. ``BOOKING_FAST_PATH=0``
 switches it off.
@@ -55,7 +55,7 @@ from reservations.api import CheckoutApi, HoldCreateApi
 from reservations.checkout import checkout_async
 from reservations.gates import admission_check_async
 from reservations.health import booking_latency_record_async
-from reservations.holds import hold_by_ids_async
+from reservations.holds import hold_create_async
 from reservations.serializers import hold_data, order_data
 
 HOLD_PATH = re.compile(r"/api/events/([0-9]{1,18})/holds/")
@@ -73,8 +73,8 @@ Route = Callable[[int, int, Any], Awaitable[tuple[int, Any, dict[str, str]] | No
 
 
 class BookingFastPath:
-    """ASGI middleware: serves token-authenticated holds by seat id and
-    checkouts, hands every other HTTP request to ``app``."""
+    """ASGI middleware: serves token-authenticated holds and checkouts,
+    hands every other HTTP request to ``app``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -186,17 +186,21 @@ async def _serve(
 
 
 async def _hold(event_id: int, user_id: int, request: Any) -> tuple[int, Any, dict[str, str]] | None:
-    """``HoldCreateApi.post`` for ``{"seat_ids": [...]}``, in its order: the
-    event (404), admission (403), the rate limit (429), then the hold."""
+    """``HoldCreateApi.post`` for ``{"seat_ids": [...]}`` or ``{"quantity": n,
+    "grade": "R"}``, in its order: the event (404), admission (403), the rate
+    limit (429), then the hold."""
     data, _ = request
-    seat_ids = data.get("seat_ids")
-    plain = isinstance(seat_ids, list) and all(type(i) is int for i in seat_ids)
-    if set(data) != {"seat_ids"} or not plain or len(seat_ids) > 1000:
+    seat_ids, quantity, grade = data.get("seat_ids"), data.get("quantity"), data.get("grade")
+    by_ids = set(data) == {"seat_ids"} and isinstance(seat_ids, list) and len(seat_ids) <= 1000
+    if by_ids and not all(type(i) is int for i in seat_ids):
+        return None
+    best = set(data) == {"quantity", "grade"} and type(quantity) is int and isinstance(grade, str)
+    if not (by_ids or (best and PLAIN_TEXT.fullmatch(grade))):
         return None
     event = await selectors.event_for_booking_async(event_id=event_id)
     await admission_check_async(event=event, user_id=user_id)
     await rate_limit_check_async(scope="hold", user_id=user_id, setting="RATE_LIMIT_HOLD")
-    hold = await hold_by_ids_async(event=event, user_id=user_id, seat_ids=seat_ids)
+    hold = await hold_create_async(event=event, user_id=user_id, seat_ids=seat_ids, quantity=quantity, grade=grade)
     return 201, hold_data(hold, hold.seats_written), {}
 
 

@@ -1,10 +1,15 @@
 """The hold rule: claim seats for a few minutes, all or nothing.
 
 ``hold_create`` is the one function that decides whether a person may hold
-seats. It runs in one short transaction (see ``reservations.locking`` for
-the lock order): lock the person's row, lock the seats by ascending id
-(best available: ``SKIP LOCKED``, so shoppers never queue on each other),
-treat lapsed holds as free, check the per-person limit, write, commit.
+seats. Python checks what needs no seat (the ids, the quantity and grade,
+the sale, the limit's bound: ``hold_statement``); then one stored function
+(``booking_hold`` by id, ``booking_hold_best`` for best available, in
+``reservations/sql/booking_v1.sql``) does the rest in one short
+transaction and one round trip (see ``reservations.locking`` for the lock
+order): lock the person's row, lock the seats by ascending id (best
+available: ``SKIP LOCKED``, so shoppers never queue on each other), treat
+lapsed holds as free, check the per-person limit, write. ``hold_create_async``
+is the same for the event-loop fast path.
 
 Who may hold at all is not this rule: the admission gate
 (``reservations.gates.admission_check``, the waiting queue's check) is a
@@ -20,7 +25,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core.errors import Conflict, Invalid
-from reservations.availability import hold_lapsed_q, seat_free_q, seat_lapsed_sql
+from reservations.availability import hold_lapsed_q
 from reservations.errors import (
     already_checked_out,
     checkout_in_progress,
@@ -29,9 +34,8 @@ from reservations.errors import (
     limit_exceeded,
 )
 from reservations.locking import Busy, locked_atomic, locked_fetch_async, row_locks_enabled
-from reservations.models import Event, Hold, PriceGrade, Seat
-
-BEST_AVAILABLE_WINDOW = 64
+from reservations.models import Event, Hold, Seat
+from reservations.selectors import event_grade_ids
 
 
 def event_sale_require(*, event: Event, now: datetime) -> None:
@@ -51,20 +55,27 @@ def _limit_check(*, event: Event, have: int, adding: int) -> None:
         raise limit_exceeded(event.max_tickets_per_user)
 
 
-#: One round trip: ``booking_hold`` in ``reservations/sql/booking_v1.sql``.
+#: One round trip each: ``booking_hold`` (seats by id) and ``booking_hold_best``
+#: (best available) in ``reservations/sql/booking_v1.sql``; the same parameters
+#: but the third: the seat ids, or the grade's id.
 HOLD_SQL = (
     "SELECT * FROM booking_hold(%s::bigint, %s::bigint, %s::bigint[], %s::integer, %s::timestamptz,"
     " %s::integer, %s::integer, %s::boolean, %s::float8)"
 )
+HOLD_BEST_SQL = (
+    "SELECT * FROM booking_hold_best(%s::bigint, %s::bigint, %s::bigint, %s::integer, %s::timestamptz,"
+    " %s::integer, %s::integer, %s::boolean, %s::float8)"
+)
 
 
-def hold_sql_params(*, event: Event, user_id: int, seat_ids: list[int], wanted: int, now: datetime) -> list:
-    """``HOLD_SQL``'s parameters; without row locks (a debug setting) the
-    race window is widened so the concurrency tests can show the race."""
+def hold_sql_params(*, event: Event, user_id: int, seats: list[int] | int, wanted: int, now: datetime) -> list:
+    """The parameters of ``HOLD_SQL`` (``seats``: the ids) or ``HOLD_BEST_SQL``
+    (``seats``: the grade's id); without row locks (a debug setting) the race
+    window is widened so the concurrency tests can show the race."""
     locks = row_locks_enabled()
     pause = 0.0 if locks else float(settings.BOOKING_RACE_PAUSE_SECONDS)
     limit = event.max_tickets_per_user
-    return [event.id, user_id, seat_ids, wanted, now, event.hold_seconds, limit, locks, pause]
+    return [event.id, user_id, seats, wanted, now, event.hold_seconds, limit, locks, pause]
 
 
 def hold_from_rows(rows: list[tuple], *, event: Event, user_id: int, now: datetime) -> Hold:
@@ -105,15 +116,6 @@ def hold_from_rows(rows: list[tuple], *, event: Event, user_id: int, now: dateti
     return hold
 
 
-def _hold_call(*, event: Event, user_id: int, seat_ids: list[int], wanted: int, now: datetime) -> Hold:
-    """Run ``booking_hold`` on Django's connection (inside ``locked_atomic``)."""
-    params = hold_sql_params(event=event, user_id=user_id, seat_ids=seat_ids, wanted=wanted, now=now)
-    with connection.cursor() as cursor:
-        cursor.execute(HOLD_SQL, params)
-        rows = cursor.fetchall()
-    return hold_from_rows(rows, event=event, user_id=user_id, now=now)
-
-
 def hold_create(
     *,
     event: Event,
@@ -130,24 +132,28 @@ def hold_create(
     event first). Numbers no seat id or count can be (past bigint, past
     integer) are 400 before they reach SQL, where they used to overflow."""
     now = timezone.now()
+    sql, params = hold_statement(
+        event=event, user_id=user_id, seat_ids=seat_ids, quantity=quantity, grade=grade, now=now
+    )
+    with locked_atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return hold_from_rows(rows, event=event, user_id=user_id, now=now)
+
+
+def hold_statement(
+    *, event: Event, user_id: int, seat_ids: list[int] | None, quantity: int | None, grade: str | None, now: datetime
+) -> tuple[str, list]:
+    """Every check made before a seat is read, then the stored function to
+    run and its parameters (``hold_create`` and ``hold_create_async``)."""
     if seat_ids is not None:
         if quantity is not None or grade is not None:
             raise Invalid("Give either seat_ids, or quantity and grade, not both.")
         ids = hold_by_ids_check(event=event, seat_ids=seat_ids, now=now)
-        with locked_atomic():
-            return _hold_call(event=event, user_id=user_id, seat_ids=ids, wanted=len(ids), now=now)
-    if quantity is None or grade is None:
-        raise Invalid("Give seat_ids, or quantity and grade.")
-    if quantity < 1:
-        raise Invalid("quantity must be at least 1.", fields={"quantity": ["Must be at least 1."]})
-    if quantity >= 2**31:  # past any integer column, and twice it is the SQL LIMIT
-        raise Invalid("quantity is too large.", fields={"quantity": ["Must be below 2147483648."]})
-    price_grade = PriceGrade.objects.filter(event=event, code=grade).first()
-    if price_grade is None:
-        raise Invalid(f"This event has no grade {grade!r}.", fields={"grade": ["Unknown grade."]})
-    event_sale_require(event=event, now=now)
-    _limit_check(event=event, have=0, adding=quantity)
-    return _hold_best_available(event=event, user_id=user_id, quantity=quantity, grade=price_grade, now=now)
+        return HOLD_SQL, hold_sql_params(event=event, user_id=user_id, seats=ids, wanted=len(ids), now=now)
+    grade_id = hold_best_check(event=event, quantity=quantity, grade=grade, now=now)
+    assert quantity is not None
+    return HOLD_BEST_SQL, hold_sql_params(event=event, user_id=user_id, seats=grade_id, wanted=quantity, now=now)
 
 
 def hold_by_ids_check(*, event: Event, seat_ids: list[int], now: datetime) -> list[int]:
@@ -165,86 +171,39 @@ def hold_by_ids_check(*, event: Event, seat_ids: list[int], now: datetime) -> li
     return sorted(seat_ids)
 
 
-async def hold_by_ids_async(*, event: Event, user_id: int, seat_ids: list[int]) -> Hold:
-    """``hold_create`` with ``seat_ids``, on the event loop (the booking fast
-    path): the same checks, the same ``booking_hold``, one round trip."""
+def hold_best_check(*, event: Event, quantity: int | None, grade: str | None, now: datetime) -> int:
+    """Best available's checks before any seat is read: the quantity and the
+    grade (400; the event's grades come with it from the booking cache), the
+    sale, the limit's bound. Returns the grade's id."""
+    if quantity is None or grade is None:
+        raise Invalid("Give seat_ids, or quantity and grade.")
+    if quantity < 1:
+        raise Invalid("quantity must be at least 1.", fields={"quantity": ["Must be at least 1."]})
+    if quantity >= 2**31:  # past any integer column, and twice it is the SQL LIMIT
+        raise Invalid("quantity is too large.", fields={"quantity": ["Must be below 2147483648."]})
+    grade_id = event_grade_ids(event).get(grade)
+    if grade_id is None:
+        raise Invalid(f"This event has no grade {grade!r}.", fields={"grade": ["Unknown grade."]})
+    event_sale_require(event=event, now=now)
+    _limit_check(event=event, have=0, adding=quantity)
+    return grade_id
+
+
+async def hold_create_async(
+    *,
+    event: Event,
+    user_id: int,
+    seat_ids: list[int] | None = None,
+    quantity: int | None = None,
+    grade: str | None = None,
+) -> Hold:
+    """``hold_create`` on the event loop (the booking fast path): the same
+    checks, the same stored functions, one round trip."""
     now = timezone.now()
-    ids = hold_by_ids_check(event=event, seat_ids=seat_ids, now=now)
-    params = hold_sql_params(event=event, user_id=user_id, seat_ids=ids, wanted=len(ids), now=now)
-    return hold_from_rows(await locked_fetch_async(HOLD_SQL, params), event=event, user_id=user_id, now=now)
-
-
-def best_seats_pick(candidates: list[tuple[int, str, str, int]], quantity: int, *, fallback: bool = True) -> list[int]:
-    """Pick ``quantity`` seats from candidates in quality order ``(id, section, row, number)``:
-    the first run of consecutive numbers in one row, else (with ``fallback``) simply the best seats."""
-    by_row: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for seat_id, section, row, number in candidates:
-        by_row.setdefault((section, row), []).append((number, seat_id))
-    for seats in by_row.values():
-        seats.sort()
-        for start in range(len(seats) - quantity + 1):
-            block = seats[start : start + quantity]
-            if block[-1][0] - block[0][0] == quantity - 1:
-                return [seat_id for _, seat_id in block]
-    return [seat_id for seat_id, *_ in candidates[:quantity]] if fallback else []
-
-
-_BEST_WINDOW_SQL = (
-    "SELECT s.id, s.section, s.row, s.number FROM reservations_seat s "
-    "WHERE s.event_id = %s AND s.grade_id = %s AND {where} "
-    "ORDER BY s.row_index, s.section, s.number LIMIT %s {lock}"
-)
-
-
-def _best_window(*, event: Event, grade: PriceGrade, size: int, now: datetime, lock: bool) -> list[tuple]:
-    """The best free seats of the grade in quality order: free seats through
-    the ``seat_best_available`` index, then (if short) seats of lapsed holds
-    (lazy expiry). With ``lock``, ``FOR UPDATE SKIP LOCKED``: seats another
-    shopper is taking right now are passed over, nobody waits."""
-    lock_sql = "FOR UPDATE OF s SKIP LOCKED" if lock else ""
-    rows: list[tuple] = []
-    with connection.cursor() as cursor:
-        # Free seats first (the partial index), then seats of lapsed holds: together, ``seat_free_sql``.
-        for where, extra in (("s.status = 'available'", []), (seat_lapsed_sql("s"), [now])):
-            sql = _BEST_WINDOW_SQL.format(where=where, lock=lock_sql)
-            cursor.execute(sql, [event.id, grade.id, *extra, size - len(rows)])
-            rows += cursor.fetchall()
-            if len(rows) >= size:
-                break
-    return rows
-
-
-def _adjacent_block(candidates: list[tuple], quantity: int) -> list[int] | None:
-    block = best_seats_pick(candidates, quantity, fallback=False)
-    return block or None
-
-
-def _hold_best_available(*, event: Event, user_id: int, quantity: int, grade: PriceGrade, now: datetime) -> Hold:
-    """Lock a small window of the best free seats (``SKIP LOCKED``) and take an
-    adjacent block from it; if the window has none, look further for a block
-    and lock just that; else take the window's best seats. Every shopper
-    locks only a few seats, so concurrent shoppers each get their own. The
-    seats picked (or the short window: ``not_enough_seats``) go to
-    ``booking_hold``, which checks the limit and writes, as for seats by id."""
-    locks = row_locks_enabled()
-    with locked_atomic(shopper=(event.id, user_id)):
-        window = _best_window(event=event, grade=grade, size=quantity * 2, now=now, lock=locks)
-        picked = _adjacent_block(window, quantity) if len(window) >= quantity else None
-        if picked is None and len(window) >= quantity:
-            further = _best_window(event=event, grade=grade, size=BEST_AVAILABLE_WINDOW, now=now, lock=False)
-            block = _adjacent_block([row for row in further if row not in window], quantity)
-            if block is not None and locks:
-                got = (
-                    Seat.objects.filter(id__in=block)
-                    .filter(seat_free_q(now))
-                    .order_by("id")
-                    .select_for_update(skip_locked=True)
-                    .values_list("id", flat=True)
-                )
-                block = block if len(got) == quantity else None
-            picked = block or [seat_id for seat_id, *_ in window[:quantity]]
-        seats = sorted(picked if picked is not None else [row[0] for row in window])
-        return _hold_call(event=event, user_id=user_id, seat_ids=seats, wanted=quantity, now=now)
+    sql, params = hold_statement(
+        event=event, user_id=user_id, seat_ids=seat_ids, quantity=quantity, grade=grade, now=now
+    )
+    return hold_from_rows(await locked_fetch_async(sql, params), event=event, user_id=user_id, now=now)
 
 
 def seats_release_sql(where: str) -> str:

@@ -101,9 +101,17 @@ def event_for_booking(*, event_id: int) -> Event:
     snapshot does. The instance is shared: read it, never change it."""
     event = _event_cached(event_id)
     if event is None:
-        event = event_get_or_404(event_id=event_id)
+        event = Event.objects.select_related("venue").prefetch_related("price_grades").filter(pk=event_id).first()
+        if event is None:
+            raise event_not_found()
         _events[event_id] = (time.monotonic(), event)
     return event
+
+
+def event_grade_ids(event: Event) -> dict[str, int]:
+    """The event's price grades by code, from the booking cache's read
+    (``event_for_booking`` brings them along): no query per hold."""
+    return {grade.code: grade.id for grade in event.price_grades.all()}
 
 
 def _event_cached(event_id: int) -> Event | None:

@@ -6,6 +6,7 @@
 -- for its caller, with its plan cached per database session:
 --
 --   booking_hold            reservations.holds.hold_create (and the event-loop path)
+--   booking_hold_best       the same, best available
 --   booking_checkout_begin  reservations.checkout.checkout_begin
 --   booking_checkout_fail   reservations.checkout.checkout_fail
 --   booking_sale            reservations.checkout.checkout_finish
@@ -118,6 +119,129 @@ BEGIN
     UPDATE reservations_seat s SET status = 'held', hold_id = v_hold, held_until = v_expires
     FROM reservations_pricegrade g WHERE s.id = ANY(v_found) AND g.id = s.grade_id
     RETURNING 'held'::text, v_hold, s.id, s.section::text, s.row::text, s.number, g.code::text, g.price, v_have;
+END
+$$;
+
+-- Best available, step 1: the best free seats of a grade in quality order
+-- (row nearest the stage, section, number): free seats through the
+-- seat_best_available index first, then seats of lapsed holds (lazy
+-- expiry). With `p_lock`, FOR UPDATE SKIP LOCKED: seats another shopper is
+-- taking right now are passed over, nobody waits.
+CREATE OR REPLACE FUNCTION booking_best_window(
+    p_event bigint, p_grade bigint, p_size integer, p_now timestamptz, p_lock boolean
+) RETURNS bigint[] LANGUAGE plpgsql AS $$
+DECLARE
+    v_free bigint[];
+    v_lapsed bigint[];
+BEGIN
+    IF p_lock THEN
+        SELECT array_agg(w.id ORDER BY w.row_index, w.section, w.number) INTO v_free FROM (
+            SELECT s.id, s.row_index, s.section, s.number FROM reservations_seat s
+            WHERE s.event_id = p_event AND s.grade_id = p_grade AND s.status = 'available'
+            ORDER BY s.row_index, s.section, s.number LIMIT p_size FOR UPDATE OF s SKIP LOCKED
+        ) w;
+    ELSE
+        SELECT array_agg(w.id ORDER BY w.row_index, w.section, w.number) INTO v_free FROM (
+            SELECT s.id, s.row_index, s.section, s.number FROM reservations_seat s
+            WHERE s.event_id = p_event AND s.grade_id = p_grade AND s.status = 'available'
+            ORDER BY s.row_index, s.section, s.number LIMIT p_size
+        ) w;
+    END IF;
+    v_free := coalesce(v_free, '{}');
+    IF cardinality(v_free) >= p_size THEN
+        RETURN v_free;
+    END IF;
+    IF p_lock THEN
+        SELECT array_agg(w.id ORDER BY w.row_index, w.section, w.number) INTO v_lapsed FROM (
+            SELECT s.id, s.row_index, s.section, s.number FROM reservations_seat s
+            WHERE s.event_id = p_event AND s.grade_id = p_grade AND s.status = 'held'
+              AND booking_seat_free(s.status, s.held_until, p_now)
+            ORDER BY s.row_index, s.section, s.number LIMIT p_size - cardinality(v_free) FOR UPDATE OF s SKIP LOCKED
+        ) w;
+    ELSE
+        SELECT array_agg(w.id ORDER BY w.row_index, w.section, w.number) INTO v_lapsed FROM (
+            SELECT s.id, s.row_index, s.section, s.number FROM reservations_seat s
+            WHERE s.event_id = p_event AND s.grade_id = p_grade AND s.status = 'held'
+              AND booking_seat_free(s.status, s.held_until, p_now)
+            ORDER BY s.row_index, s.section, s.number LIMIT p_size - cardinality(v_free)
+        ) w;
+    END IF;
+    RETURN v_free || coalesce(v_lapsed, '{}');
+END
+$$;
+
+-- Best available, step 2: the first run of `p_quantity` consecutive numbers
+-- in one row among `p_seats` (given in quality order): rows in the order
+-- their best seat comes, the lowest numbers of the first long enough run.
+-- NULL when there is none.
+CREATE OR REPLACE FUNCTION booking_adjacent_block(p_seats bigint[], p_quantity integer)
+RETURNS bigint[] LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT (array_agg(c.id ORDER BY c.number))[1:p_quantity]
+        FROM (
+            SELECT s.id, s.section, s.row, s.number,
+                s.number - row_number() OVER (PARTITION BY s.section, s.row ORDER BY s.number) AS run,
+                min(q.rank) OVER (PARTITION BY s.section, s.row) AS row_rank
+            FROM unnest(p_seats) WITH ORDINALITY AS q(id, rank) JOIN reservations_seat s ON s.id = q.id
+        ) c
+        GROUP BY c.section, c.row, c.run, c.row_rank
+        HAVING count(*) >= p_quantity
+        ORDER BY c.row_rank, min(c.number)
+        LIMIT 1
+    );
+END
+$$;
+
+-- Hold `p_quantity` best available seats of a grade, adjacent where possible:
+-- lock a small window of the best free seats (twice the seats wanted) and
+-- take a block from it; if it has none, look further (64 seats) for a block
+-- and lock just that; else take the window's best seats. Every shopper
+-- locks only a few seats, so concurrent shoppers each get their own. The
+-- seats picked (or the short window: not_enough_seats) go to booking_hold,
+-- which checks the limit and writes, as for seats by id.
+CREATE OR REPLACE FUNCTION booking_hold_best(
+    p_event bigint, p_user bigint, p_grade bigint, p_quantity integer, p_now timestamptz,
+    p_hold_seconds integer, p_limit integer, p_locks boolean, p_race_pause double precision
+) RETURNS TABLE (
+    outcome text, hold_id bigint, seat_id bigint, seat_section text, seat_row text,
+    seat_number integer, grade text, price integer, have integer
+) LANGUAGE plpgsql AS $$
+DECLARE
+    v_window bigint[];
+    v_block bigint[];
+    v_locked integer;
+BEGIN
+    IF p_locks THEN
+        INSERT INTO reservations_shopper (event_id, user_id, created_at) VALUES (p_event, p_user, p_now)
+        ON CONFLICT (event_id, user_id) DO UPDATE SET event_id = EXCLUDED.event_id;
+    END IF;
+    v_window := booking_best_window(p_event, p_grade, 2 * p_quantity, p_now, p_locks);
+    IF cardinality(v_window) >= p_quantity THEN
+        v_block := booking_adjacent_block(v_window, p_quantity);
+        IF v_block IS NULL THEN
+            SELECT booking_adjacent_block(array_agg(f.further ORDER BY f.rank), p_quantity) INTO v_block
+            FROM unnest(booking_best_window(p_event, p_grade, 64, p_now, false)) WITH ORDINALITY AS f(further, rank)
+            WHERE f.further <> ALL(v_window);
+            IF v_block IS NOT NULL AND p_locks THEN
+                SELECT count(*) INTO v_locked FROM (
+                    SELECT s.id FROM reservations_seat s
+                    WHERE s.id = ANY(v_block) AND booking_seat_free(s.status, s.held_until, p_now)
+                    ORDER BY s.id FOR UPDATE SKIP LOCKED
+                ) got;
+                IF v_locked < p_quantity THEN
+                    v_block := NULL;
+                END IF;
+            END IF;
+            v_window := coalesce(v_block, v_window[1:p_quantity]);
+        ELSE
+            v_window := v_block;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT * FROM booking_hold(
+        p_event, p_user, (SELECT coalesce(array_agg(picked ORDER BY picked), '{}') FROM unnest(v_window) picked),
+        p_quantity, p_now, p_hold_seconds, p_limit, p_locks, p_race_pause
+    );
 END
 $$;
 

@@ -167,6 +167,25 @@ async def test_a_hold_and_its_checkout_answer_as_the_views_do():
     assert len(await database_sync_to_async(TestGateway.charges)()) == 2
 
 
+async def test_best_available_answers_as_the_view_does():
+    event = await _event(sections="A:2x6:R:1000")
+    a, b = await _people(2)
+    by_django, by_fast, downstream = await _both(
+        lambda p: _holds(event.id), a, b, lambda p: {"quantity": 2, "grade": "R"}
+    )
+    assert downstream.bodies == []
+    _same(by_django, by_fast)
+    seats = json.loads(by_fast["body"])["seats"]
+    assert by_fast["status"] == 201 and [s["number"] for s in seats] == [3, 4]  # the next adjacent pair
+    for body, code in (({"quantity": 2, "grade": "ZZ"}, "invalid"), ({"quantity": 0, "grade": "R"}, "invalid")):
+        by_django, by_fast, _ = await _both(lambda p: _holds(event.id), a, b, lambda p, body=body: body)
+        _same(by_django, by_fast)
+        assert json.loads(by_fast["body"])["error"] == code
+    by_django, by_fast, _ = await _both(lambda p: _holds(event.id), a, b, lambda p: {"quantity": 9, "grade": "R"})
+    _same(by_django, by_fast)
+    assert json.loads(by_fast["body"])["error"] == "limit_exceeded"
+
+
 async def test_hold_refusals_answer_as_the_view_does(settings):
     event = await _event()
     s = await _seats(event)
@@ -266,7 +285,9 @@ async def test_checkout_refusals_answer_as_the_view_does(settings):
 @pytest.mark.parametrize(
     ("path", "body", "headers", "token"),
     [
-        ("holds", {"quantity": 1, "grade": "R"}, {}, "ok"),  # best available: Django's
+        ("holds", {"quantity": 1, "grade": "R", "seat_ids": [1]}, {}, "ok"),  # both forms: Django's 400
+        ("holds", {"quantity": 1, "grade": "R\u00e9"}, {}, "ok"),
+        ("holds", {"quantity": 1.0, "grade": "R"}, {}, "ok"),
         ("holds", {"seat_ids": [1], "note": "x"}, {}, "ok"),  # extra fields
         ("holds", {"seat_ids": ["1"]}, {}, "ok"),
         ("holds", {"seat_ids": [True]}, {}, "ok"),

@@ -6,10 +6,11 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from reservations.holds import best_seats_pick, hold_create
+from reservations.holds import hold_create
 from reservations.models import Event, Hold, Order, Seat, Ticket
 from reservations.selectors import EVENT_CACHE_SECONDS
 from tests.reservations.conftest import admit, seat_ids
@@ -125,10 +126,19 @@ def test_best_available_takes_adjacent_seats_in_the_best_row(auth_client, make_e
     assert numbers == [("1", 3), ("1", 4), ("1", 5)]
 
 
-def test_best_seats_pick_prefers_a_block_else_the_best_seats():
-    candidates = [(1, "A", "1", 1), (2, "A", "1", 3), (3, "A", "2", 4), (4, "A", "2", 5)]
-    assert best_seats_pick(candidates, 2) == [3, 4]
-    assert best_seats_pick(candidates, 3) == [1, 2, 3]
+def test_the_adjacent_block_is_the_first_run_long_enough_in_quality_order(make_event):
+    event = make_event("A:2x6:R:1000")
+    seat = {(s.row, s.number): s.id for s in Seat.objects.filter(event=event)}
+    candidates = [seat["1", 1], seat["1", 3], seat["2", 4], seat["2", 5]]  # in quality order
+
+    def block(seats: list[int], quantity: int) -> list[int] | None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT booking_adjacent_block(%s::bigint[], %s)", [seats, quantity])
+            return cursor.fetchone()[0]
+
+    assert block(candidates, 2) == [seat["2", 4], seat["2", 5]]
+    assert block(candidates, 3) is None  # no run of three: best available takes the best seats instead
+    assert block([seat["2", 1], seat["2", 2], seat["1", 5], seat["1", 6]], 2) == [seat["2", 1], seat["2", 2]]
 
 
 def test_best_available_not_enough_seats_is_409(auth_client, make_event):
