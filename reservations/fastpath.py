@@ -130,7 +130,7 @@ def _json_object(body: bytes) -> dict | None:
     """The body as a flat JSON object, or None (Django's parser answers it)."""
     try:
         data = json.loads(body, parse_constant=_refuse)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         return None
     return data if isinstance(data, dict) else None
 
