@@ -351,3 +351,24 @@ async def test_one_seat_many_shoppers_on_the_event_loop(locks):
     assert all(json.loads(a["body"])["error"] == "seat_unavailable" for a in answers if a["status"] != 201)
     held_by = await database_sync_to_async(lambda: Seat.objects.get(pk=target).hold_id)()
     assert held_by == json.loads(won[0]["body"])["id"]
+
+
+async def test_an_expired_or_deactivated_cold_token_is_left_to_django_and_its_401():
+    from knox.models import AuthToken
+
+    event = await _event()
+    s = await _seats(event)
+    (expired_id, expired), (inactive_id, inactive) = await _people(2, warm=False)
+    await database_sync_to_async(
+        lambda: AuthToken.objects.filter(user_id=expired_id).update(expiry="2000-01-01T00:00:00Z")
+    )()
+    await database_sync_to_async(lambda: get_user_model().objects.filter(pk=inactive_id).update(is_active=False))()
+    for token in (expired, inactive):
+        downstream = Downstream()
+        passed = await _call(BookingFastPath(downstream), _holds(event.id), token, {"seat_ids": [s[0]]})
+        assert passed["status"] == PASSED_ON and len(downstream.bodies) == 1
+        refused = await _call(BookingFastPath(django_asgi_app), _holds(event.id), token, {"seat_ids": [s[0]]})
+        assert refused["status"] == 401
+        assert token_cached(token) is None
+    assert not await database_sync_to_async(AuthToken.objects.filter(user_id=expired_id).exists)()  # knox deletes it
+    assert await database_sync_to_async(Hold.objects.count)() == 0
