@@ -13,7 +13,7 @@ FUNCTIONS = (
     "booking_hold_paying_set(bigint, timestamptz, timestamptz)",
     "booking_hold_best(bigint, bigint, bigint, integer, timestamptz, integer, integer, boolean, double precision)",
     "booking_adjacent_block(bigint[], integer)",
-    "booking_best_window(bigint, bigint, integer, timestamptz, boolean)",
+    "booking_best_window(bigint, bigint, integer, timestamptz, boolean, bigint[])",
     "booking_hold(bigint, bigint, bigint[], integer, timestamptz, integer, integer, boolean, double precision)",
     "booking_shopper_seats(bigint, bigint, timestamptz)",
     "booking_hold_live(text, timestamptz, timestamptz, timestamptz)",

@@ -123,12 +123,12 @@ END
 $$;
 
 -- Best available, step 1: the best free seats of a grade in quality order
--- (row nearest the stage, section, number): free seats through the
--- seat_best_available index first, then seats of lapsed holds (lazy
--- expiry). With `p_lock`, FOR UPDATE SKIP LOCKED: seats another shopper is
--- taking right now are passed over, nobody waits.
+-- (row nearest the stage, section, number), leaving out `p_skip`: free
+-- seats through the seat_best_available index first, then seats of lapsed
+-- holds (lazy expiry). With `p_lock`, FOR UPDATE SKIP LOCKED: seats another
+-- shopper is taking right now are passed over, nobody waits.
 CREATE OR REPLACE FUNCTION booking_best_window(
-    p_event bigint, p_grade bigint, p_size integer, p_now timestamptz, p_lock boolean
+    p_event bigint, p_grade bigint, p_size integer, p_now timestamptz, p_lock boolean, p_skip bigint[]
 ) RETURNS bigint[] LANGUAGE plpgsql AS $$
 DECLARE
     v_free bigint[];
@@ -137,13 +137,13 @@ BEGIN
     IF p_lock THEN
         SELECT array_agg(w.id ORDER BY w.row_index, w.section, w.number) INTO v_free FROM (
             SELECT s.id, s.row_index, s.section, s.number FROM reservations_seat s
-            WHERE s.event_id = p_event AND s.grade_id = p_grade AND s.status = 'available'
+            WHERE s.event_id = p_event AND s.grade_id = p_grade AND s.status = 'available' AND s.id <> ALL(p_skip)
             ORDER BY s.row_index, s.section, s.number LIMIT p_size FOR UPDATE OF s SKIP LOCKED
         ) w;
     ELSE
         SELECT array_agg(w.id ORDER BY w.row_index, w.section, w.number) INTO v_free FROM (
             SELECT s.id, s.row_index, s.section, s.number FROM reservations_seat s
-            WHERE s.event_id = p_event AND s.grade_id = p_grade AND s.status = 'available'
+            WHERE s.event_id = p_event AND s.grade_id = p_grade AND s.status = 'available' AND s.id <> ALL(p_skip)
             ORDER BY s.row_index, s.section, s.number LIMIT p_size
         ) w;
     END IF;
@@ -155,14 +155,14 @@ BEGIN
         SELECT array_agg(w.id ORDER BY w.row_index, w.section, w.number) INTO v_lapsed FROM (
             SELECT s.id, s.row_index, s.section, s.number FROM reservations_seat s
             WHERE s.event_id = p_event AND s.grade_id = p_grade AND s.status = 'held'
-              AND booking_seat_free(s.status, s.held_until, p_now)
+              AND booking_seat_free(s.status, s.held_until, p_now) AND s.id <> ALL(p_skip)
             ORDER BY s.row_index, s.section, s.number LIMIT p_size - cardinality(v_free) FOR UPDATE OF s SKIP LOCKED
         ) w;
     ELSE
         SELECT array_agg(w.id ORDER BY w.row_index, w.section, w.number) INTO v_lapsed FROM (
             SELECT s.id, s.row_index, s.section, s.number FROM reservations_seat s
             WHERE s.event_id = p_event AND s.grade_id = p_grade AND s.status = 'held'
-              AND booking_seat_free(s.status, s.held_until, p_now)
+              AND booking_seat_free(s.status, s.held_until, p_now) AND s.id <> ALL(p_skip)
             ORDER BY s.row_index, s.section, s.number LIMIT p_size - cardinality(v_free)
         ) w;
     END IF;
@@ -193,13 +193,15 @@ BEGIN
 END
 $$;
 
--- Hold `p_quantity` best available seats of a grade, adjacent where possible:
--- lock a small window of the best free seats (twice the seats wanted) and
--- take a block from it; if it has none, look further (64 seats) for a block
--- and lock just that; else take the window's best seats. Every shopper
--- locks only a few seats, so concurrent shoppers each get their own. The
--- seats picked (or the short window: not_enough_seats) go to booking_hold,
--- which checks the limit and writes, as for seats by id.
+-- Hold `p_quantity` best available seats of a grade, adjacent where possible.
+-- Lock the best free seats, as many as wanted (SKIP LOCKED: seats another
+-- shopper is taking right now are passed over, nobody waits); if they are
+-- one block, that is the pick, and each of many shoppers arriving at once
+-- locks only the seats it takes. Else lock as many again and look for a
+-- block in the window; if it has none, look further (64 seats) for a block
+-- and lock just that; else take the window's best seats. The seats picked
+-- (or the short window: not_enough_seats) go to booking_hold, which checks
+-- the limit and writes, as for seats by id.
 CREATE OR REPLACE FUNCTION booking_hold_best(
     p_event bigint, p_user bigint, p_grade bigint, p_quantity integer, p_now timestamptz,
     p_hold_seconds integer, p_limit integer, p_locks boolean, p_race_pause double precision
@@ -216,13 +218,15 @@ BEGIN
         INSERT INTO reservations_shopper (event_id, user_id, created_at) VALUES (p_event, p_user, p_now)
         ON CONFLICT (event_id, user_id) DO UPDATE SET event_id = EXCLUDED.event_id;
     END IF;
-    v_window := booking_best_window(p_event, p_grade, 2 * p_quantity, p_now, p_locks);
-    IF cardinality(v_window) >= p_quantity THEN
+    v_window := booking_best_window(p_event, p_grade, p_quantity, p_now, p_locks, '{}');
+    v_block := booking_adjacent_block(v_window, p_quantity);
+    IF v_block IS NULL AND cardinality(v_window) >= p_quantity THEN
+        v_window := v_window || booking_best_window(p_event, p_grade, p_quantity, p_now, p_locks, v_window);
         v_block := booking_adjacent_block(v_window, p_quantity);
         IF v_block IS NULL THEN
-            SELECT booking_adjacent_block(array_agg(f.further ORDER BY f.rank), p_quantity) INTO v_block
-            FROM unnest(booking_best_window(p_event, p_grade, 64, p_now, false)) WITH ORDINALITY AS f(further, rank)
-            WHERE f.further <> ALL(v_window);
+            v_block := booking_adjacent_block(
+                booking_best_window(p_event, p_grade, 64, p_now, false, v_window), p_quantity
+            );
             IF v_block IS NOT NULL AND p_locks THEN
                 SELECT count(*) INTO v_locked FROM (
                     SELECT s.id FROM reservations_seat s
@@ -233,10 +237,10 @@ BEGIN
                     v_block := NULL;
                 END IF;
             END IF;
-            v_window := coalesce(v_block, v_window[1:p_quantity]);
-        ELSE
-            v_window := v_block;
         END IF;
+    END IF;
+    IF cardinality(v_window) >= p_quantity THEN
+        v_window := coalesce(v_block, v_window[1:p_quantity]);
     END IF;
     RETURN QUERY SELECT * FROM booking_hold(
         p_event, p_user, (SELECT coalesce(array_agg(picked ORDER BY picked), '{}') FROM unnest(v_window) picked),
