@@ -78,6 +78,11 @@ def test_run_serves_the_product_and_ctrl_c_stops_every_process(tmp_path):
                 break
             assert time.monotonic() < deadline, commands
             time.sleep(0.2)
+        # The runner polls /readyz on its own clock: give its announcement a moment to follow ours.
+        deadline = time.monotonic() + 10
+        while f"open http://127.0.0.1:{port}/" not in (tmp_path / "run.log").read_text():
+            assert time.monotonic() < deadline, "the runner never said where to go"
+            time.sleep(0.2)
 
         runner.send_signal(signal.SIGINT)
         runner.wait(timeout=30)
