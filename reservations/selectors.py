@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from core.pg import sync_db
@@ -101,9 +101,8 @@ def event_for_booking(*, event_id: int) -> Event:
     snapshot does. The instance is shared: read it, never change it."""
     event = _event_cached(event_id)
     if event is None:
-        event = Event.objects.select_related("venue").prefetch_related("price_grades").filter(pk=event_id).first()
-        if event is None:
-            raise event_not_found()
+        event = event_get_or_404(event_id=event_id)
+        prefetch_related_objects([event], "price_grades")  # holds by grade need no query of their own
         _events[event_id] = (time.monotonic(), event)
     return event
 
