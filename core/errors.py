@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import redis
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
@@ -100,17 +101,29 @@ def error_response(
     return Response(parts.body, status=parts.status, headers=parts.headers)
 
 
+#: PostgreSQL or Redis out of reach or overloaded: Django's wrapper, psycopg's own
+#: (the asyncio connections of ``core.pg``; its pool's ``PoolTimeout`` is one),
+#: redis-py's, django-redis's.
+UNAVAILABLE_ERRORS = (
+    OperationalError,
+    psycopg.OperationalError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ConnectionInterrupted,
+)
+
+
 def service_error_parts(exc: Exception) -> ErrorParts | None:
     """What any entry point (DRF view or the ASGI fast path) answers for the
     errors services raise: an :class:`ApplicationError`, or an overloaded or
     unreachable PostgreSQL / Redis (a connection pool that stayed empty past
-    its timeout, a refused connection; through the Django cache too, which
+    its timeout, Django's or the fast path's; a refused connection; through the Django cache too, which
     django-redis reports as ``ConnectionInterrupted``), which is a "come back
     shortly" 503, never a 500. Lock timeouts are Busy (409) in
     reservations.locking before they get here. None for anything else."""
     if isinstance(exc, ApplicationError):
         return error_parts(exc.code, exc.detail, exc.status_code, retry_after=exc.retry_after, **exc.extra)
-    if isinstance(exc, OperationalError | redis.ConnectionError | redis.TimeoutError | ConnectionInterrupted):
+    if isinstance(exc, UNAVAILABLE_ERRORS):
         return error_parts(
             "unavailable",
             "The service is busy or briefly unavailable; try again shortly.",

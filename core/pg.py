@@ -52,7 +52,11 @@ def _pooled() -> bool:
 
 async def _pool_open() -> AsyncConnectionPool:
     pool = AsyncConnectionPool(
-        kwargs=_connect_kwargs(), min_size=1, max_size=settings.ASYNC_DB_POOL_SIZE, open=False, timeout=10
+        kwargs=_connect_kwargs(),
+        min_size=1,
+        max_size=settings.ASYNC_DB_POOL_SIZE,
+        open=False,
+        timeout=settings.ASYNC_DB_POOL_TIMEOUT,
     )
     await pool.open()
     return pool

@@ -192,6 +192,10 @@ RATE_LIMIT_HOLD = env.str("RATE_LIMIT_HOLD", default="60/m")
 ASYNC_REDIS_POOL_SIZE = env.int("ASYNC_REDIS_POOL_SIZE", default=50)
 # PostgreSQL connections per event loop for asyncio code (the booking fast path; core.pg).
 ASYNC_DB_POOL_SIZE = env.int("ASYNC_DB_POOL_SIZE", default=8)
+# How long a fast-path request waits for one of them before answering 503
+# ``unavailable`` (Retry-After): a pool that stays empty this long is a
+# server past what it can take, and a quick "come back" beats a long hang.
+ASYNC_DB_POOL_TIMEOUT = env.float("ASYNC_DB_POOL_TIMEOUT", default=5.0)
 # Holds and checkouts with "Authorization: Token" answered on the event loop (reservations.fastpath).
 BOOKING_FAST_PATH = env.bool("BOOKING_FAST_PATH", default=True)
 # Admission follows the booking path: the organizer's batch is a ceiling,
