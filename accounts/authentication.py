@@ -13,7 +13,13 @@ from knox.crypto import hash_token
 from knox.models import AuthToken
 from rest_framework import exceptions
 
-from accounts.tokens import CachedToken, token_cache_store, token_cache_store_async, token_cached
+from accounts.tokens import (
+    CachedToken,
+    token_cache_store,
+    token_cache_store_async,
+    token_cached,
+    token_cached_async,
+)
 from core.pg import pg_fetchall, sync_db
 
 
@@ -100,3 +106,13 @@ async def token_user_cold_async(key: str) -> int | None:
     entry = CachedToken(id=user_id, username=username, is_staff=is_staff, is_superuser=is_superuser)
     await token_cache_store_async(key, entry, expiry=expiry, read_started=read_started)
     return user_id
+
+
+async def token_user_id_async(key: str) -> int | None:
+    """The token's user id for the event-loop fast paths: the cache, else the
+    database (and the cache filled) as DRF would; None when DRF would answer
+    401 (the caller hands the request to Django, which says so)."""
+    entry = await token_cached_async(key)
+    if entry is not None:
+        return entry.id
+    return await token_user_cold_async(key)

@@ -77,6 +77,7 @@ DEADLINE_SECONDS = 600
 ORDER_SLACK_SECONDS = 0.001  # one round stamps one admitted_until; an earlier joiner is never in a later round
 PYTHON = sys.executable
 IDLE_RECONNECT_SECONDS = 2.0
+CHECKOUT_RETRY_SECONDS = 60  # past a capture whose sale failed, the key answers 409 for the payment window
 ARRIVAL_SECONDS = 30  # shoppers arrive over the first 30 s (a 2-core box cannot take 2,000 in one instant)
 
 
@@ -197,7 +198,8 @@ class Shopper:
             await self.http.request("DELETE", queue)
             return
         key = str(uuid.uuid4())
-        for _ in range(5):  # a busy answer (409 with Retry-After) is retried with the same key, as clients should
+        give_up = time.monotonic() + CHECKOUT_RETRY_SECONDS
+        while True:  # busy (409) or unavailable (503) is retried with the same key after Retry-After, as clients should
             status, body, headers = await self.timed(
                 "checkout",
                 "POST",
@@ -205,7 +207,8 @@ class Shopper:
                 {"payment_token": "tok_ok"},
                 {"Idempotency-Key": key},
             )
-            if status != 409 or (body or {}).get("error") != "checkout_in_progress":
+            error = (body or {}).get("error")
+            if error not in {"checkout_in_progress", "unavailable"} or time.monotonic() > give_up:
                 break
             await asyncio.sleep(float(headers.get("retry-after", "1")))
         if status in (200, 201):
@@ -258,7 +261,7 @@ class Shopper:
             if error in {"not_enough_seats", "limit_exceeded", "not_admitted"}:
                 self.outcome = error
                 return None
-            await asyncio.sleep(float(headers.get("retry-after", "0.2")) if error == "busy" else 0.05)
+            await asyncio.sleep(float(headers.get("retry-after", "0.2")) if error in {"busy", "unavailable"} else 0.05)
         self.outcome = "hold_gave_up"
         return None
 

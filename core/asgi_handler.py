@@ -17,18 +17,29 @@ to a pool for the next one. A request still gets a thread of its own while
 it runs. An executor still running work when its request ends (a request
 cancelled by a client disconnect while its sync code runs) is not reused:
 it is shut down without waiting and its thread ends with that work.
+
+At most ``DJANGO_REQUEST_THREADS`` requests run their sync code at once per
+process; the rest wait on the event loop, where waiting costs nothing. A
+WSGI server bounds its threads the same way. Unbounded, a burst of
+CPU-bound reads (the 1,000-seat map, 400 viewers) put hundreds of threads
+in contention for the GIL, and the event loop, one thread among them, got
+a sliver of it: joins, holds and checkouts on the fast paths, answered in
+a millisecond of their own, waited seconds (see docs/decisions.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
@@ -70,6 +81,17 @@ class PooledThreadASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
         self._idle: list[RequestExecutor] = []
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _slot(self) -> asyncio.Semaphore:
+        """This event loop's bound on requests in their threads at once."""
+        loop = asyncio.get_running_loop()
+        slot = self._slots.get(loop)
+        if slot is None:
+            slot = self._slots[loop] = asyncio.Semaphore(settings.DJANGO_REQUEST_THREADS)
+        return slot
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
@@ -81,6 +103,10 @@ class PooledThreadASGIHandler(ASGIHandler):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         scope[RECEIVED_AT] = time.perf_counter()
+        async with self._slot():
+            await self._handle_in_thread(scope, receive, send)
+
+    async def _handle_in_thread(self, scope: dict, receive: Callable, send: Callable) -> None:
         executor = self._idle.pop() if self._idle else RequestExecutor()
         try:
             async with ThreadSensitiveContext(executor=executor):

@@ -1,12 +1,15 @@
 """Admission that follows the booking path's health (additive increase,
 multiplicative decrease).
 
-The organizer's batch is a ceiling. Each round compares the p95 of hold and
-checkout durations over the last ``CONTROL_WINDOW_SECONDS`` (kept in Redis
-by the web processes, ``reservations.health``) with
-``ADMISSION_TARGET_P95_MS``: above it the effective batch is halved (at most
-once a window, so a cut is seen in the figures before the next), otherwise
-it grows by a tenth of the organizer's batch. The state lives in the event's
+The organizer's batch is a ceiling. Each round compares two figures with
+``ADMISSION_TARGET_P95_MS``: the p95 of hold and checkout durations over the
+last ``CONTROL_WINDOW_SECONDS`` (kept in Redis by the web processes,
+``reservations.health``; each duration includes its event loop's wait), and
+the worst event-loop lag a web process published in the last seconds
+(``core.loop_lag``: what a request arriving now would wait, known before the
+slow requests finish). Either above the target halves the effective batch
+(at most once a window, so a cut is seen in the figures before the next);
+otherwise it grows by a tenth of the organizer's batch. The state lives in the event's
 queue meta hash, so every process and the admin see the same figures.
 Commercial waiting rooms admit at a fixed rate set by hand; this admits what
 the booking path can take.
@@ -19,11 +22,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from core.loop_lag import loop_lag_peak
 from core.redis import get_redis
 from queue_app.keys import meta_key
 from reservations.health import booking_latency_p95
 
-CONTROL_WINDOW_SECONDS = 5
+CONTROL_WINDOW_SECONDS = 3
 #: Fewer requests than this in the window say nothing about the path's health.
 MIN_SAMPLES = 20
 
@@ -38,19 +42,33 @@ class Control:
 
 
 def control_next(
-    *, current: int, ceiling: int, p95_ms: float | None, samples: int, target_ms: float, cut_recently: bool
+    *,
+    current: int,
+    ceiling: int,
+    p95_ms: float | None,
+    samples: int,
+    target_ms: float,
+    cut_recently: bool,
+    lag_ms: float | None = None,
 ) -> tuple[int, str, bool]:
     """One AIMD step: (new batch, reason, whether this step cut). The batch
     never falls below a tenth of the ceiling: a machine slow for reasons
     admission cannot fix (another tenant, the sockets of the waiting page)
     must not stall the queue."""
     floor = max(1, ceiling // 10)
+    slow = None
     if p95_ms is not None and samples >= MIN_SAMPLES and p95_ms > target_ms:
+        slow = f"booking p95 {p95_ms:.0f} ms > {target_ms:.0f} ms"
+    elif lag_ms is not None and lag_ms > target_ms:
+        slow = f"event-loop lag {lag_ms:.0f} ms > {target_ms:.0f} ms"
+    if slow is not None:
         if cut_recently or current <= floor:
-            return current, f"booking p95 {p95_ms:.0f} ms > {target_ms:.0f} ms: holding at {current}", False
-        return max(floor, current // 2), f"booking p95 {p95_ms:.0f} ms > {target_ms:.0f} ms: halved", True
+            return current, f"{slow}: holding at {current}", False
+        return max(floor, current // 2), f"{slow}: halved", True
     grown = min(ceiling, current + max(1, ceiling // 10))
     health = "too few requests to judge" if p95_ms is None or samples < MIN_SAMPLES else f"booking p95 {p95_ms:.0f} ms"
+    if lag_ms is not None:
+        health += f", event-loop lag {lag_ms:.0f} ms"
     return grown, f"{health}: {'growing' if grown > current else 'at the organizer batch'}", False
 
 
@@ -64,6 +82,7 @@ def admission_batch_control(*, event_id: int, ceiling: int, now: float | None = 
     current = min(int(current_raw), ceiling) if current_raw else ceiling
     cut_recently = cut_at_raw is not None and now - float(cut_at_raw) < CONTROL_WINDOW_SECONDS
     p95, samples = booking_latency_p95(window_seconds=CONTROL_WINDOW_SECONDS, now=now)
+    lag = loop_lag_peak(now=now)
     batch, reason, cut = control_next(
         current=current,
         ceiling=ceiling,
@@ -71,6 +90,7 @@ def admission_batch_control(*, event_id: int, ceiling: int, now: float | None = 
         samples=samples,
         target_ms=settings.ADMISSION_TARGET_P95_MS,
         cut_recently=cut_recently,
+        lag_ms=lag,
     )
     state = {"ctl_batch": batch, "ctl_reason": reason, "ctl_p95": "" if p95 is None else p95}
     if cut:

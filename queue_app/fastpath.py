@@ -13,8 +13,10 @@ module only reads the request and writes the contract's response.
 
 Anything it is not sure to answer exactly as Django would goes to Django
 unchanged: other paths and methods, requests without ``Authorization:
-Token`` (browsers use the session cookie and CSRF), tokens not in the token
-cache (Django checks PostgreSQL and fills the cache), hosts Django would
+Token`` (browsers use the session cookie and CSRF), tokens Django would
+refuse (unknown, expired, a deactivated user: its 401; a token not yet in
+the cache is read from PostgreSQL here, as the booking fast path does, and
+the cache filled), hosts Django would
 refuse, plain HTTP when ``SECURE_SSL_REDIRECT`` is on, and ``Accept``
 headers the JSON renderer would refuse.
 """
@@ -29,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 
-from accounts.tokens import token_cached_async
+from accounts.authentication import token_user_id_async
 from core.errors import error_parts, service_error_parts
 from core.fastpath import (
     ASGIApp,
@@ -79,18 +81,18 @@ def queue_fast_path_wrap(app: ASGIApp) -> ASGIApp:
 async def _serve(
     event_id: int, key: str, scope: dict, headers: dict[bytes, bytes], receive: Callable, send: Callable
 ) -> bool:
-    """Answer the request; False (nothing read or sent) when the token is not cached."""
+    """Answer the request; False (nothing read or sent) when Django would answer 401."""
     try:
-        entry = await token_cached_async(key)
-        if entry is None:
+        user_id = await token_user_id_async(key)
+        if user_id is None:
             return False
         if not await _body_drained(receive):
             return True  # the client went away: nothing to do, nobody to answer
         if scope["method"] == "POST":
-            state, created = await queue_join_async(event_id=event_id, user_id=entry.id)
+            state, created = await queue_join_async(event_id=event_id, user_id=user_id)
             status, body, extra = (201 if created else 200), state.as_dict(), {}
         else:
-            status, body, extra = 200, (await queue_state_get_async(event_id=event_id, user_id=entry.id)).as_dict(), {}
+            status, body, extra = 200, (await queue_state_get_async(event_id=event_id, user_id=user_id)).as_dict(), {}
     except Exception as exc:
         parts = service_error_parts(exc)
         if parts is None:

@@ -34,8 +34,7 @@ from typing import Any
 
 from django.conf import settings
 
-from accounts.authentication import token_user_cold_async
-from accounts.tokens import token_cached_async
+from accounts.authentication import token_user_id_async
 from core.errors import error_parts, service_error_parts
 from core.fastpath import (
     ASGIApp,
@@ -140,15 +139,6 @@ def _refuse(constant: str) -> None:
     raise ValueError(constant)
 
 
-async def _user_id(key: str) -> int | None:
-    """The token's user: the cache, else the database (and the cache filled)
-    as DRF would; None when DRF would answer 401."""
-    entry = await token_cached_async(key)
-    if entry is not None:
-        return entry.id
-    return await token_user_cold_async(key)
-
-
 async def _serve(
     route: Route,
     object_id: int,
@@ -167,7 +157,7 @@ async def _serve(
     if data is None:
         return False
     try:
-        user_id = await _user_id(key)
+        user_id = await token_user_id_async(key)
         if user_id is None:
             return False
         answer = await route(object_id, user_id, (data, headers))

@@ -1,6 +1,8 @@
 """How fast the booking path answers right now, for admission to follow.
 
-Every hold and checkout request adds its duration to a per-second histogram
+Every hold and checkout request adds its duration, plus the wait its event
+loop imposes on any request right now (``core.loop_lag``: on a saturated
+machine that wait is most of what a shopper sees), to a per-second histogram
 in Redis (one pipelined round trip: ``HINCRBY`` of a bucket and an
 ``EXPIRE``), so the cost per request is constant whatever the traffic. The
 admission round reads the last few seconds (``booking_latency_p95``) and
@@ -16,6 +18,7 @@ from typing import Any
 
 import redis
 
+from core.loop_lag import loop_lag_seconds
 from core.redis import get_async_redis, get_redis
 
 logger = logging.getLogger(__name__)
@@ -30,9 +33,10 @@ def _key(second: int) -> str:
 
 
 def _record(pipe: Any, seconds: float, now: float | None) -> Any:
-    """Queue the histogram's two commands for one request of ``seconds`` on ``pipe``."""
+    """Queue the histogram's two commands for one request of ``seconds`` (and
+    the loop's current lag) on ``pipe``."""
     key = _key(int(now if now is not None else time.time()))
-    pipe.hincrby(key, str(bisect.bisect_left(BUCKETS_MS, seconds * 1000)), 1)
+    pipe.hincrby(key, str(bisect.bisect_left(BUCKETS_MS, (seconds + loop_lag_seconds()) * 1000)), 1)
     pipe.expire(key, KEEP_SECONDS)
     return pipe
 

@@ -4,6 +4,8 @@ HTTP: the queue's token-authenticated join and state reads
 (``queue_app.fastpath``) and holds and checkouts (``reservations.fastpath``)
 are served on the event loop; everything else goes to Django, whose
 per-request sync threads come from a pool (``core.asgi_handler``).
+Lifespan: each worker process measures its event loop's lag
+(``core.loop_lag``), which admission's controller follows.
 """
 
 import os
@@ -17,6 +19,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from accounts.ws_auth import handshake_user  # noqa: E402
+from core.loop_lag import LoopLagLifespan  # noqa: E402
 from core.ws_gate import WebSocketGate  # noqa: E402
 from queue_app.fastpath import queue_fast_path_wrap  # noqa: E402
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
@@ -26,5 +29,6 @@ application = ProtocolTypeRouter(
     {
         "http": booking_fast_path_wrap(queue_fast_path_wrap(django_asgi_app)),
         "websocket": WebSocketGate(websocket_urlpatterns, user_lookup=handshake_user),
+        "lifespan": LoopLagLifespan(),
     }
 )

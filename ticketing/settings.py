@@ -190,6 +190,9 @@ RATE_LIMIT_HOLD = env.str("RATE_LIMIT_HOLD", default="60/m")
 # Redis connections per event loop for asyncio code (queue fast path,
 # WebSocket consumers); past it a caller waits for a free connection.
 ASYNC_REDIS_POOL_SIZE = env.int("ASYNC_REDIS_POOL_SIZE", default=50)
+# Django requests running their sync code at once per process (core.asgi_handler);
+# more wait on the event loop. Past a few, threads only fight over the GIL.
+DJANGO_REQUEST_THREADS = env.int("DJANGO_REQUEST_THREADS", default=8)
 # PostgreSQL connections per event loop for asyncio code (the booking fast path; core.pg).
 ASYNC_DB_POOL_SIZE = env.int("ASYNC_DB_POOL_SIZE", default=8)
 # How long a fast-path request waits for one of them before answering 503

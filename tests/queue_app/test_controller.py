@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from accounts.services import token_issue
+from core.loop_lag import KEY as LOOP_LAG_KEY
+from core.loop_lag import loop_lag_publish
 from core.redis import get_redis
 from queue_app.admission import admission_is_active
 from queue_app.controller import MIN_SAMPLES, admission_control_figures, control_next
@@ -27,6 +29,13 @@ def test_slow_halves_at_most_once_a_window_and_healthy_grows_back_to_the_ceiling
     assert control_next(current=95, p95_ms=200, cut_recently=False, **step)[0] == 100  # never above the ceiling
     few = {**step, "samples": MIN_SAMPLES - 1}
     assert control_next(current=50, p95_ms=5000, cut_recently=False, **few)[0] == 60  # too few to judge
+
+
+def test_a_lagging_event_loop_halves_even_before_any_slow_request_finished():
+    step = {"ceiling": 100, "samples": 0, "target_ms": 500, "p95_ms": None}
+    batch, reason, cut = control_next(current=100, cut_recently=False, lag_ms=800, **step)
+    assert (batch, cut) == (50, True) and "event-loop lag 800 ms" in reason
+    assert control_next(current=50, cut_recently=False, lag_ms=40, **step)[0] == 60  # a calm loop grows
 
 
 def test_the_histogram_gives_the_p95_of_the_last_seconds():
@@ -85,3 +94,20 @@ def test_the_controller_off_admits_the_organizer_batch(make_event, users, settin
     admission_round_run(event=event, now=now)
     assert sum(admission_is_active(event=event, user_id=p.id) for p in people) == 40
     assert get_redis().hget(f"q:{{{event.id}}}:meta", "ctl_batch") is None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_round_admits_half_while_a_web_process_reports_a_lagging_loop(make_event, users):
+    from asgiref.sync import sync_to_async
+
+    event = await sync_to_async(make_event)(sections="A:10x30:R:1000", batch=40, interval=1, cap=10_000)
+    people = await sync_to_async(users)(60)
+    for person in people:
+        await sync_to_async(queue_join)(event_id=event.id, user_id=person.id)
+    get_redis().delete(LOOP_LAG_KEY)
+    await loop_lag_publish(2.0)  # no booking request finished yet; the loop is 2 s late
+    await sync_to_async(admission_round_run)(event=event)
+    batch, reason = admission_control_figures(event_id=event.id)
+    assert batch == 20 and "event-loop lag 2000 ms" in reason
+    admitted = await sync_to_async(lambda: sum(admission_is_active(event=event, user_id=p.id) for p in people))()
+    assert admitted == 20

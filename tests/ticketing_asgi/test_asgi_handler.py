@@ -51,6 +51,18 @@ async def test_concurrent_requests_each_get_their_own_thread(handler):
     assert first["met"] and second["met"]
 
 
+@pytest.mark.parametrize("bound", [2, 6])
+async def test_at_most_the_bound_of_requests_run_in_threads_at_once_and_the_rest_wait(handler, settings, bound):
+    """A burst of 12 requests: at most ``DJANGO_REQUEST_THREADS`` run their
+    sync code at once, every one is answered; a larger bound lets more overlap
+    (the bound, not the machine, is what held them)."""
+    settings.DJANGO_REQUEST_THREADS = bound
+    thread_urls.Overlap.most = 0
+    bodies = await asyncio.gather(*(_get(handler, "/busy") for _ in range(12)))
+    assert len(bodies) == 12
+    assert thread_urls.Overlap.most == bound
+
+
 async def test_a_thread_still_busy_when_its_request_was_torn_down_is_not_reused(handler):
     # asgiref lets a view's sync code finish when its request is cancelled
     # once (a client disconnect); a second cancel (a server shutting down)

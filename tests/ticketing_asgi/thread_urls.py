@@ -34,7 +34,25 @@ def slow(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"thread": threading.get_ident()})
 
 
-urlpatterns = [path("whoami", whoami), path("meet", meet), path("slow", slow)]
+class Overlap:
+    """How many "busy" requests run their sync code at once, and the most seen."""
+
+    lock = threading.Lock()
+    now = 0
+    most = 0
+
+
+def busy(request: HttpRequest) -> JsonResponse:
+    with Overlap.lock:
+        Overlap.now += 1
+        Overlap.most = max(Overlap.most, Overlap.now)
+    time.sleep(0.1)
+    with Overlap.lock:
+        Overlap.now -= 1
+    return JsonResponse({"thread": threading.get_ident()})
+
+
+urlpatterns = [path("whoami", whoami), path("meet", meet), path("slow", slow), path("busy", busy)]
 
 
 class ThreadNoteMiddleware:
