@@ -176,7 +176,11 @@ class Shopper:
     async def _run(self) -> None:
         queue = f"/api/events/{self.event_id}/queue/"
         self.join_started = time.monotonic()
-        status, body, _ = await self.timed("join", "POST", queue)
+        for _ in range(10):  # 503 (a server past what it can take) is retried after Retry-After, as clients should
+            status, body, headers = await self.timed("join", "POST", queue)
+            if status != 503:
+                break
+            await asyncio.sleep(float(headers.get("retry-after", "2")))
         self.join_done = time.monotonic()
         if status == 409:
             self.outcome = body["error"]
