@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
+import re
 import time
 from typing import Any
 
+from django.http import HttpResponse
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -14,7 +17,7 @@ from rest_framework.views import APIView
 from core.asgi_handler import RECEIVED_AT
 from core.errors import Invalid
 from core.ratelimit import rate_limit_check
-from reservations import selectors
+from reservations import seat_status, selectors
 from reservations.checkout import checkout
 from reservations.gates import admission_check
 from reservations.health import booking_latency_record
@@ -40,6 +43,12 @@ class EventDetailApi(APIView):
         return Response(event_data(event, counts[event.id]))
 
 
+#: ``?since=``: a version, digits only (a million-digit number is refused before ``int`` reads it).
+SINCE = re.compile(r"[0-9]{1,19}")
+#: Shared caches may keep the layout a minute and serve it stale while they revalidate.
+LAYOUT_CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=300"
+
+
 def _int_or_none(data: dict[str, Any], name: str) -> int | None:
     value = data.get(name)
     if value is None:
@@ -62,6 +71,65 @@ def _hold_input(data: Any) -> dict[str, Any]:
     if grade is not None and not isinstance(grade, str):
         raise Invalid("grade must be a string.", fields={"grade": ["Must be a string."]})
     return {"seat_ids": seat_ids, "quantity": _int_or_none(data, "quantity"), "grade": grade}
+
+
+def _stored_json(request: Request, gzipped: bytes, headers: dict[str, str]) -> HttpResponse:
+    """A JSON body kept gzipped: sent as it is to a client that takes gzip,
+    unpacked for one that does not."""
+    takes_gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    response = HttpResponse(gzipped if takes_gzip else gzip.decompress(gzipped), content_type="application/json")
+    if takes_gzip:
+        response["Content-Encoding"] = "gzip"
+    response["Vary"] = "Accept-Encoding"
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _since(request: Request) -> int | None:
+    raw = request.query_params.get("since")
+    if raw is None:
+        return None
+    if not SINCE.fullmatch(raw):
+        raise Invalid("since must be a version: a whole number.", fields={"since": ["Must be a whole number."]})
+    return int(raw)
+
+
+class SeatLayoutApi(APIView):
+    """The layout, for everyone (no login: nothing in it is anyone's), built
+    once and cached by shared caches; ``If-None-Match`` with its tag is 304."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, event_id: int) -> HttpResponse:
+        event = selectors.event_for_booking(event_id=event_id)
+        layout = seat_status.layout_get(event_id=event.id)
+        headers = {"ETag": layout.etag, "Cache-Control": LAYOUT_CACHE_CONTROL}
+        if layout.etag in (tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")):
+            response = HttpResponse(status=304)
+            for name, value in {**headers, "Vary": "Accept-Encoding"}.items():
+                response[name] = value
+            return response
+        return _stored_json(request, layout.gzipped, headers)
+
+
+class SeatStatusApi(APIView):
+    """Every seat's status as one shared snapshot (admitted shoppers, as the
+    seat map); ``?since=`` is 304 or the seats changed since."""
+
+    def get(self, request: Request, event_id: int) -> HttpResponse:
+        event = selectors.event_for_booking(event_id=event_id)
+        admission_check(event=event, user_id=request.user.id)
+        answer = seat_status.status_answer(event_id=event.id, since=_since(request))
+        if answer.body is None:
+            response = HttpResponse(status=304)
+        elif answer.gzipped is not None:
+            response = _stored_json(request, answer.gzipped, {})
+        else:
+            return Response(answer.body, headers={"Cache-Control": "no-cache"})
+        response["Cache-Control"] = "no-cache"
+        return response
 
 
 class SeatMapApi(APIView):

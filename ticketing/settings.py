@@ -190,6 +190,8 @@ RATE_LIMIT_HOLD = env.str("RATE_LIMIT_HOLD", default="60/m")
 # Redis connections per event loop for asyncio code (queue fast path,
 # WebSocket consumers); past it a caller waits for a free connection.
 ASYNC_REDIS_POOL_SIZE = env.int("ASYNC_REDIS_POOL_SIZE", default=50)
+# The shared seat status snapshot is rebuilt (by one process) when older than this.
+SEAT_STATUS_MAX_AGE_SECONDS = env.float("SEAT_STATUS_MAX_AGE_SECONDS", default=0.25)
 # Django requests running their sync code at once per process (core.asgi_handler);
 # more wait on the event loop. Past a few, threads only fight over the GIL.
 DJANGO_REQUEST_THREADS = env.int("DJANGO_REQUEST_THREADS", default=8)

@@ -1,0 +1,158 @@
+"""Stadium-size seat maps: the layout (built once, strong ETag, 304, gzip,
+open to all) and the status snapshot (one character per seat, versioned,
+``?since=`` answering 304 or exactly the seats that changed)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from reservations.holds import hold_create, hold_release
+from reservations.models import Hold, PriceGrade, Seat
+from reservations.seat_status import snapshot_get
+from tests.reservations.conftest import admit, client_for, seat_ids
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_snapshots(settings):
+    """Every read sees the latest writes (the sharing itself has its own test)."""
+    settings.SEAT_STATUS_MAX_AGE_SECONDS = 0
+
+
+def _layout(event_id: int, client: APIClient | None = None, **headers: str):
+    return (client or APIClient()).get(f"/api/events/{event_id}/seats/layout/", **headers)
+
+
+def _status(client: APIClient, event_id: int, since: object = None):
+    query = "" if since is None else f"?since={since}"
+    return client.get(f"/api/events/{event_id}/seats/status/{query}")
+
+
+def test_the_layout_is_open_to_all_with_a_strong_etag_a_304_and_gzip(event):
+    response = _layout(event.id)
+    assert response.status_code == 200
+    body = json.loads(response.content)
+    ids = seat_ids(event)
+    assert [s["id"] for s in body["seats"]] == sorted(ids)
+    assert set(body["seats"][0]) == {"id", "section", "row", "number", "grade", "price"}  # never a status
+    etag = response["ETag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert "public" in response["Cache-Control"] and "max-age" in response["Cache-Control"]
+
+    again = _layout(event.id, HTTP_IF_NONE_MATCH=etag)
+    assert (again.status_code, again.content, again["ETag"]) == (304, b"", etag)
+
+    packed = _layout(event.id, HTTP_ACCEPT_ENCODING="gzip, br")
+    assert packed["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed["Vary"]
+    assert gzip.decompress(packed.content) == response.content
+    assert len(packed.content) < len(response.content) / 3
+
+
+def test_a_price_change_gives_the_layout_a_new_tag(event):
+    before = _layout(event.id)
+    grade = PriceGrade.objects.filter(event=event).first()
+    grade.price += 1000
+    grade.save()
+    after = _layout(event.id, HTTP_IF_NONE_MATCH=before["ETag"])
+    assert after.status_code == 200 and after["ETag"] != before["ETag"]
+    assert json.loads(after.content)["version"] != json.loads(before.content)["version"]
+
+
+def test_the_status_is_one_character_per_seat_in_layout_order(event, user):
+    client = client_for(user)
+    ids = sorted(seat_ids(event))
+    hold_create(event=event, user_id=user.id, seat_ids=[ids[3]], quantity=None, grade=None)
+    body = _status(client, event.id).json()
+    assert len(body["statuses"]) == len(ids) and set(body["statuses"]) <= set("ahs")
+    assert body["statuses"][3] == "h" and body["statuses"].count("h") == 1
+    assert isinstance(body["version"], int)
+
+
+def test_since_answers_exactly_the_seats_that_changed_a_lapsed_hold_and_a_release_included(make_event, user, make_user):
+    event = make_event(sections="A:10x30:R:1000")  # 300 seats: three changes are shorter than the full form
+    client = client_for(user)
+    other = make_user("other")
+    ids = sorted(seat_ids(event))
+    lapsing = hold_create(event=event, user_id=user.id, seat_ids=[ids[0]], quantity=None, grade=None)
+    released = hold_create(event=event, user_id=other.id, seat_ids=[ids[1]], quantity=None, grade=None)
+    start = _status(client, event.id).json()["version"]
+    assert _status(client, event.id, since=start).status_code == 304  # nothing changed
+
+    past = timezone.now() - timedelta(seconds=1)
+    Hold.objects.filter(pk=lapsing.id).update(expires_at=past)  # lapsed; the sweeper has not run
+    Seat.objects.filter(pk=ids[0]).update(held_until=past)
+    hold_release(hold_id=released.id, user_id=other.id)
+    hold_create(event=event, user_id=other.id, seat_ids=[ids[5]], quantity=None, grade=None)
+
+    changed = _status(client, event.id, since=start).json()
+    assert changed["version"] > start
+    assert changed["changes"] == [[ids[0], "available"], [ids[1], "available"], [ids[5], "held"]]
+    assert _status(client, event.id, since=changed["version"]).status_code == 304
+    small = _status(client, event.id, since=start).json()
+    assert small == changed  # the same question, the same answer
+
+
+def test_changes_longer_than_the_full_form_get_the_full_form(event, user):
+    client = client_for(user)  # 20 seats: 3 changes as JSON are longer than 20 characters
+    start = _status(client, event.id).json()["version"]
+    for seat in sorted(seat_ids(event))[:2]:
+        hold_create(event=event, user_id=user.id, seat_ids=[seat], quantity=None, grade=None)
+    body = _status(client, event.id, since=start).json()
+    assert set(body) == {"version", "statuses"} and body["statuses"][:2] == "hh"
+
+
+def test_a_since_the_server_does_not_know_gets_the_full_form(event, user):
+    client = client_for(user)
+    current = _status(client, event.id).json()["version"]
+    for since in (0, current - 1, current + 10**6, 9_999_999_999_999_999_999):
+        body = _status(client, event.id, since=since).json()
+        assert set(body) == {"version", "statuses"}, since
+
+
+@pytest.mark.parametrize("since", ["-1", "abc", "1.5", "1e3", "", "１２", "9" * 20, "0x10"])
+def test_a_malformed_since_is_400_invalid(event, user, since):
+    response = client_for(user).get(f"/api/events/{event.id}/seats/status/", {"since": since})
+    assert response.status_code == 400 and response.json()["error"] == "invalid"
+
+
+def test_status_is_for_admitted_shoppers_on_queued_events_and_layout_for_all(make_event, user):
+    queued = make_event(queue_enabled=True)
+    client = client_for(user)
+    refused = _status(client, queued.id)
+    assert (refused.status_code, refused.json()["error"]) == (403, "not_admitted")
+    assert _status(APIClient(), queued.id).status_code == 401
+    assert _layout(queued.id).status_code == 200
+    admit(queued, user.id)
+    assert _status(client, queued.id).status_code == 200
+    assert _layout(999_999_999).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readers_of_a_stale_snapshot_share_one_build(event, settings):
+    settings.SEAT_STATUS_MAX_AGE_SECONDS = 30
+    snapshot_get(event_id=event.id)  # built once
+    settings.SEAT_STATUS_MAX_AGE_SECONDS = 0.0  # stale for everyone now
+    barrier = threading.Barrier(16)
+    built: list[float] = []
+
+    def read() -> None:
+        barrier.wait()
+        built.append(snapshot_get(event_id=event.id).built_at)
+
+    threads = [threading.Thread(target=read) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(built) == 16
+    # One reader holds the build lock; the others read the snapshot they
+    # found (the old one) or the new one: never sixteen builds.
+    assert len(set(built)) <= 3
