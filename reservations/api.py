@@ -116,19 +116,18 @@ class SeatLayoutApi(APIView):
 
 class SeatStatusApi(APIView):
     """Every seat's status as one shared snapshot (admitted shoppers, as the
-    seat map); ``?since=`` is 304 or the seats changed since."""
+    seat map); ``?since=`` is 304 or the seats changed since. Token requests
+    are answered on the event loop (``reservations.fastpath``), the same way."""
 
     def get(self, request: Request, event_id: int) -> HttpResponse:
         event = selectors.event_for_booking(event_id=event_id)
         admission_check(event=event, user_id=request.user.id)
         answer = seat_status.status_answer(event_id=event.id, since=_since(request))
-        if answer.body is None:
-            response = HttpResponse(status=304)
-        elif answer.gzipped is not None:
-            response = _stored_json(request, answer.gzipped, {})
-        else:
-            return Response(answer.body, headers={"Cache-Control": "no-cache"})
-        response["Cache-Control"] = "no-cache"
+        takes_gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+        status_code, headers, body = seat_status.status_wire(answer, takes_gzip=takes_gzip)
+        response = HttpResponse(body, status=status_code, content_type=headers.pop("Content-Type", None))
+        for name, value in headers.items():
+            response[name] = value
         return response
 
 

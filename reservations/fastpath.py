@@ -20,6 +20,10 @@ expected shape (extra or mixed fields, odd text), a token not in the
 cache and unknown to the database (401), a replayed ``Idempotency-Key``,
 other methods and hosts Django would refuse. ``BOOKING_FAST_PATH=0``
 switches it off.
+
+The seat status read (``GET /api/events/{id}/seats/status/``, with a token
+and at most ``?since=``) is served here too: the stadium map's viewers ask
+for it about once a second each.
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ from core.fastpath import (
 )
 from core.pg import sync_db
 from core.ratelimit import rate_limit_check_async
-from reservations import selectors
-from reservations.api import CheckoutApi, HoldCreateApi
+from reservations import seat_status, selectors
+from reservations.api import CheckoutApi, HoldCreateApi, SeatStatusApi
 from reservations.checkout import checkout_async
 from reservations.gates import admission_check_async
 from reservations.health import booking_latency_record_async
@@ -59,6 +63,9 @@ from reservations.serializers import hold_data, order_data
 
 HOLD_PATH = re.compile(r"/api/events/([0-9]{1,18})/holds/")
 CHECKOUT_PATH = re.compile(r"/api/holds/([0-9]{1,18})/checkout/")
+STATUS_PATH = re.compile(r"/api/events/([0-9]{1,18})/seats/status/")
+#: The status read's one query the fast path takes; anything else is Django's to judge.
+STATUS_QUERY = re.compile(rb"(?:since=([0-9]{1,19}))?")
 #: Bodies past this are Django's to read (and to refuse past its own limit).
 MAX_BODY_BYTES = 4096
 #: Card tokens and keys the fast path takes as they are: printable ASCII.
@@ -79,6 +86,10 @@ class BookingFastPath:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            match = STATUS_PATH.fullmatch(scope["path"])
+            if match is not None and await _status(int(match[1]), scope, send):
+                return
         if scope["type"] == "http" and scope["method"] == "POST":
             arrived = time.perf_counter()
             routed = _route(scope["path"])
@@ -98,6 +109,48 @@ class BookingFastPath:
                         return
                     receive = body_replay(body, complete, receive)
         await self.app(scope, receive, send)
+
+
+async def _status(event_id: int, scope: dict, send: Callable) -> bool:
+    """``SeatStatusApi.get`` for a token and at most ``since``: every viewer
+    of a stadium map asks about once a second, so it runs here, in its order
+    (401 to Django, the event's 404, admission's 403), and sends the
+    snapshot's bytes as the view does (``seat_status.status_wire``). False
+    (nothing sent) when Django should answer."""
+    headers = request_headers(scope)
+    key = token_key(headers)
+    query = STATUS_QUERY.fullmatch(scope.get("query_string", b""))
+    if key is None or query is None or not view_servable(scope, headers):
+        return False
+    try:
+        user_id = await token_user_id_async(key)
+        if user_id is None:
+            return False
+        event = await selectors.event_for_booking_async(event_id=event_id)
+        await admission_check_async(event=event, user_id=user_id)
+        since = int(query[1]) if query[1] else None
+        answer = await seat_status.status_answer_async(event_id=event.id, since=since)
+    except Exception as exc:
+        parts = service_error_parts(exc)
+        if parts is None:
+            logger.exception("Internal Server Error: %s", scope["path"])
+            parts = error_parts("server_error", "Something went wrong on our side.", 500)
+        await json_respond(send, parts.status, parts.body, {**parts.headers, **_status_view_headers(scope, headers)})
+        return True
+    takes_gzip = b"gzip" in headers.get(b"accept-encoding", b"").lower()
+    status, extra, body = seat_status.status_wire(answer, takes_gzip=takes_gzip)
+    raw = [
+        (name.lower().encode(), value.encode())
+        for name, value in {**extra, **_status_view_headers(scope, headers)}.items()
+    ]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+    return True
+
+
+def _status_view_headers(scope: dict, headers: dict[bytes, bytes]) -> dict[str, str]:
+    return view_headers(scope, headers, allow=_allow(SeatStatusApi))
 
 
 def booking_fast_path_wrap(app: ASGIApp) -> ASGIApp:

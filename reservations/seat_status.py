@@ -31,6 +31,8 @@ undone within one rebuild.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import hashlib
 import json
@@ -38,10 +40,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import connection
+from redis.exceptions import LockError
 
-from core.redis import get_redis
+from core.pg import pg_fetchall, sync_db
+from core.redis import get_async_redis, get_redis
 from reservations.models import Seat
 
 #: Seats whose change lists a version keeps; past it ``since`` gets the full form.
@@ -157,8 +161,8 @@ def _full_json(version: int, statuses: str) -> bytes:
     return f'{{"version":{version},"statuses":"{statuses}"}}'.encode()
 
 
-def _snapshot_read(event_id: int) -> Snapshot | None:
-    version, statuses, built_at, next_lapse, full_gzipped = get_redis().hmget(
+async def _snapshot_read(event_id: int) -> Snapshot | None:
+    version, statuses, built_at, next_lapse, full_gzipped = await get_async_redis().hmget(
         _snapshot_key(event_id), "version", "statuses", "built_at", "next_lapse", "full_gz"
     )
     if version is None or statuses is None or built_at is None or full_gzipped is None:
@@ -178,35 +182,33 @@ def _fresh(snapshot: Snapshot, now: float) -> bool:
     return young and (snapshot.next_lapse is None or now < snapshot.next_lapse)
 
 
-def _statuses_read(event_id: int) -> tuple[str, float | None]:
-    with connection.cursor() as cursor:
-        cursor.execute(_STATUS_SQL, [event_id])
-        statuses, next_lapse = cursor.fetchone()
-    return statuses, next_lapse
+def _changed(before: str, after: str) -> list[int]:
+    """Layout positions whose status differs between two status strings of one layout."""
+    return [i for i, (old, new) in enumerate(zip(before, after, strict=True)) if old != new]
 
 
-def _build(event_id: int, previous: Snapshot | None) -> Snapshot:
+async def _build(event_id: int, previous: Snapshot | None) -> Snapshot:
     """Read the statuses; a new version (and its change list) only if one changed."""
-    statuses, next_lapse = _statuses_read(event_id)
+    ((statuses, next_lapse),) = await pg_fetchall(_STATUS_SQL, [event_id])
     now = time.time()
-    client = get_redis()
+    client = get_async_redis()
     if previous is not None and previous.statuses == statuses:
         version = previous.version
     else:
         version = max(int(now * 1000), (previous.version + 1) if previous else 0)
         pipe = client.pipeline(transaction=False)
         if previous is not None and len(previous.statuses) == len(statuses):
-            changed = [i for i, (old, new) in enumerate(zip(previous.statuses, statuses, strict=True)) if old != new]
-            pipe.lpush(_history_key(event_id), f"{previous.version}:{version}:{','.join(map(str, changed))}")
+            changed = ",".join(map(str, _changed(previous.statuses, statuses)))
+            pipe.lpush(_history_key(event_id), f"{previous.version}:{version}:{changed}")
             pipe.ltrim(_history_key(event_id), 0, HISTORY_VERSIONS - 1)
         else:
             pipe.delete(_history_key(event_id))  # the seats themselves changed: no diff spans it
-        pipe.execute()
+        await pipe.execute()
     full_gzipped = gzip.compress(_full_json(version, statuses), compresslevel=6, mtime=0)
     snapshot = Snapshot(
         version=version, statuses=statuses, built_at=now, next_lapse=next_lapse, full_gzipped=full_gzipped
     )
-    client.hset(
+    await client.hset(
         _snapshot_key(event_id),
         mapping={
             "version": version,
@@ -219,36 +221,40 @@ def _build(event_id: int, previous: Snapshot | None) -> Snapshot:
     return snapshot
 
 
-def snapshot_get(*, event_id: int) -> Snapshot:
+async def snapshot_get_async(*, event_id: int) -> Snapshot:
     """The shared snapshot, rebuilt by one process when stale; the others
     read the one they find meanwhile (at most one build old)."""
     now = time.time()
-    snapshot = _snapshot_read(event_id)
+    snapshot = await _snapshot_read(event_id)
     if snapshot is not None and _fresh(snapshot, now):
         return snapshot
-    client = get_redis()
-    lock = client.lock(_lock_key(event_id), timeout=BUILD_LOCK_MS / 1000, blocking=False)
-    if lock.acquire():
+    lock = get_async_redis().lock(_lock_key(event_id), timeout=BUILD_LOCK_MS / 1000, blocking=False)
+    if await lock.acquire():
         try:
-            return _build(event_id, _snapshot_read(event_id))
+            return await _build(event_id, await _snapshot_read(event_id))
         finally:
-            lock.release()
+            with contextlib.suppress(LockError):  # held past its timeout: another builder has it now
+                await lock.release()
     if snapshot is not None:
         return snapshot
     deadline = time.monotonic() + FIRST_BUILD_WAIT_SECONDS
     while time.monotonic() < deadline:  # the very first build is another reader's: wait for it
-        time.sleep(0.02)
-        snapshot = _snapshot_read(event_id)
+        await asyncio.sleep(0.02)
+        snapshot = await _snapshot_read(event_id)
         if snapshot is not None:
             return snapshot
-    return _build(event_id, None)
+    return await _build(event_id, None)
 
 
-def _changes(event_id: int, since: int, current: Snapshot) -> set[int] | None:
-    """Indices of seats changed after version ``since`` up to ``current``; None
-    when the history does not reach back to it."""
+#: For synchronous callers (the Django view, tests): the same code on an event loop.
+snapshot_get = async_to_sync(snapshot_get_async)
+
+
+async def _changes(event_id: int, since: int, current: Snapshot) -> set[int] | None:
+    """Layout positions of seats changed after version ``since`` up to
+    ``current``; None when the history does not reach back to it."""
     changed: set[int] = set()
-    for entry in get_redis().lrange(_history_key(event_id), 0, -1):
+    for entry in await get_async_redis().lrange(_history_key(event_id), 0, -1):
         start, end, indices = entry.decode().split(":", 2)
         if int(end) > current.version:
             continue  # a newer build than the snapshot read: its seats are in the next answer
@@ -260,6 +266,16 @@ def _changes(event_id: int, since: int, current: Snapshot) -> set[int] | None:
     return None
 
 
+async def _layout_seat_ids(event_id: int) -> tuple[int, ...]:
+    """The layout's seat ids in order: this process's copy while the stored tag
+    matches (one ``HGET``), else ``layout_get`` in a thread."""
+    layout = _layouts.get(event_id)
+    etag = await get_async_redis().hget(_layout_key(event_id), "etag")
+    if layout is not None and etag is not None and layout.etag == etag.decode():
+        return layout.seat_ids
+    return (await sync_db(layout_get)(event_id=event_id)).seat_ids
+
+
 @dataclass(frozen=True)
 class StatusAnswer:
     """What the status read answers: ``body`` None is 304; ``gzipped`` is the
@@ -269,23 +285,44 @@ class StatusAnswer:
     gzipped: bytes | None = None
 
 
-def status_answer(*, event_id: int, since: int | None) -> StatusAnswer:
+async def status_answer_async(*, event_id: int, since: int | None) -> StatusAnswer:
     """304 when nothing changed since ``since``, the change list when
     ``since`` is known and the list is shorter, else the full form."""
-    snapshot = snapshot_get(event_id=event_id)
+    snapshot = await snapshot_get_async(event_id=event_id)
     full = StatusAnswer({"version": snapshot.version, "statuses": snapshot.statuses}, snapshot.full_gzipped)
     if since is None or since > snapshot.version:
         return full
     if since == snapshot.version:
         return StatusAnswer(None)
-    indices = _changes(event_id, since, snapshot)
+    indices = await _changes(event_id, since, snapshot)
     if indices is None:
         return full
-    seat_ids = layout_get(event_id=event_id).seat_ids
+    seat_ids = await _layout_seat_ids(event_id)
     if len(seat_ids) != len(snapshot.statuses):
-        layout_forget(event_id=event_id)  # seats came or went without a signal: build both again
+        await sync_db(layout_forget)(event_id=event_id)  # seats came or went without a signal: build both again
         return full
     changes = [[seat_ids[i], STATUS_WORDS[snapshot.statuses[i]]] for i in sorted(indices)]
     if len(json.dumps(changes)) >= len(snapshot.statuses):
         return full
     return StatusAnswer({"version": snapshot.version, "changes": changes})
+
+
+status_answer = async_to_sync(status_answer_async)
+
+#: Change lists past this are gzipped for a client that takes gzip.
+GZIP_FROM_BYTES = 512
+
+
+def status_wire(answer: StatusAnswer, *, takes_gzip: bool) -> tuple[int, dict[str, str], bytes]:
+    """The answer as both entry points (the view, the fast path) send it:
+    status, headers, body. The full form is the snapshot's stored gzip."""
+    headers = {"Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    if answer.body is None:
+        return 304, headers, b""
+    headers["Content-Type"] = "application/json"
+    if takes_gzip and answer.gzipped is not None:
+        return 200, {**headers, "Content-Encoding": "gzip"}, answer.gzipped
+    body = json.dumps(answer.body, separators=(",", ":")).encode()
+    if takes_gzip and len(body) >= GZIP_FROM_BYTES:
+        return 200, {**headers, "Content-Encoding": "gzip"}, gzip.compress(body, compresslevel=6, mtime=0)
+    return 200, headers, body
