@@ -14,8 +14,9 @@ uvicorn (``ticketing.asgi:application``), ``celery -A ticketing worker`` and
 one asyncio task, only speaks the public contract (API.md):
 
 join the queue (``POST /api/events/{id}/queue/``) -> wait for ``admitted``
-on ``/ws/events/{id}/queue/`` -> half read the seat map and pick seats, half
-ask for the best available -> hold -> checkout (``tok_ok``, an
+on ``/ws/events/{id}/queue/`` -> half read the seat page's reads (the layout
+once, then the status snapshot; ``ONSALE_FULL_MAP=1``: the full seat map)
+and pick seats, half ask for the best available -> hold -> checkout (``tok_ok``, an
 ``Idempotency-Key``). A shopper who finds nothing leaves the queue, so the
 place goes to the next person.
 
@@ -78,6 +79,7 @@ ORDER_SLACK_SECONDS = 0.001  # one round stamps one admitted_until; an earlier j
 PYTHON = sys.executable
 IDLE_RECONNECT_SECONDS = 2.0
 CHECKOUT_RETRY_SECONDS = 60  # past a capture whose sale failed, the key answers 409 for the payment window
+FULL_MAP = os.environ.get("ONSALE_FULL_MAP") == "1"
 ARRIVAL_SECONDS = 30  # shoppers arrive over the first 30 s (a 2-core box cannot take 2,000 in one instant)
 
 
@@ -158,6 +160,7 @@ class Shopper:
         self.outcome = "unknown"
         self.want = random.Random(index).choice([1, 2])
         self.picks_from_map = index % 2 == 0
+        self.layout: list[int] | None = None
 
     async def timed(self, step: str, method: str, path: str, body: Any = None, headers: Any = None) -> tuple:
         started = time.monotonic()
@@ -246,12 +249,28 @@ class Shopper:
         if message.get("admitted_until"):
             self.admitted_until = datetime.fromisoformat(message["admitted_until"]).timestamp()
 
+    async def _free_seats(self) -> list[int]:
+        """Free seat ids as the seat page reads them: the layout once (open,
+        cacheable), then the shared status snapshot; with ``ONSALE_FULL_MAP=1``
+        the full seat map instead (the read the stadium page replaced)."""
+        if FULL_MAP:
+            status, body, _ = await self.timed("seats", "GET", f"/api/events/{self.event_id}/seats/")
+            return [s["id"] for s in body["seats"] if s["status"] == "available"] if status == 200 else []
+        if self.layout is None:
+            status, body, _ = await self.timed("seats", "GET", f"/api/events/{self.event_id}/seats/layout/")
+            if status != 200:
+                return []
+            self.layout = [seat["id"] for seat in body["seats"]]
+        status, body, _ = await self.timed("seats", "GET", f"/api/events/{self.event_id}/seats/status/")
+        if status != 200:
+            return []
+        return [seat for seat, char in zip(self.layout, body["statuses"], strict=True) if char == "a"]
+
     async def _hold(self) -> int | None:
         holds = f"/api/events/{self.event_id}/holds/"
         for _ in range(4):
             if self.picks_from_map:
-                status, body, _ = await self.timed("seats", "GET", f"/api/events/{self.event_id}/seats/")
-                free = [s["id"] for s in body["seats"] if s["status"] == "available"] if status == 200 else []
+                free = await self._free_seats()
                 if len(free) < self.want:
                     self.outcome = "no_seats"
                     return None
