@@ -228,10 +228,15 @@ async def snapshot_get_async(*, event_id: int) -> Snapshot:
     snapshot = await _snapshot_read(event_id)
     if snapshot is not None and _fresh(snapshot, now):
         return snapshot
+    if not settings.SEAT_STATUS_SINGLE_FLIGHT:
+        return await _build(event_id, snapshot)  # the debug switch: every stale reader builds
     lock = get_async_redis().lock(_lock_key(event_id), timeout=BUILD_LOCK_MS / 1000, blocking=False)
     if await lock.acquire():
         try:
-            return await _build(event_id, await _snapshot_read(event_id))
+            current = await _snapshot_read(event_id)
+            if current is not None and _fresh(current, time.time()):
+                return current  # another reader built it between our read and our lock
+            return await _build(event_id, current)
         finally:
             with contextlib.suppress(LockError):  # held past its timeout: another builder has it now
                 await lock.release()
@@ -244,6 +249,19 @@ async def snapshot_get_async(*, event_id: int) -> Snapshot:
         if snapshot is not None:
             return snapshot
     return await _build(event_id, None)
+
+
+async def snapshot_version_async(*, event_id: int) -> int:
+    """The current version, reading only the snapshot's small fields while it
+    is fresh (what the seat page's push asks several times a second)."""
+    version, built_at, next_lapse = await get_async_redis().hmget(
+        _snapshot_key(event_id), "version", "built_at", "next_lapse"
+    )
+    if version is not None and built_at is not None:
+        young = time.time() - float(built_at) < settings.SEAT_STATUS_MAX_AGE_SECONDS
+        if young and (not next_lapse or time.time() < float(next_lapse)):
+            return int(version)
+    return (await snapshot_get_async(event_id=event_id)).version
 
 
 #: For synchronous callers (the Django view, tests): the same code on an event loop.

@@ -22,13 +22,14 @@ from accounts.ws_auth import handshake_user  # noqa: E402
 from core.loop_lag import LoopLagLifespan  # noqa: E402
 from core.ws_gate import WebSocketGate  # noqa: E402
 from queue_app.fastpath import queue_fast_path_wrap  # noqa: E402
-from queue_app.routing import websocket_urlpatterns  # noqa: E402
+from queue_app.routing import websocket_urlpatterns as queue_sockets  # noqa: E402
 from reservations.fastpath import booking_fast_path_wrap  # noqa: E402
+from reservations.routing import websocket_urlpatterns as seat_sockets  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": booking_fast_path_wrap(queue_fast_path_wrap(django_asgi_app)),
-        "websocket": WebSocketGate(websocket_urlpatterns, user_lookup=handshake_user),
+        "websocket": WebSocketGate([*queue_sockets, *seat_sockets], user_lookup=handshake_user),
         "lifespan": LoopLagLifespan(),
     }
 )

@@ -192,6 +192,8 @@ RATE_LIMIT_HOLD = env.str("RATE_LIMIT_HOLD", default="60/m")
 ASYNC_REDIS_POOL_SIZE = env.int("ASYNC_REDIS_POOL_SIZE", default=50)
 # The shared seat status snapshot is rebuilt (by one process) when older than this.
 SEAT_STATUS_MAX_AGE_SECONDS = env.float("SEAT_STATUS_MAX_AGE_SECONDS", default=0.25)
+# How often each web process checks the seat status version for the seat page's sockets.
+SEAT_PUSH_SECONDS = env.float("SEAT_PUSH_SECONDS", default=0.25)
 # Django requests running their sync code at once per process (core.asgi_handler);
 # more wait on the event loop. Past a few, threads only fight over the GIL.
 DJANGO_REQUEST_THREADS = env.int("DJANGO_REQUEST_THREADS", default=8)
@@ -271,6 +273,8 @@ BOOKING_ADMISSION_CHECK_ASYNC = "queue_app.admission.admission_require_async"
 # off and a pause widens the gap between check and write, to show the races.
 BOOKING_ROW_LOCKS = True
 BOOKING_RACE_PAUSE_SECONDS = 0.0
+# The same for the seat status snapshot: False lets every stale reader rebuild it.
+SEAT_STATUS_SINGLE_FLIGHT = True
 # A payment still in progress this long after PAYMENT_TIMEOUT_SECONDS is
 # settled by the reconciliation job; owed voids and refunds are retried after
 # PAYMENT_SETTLE_RETRY_SECONDS, doubling up to the maximum.

@@ -110,6 +110,9 @@ def event_seats(request: HttpRequest, event_id: int) -> HttpResponseBase:
     context["seats_config"] = {
         "event": context["data"],
         "seats_api": reverse("api-seats", kwargs={"event_id": event.id}),
+        "layout_api": reverse("api-seat-layout", kwargs={"event_id": event.id}),
+        "status_api": reverse("api-seat-status", kwargs={"event_id": event.id}),
+        "seats_ws": reverse("ws-event-seats", urlconf="reservations.routing", kwargs={"event_id": event.id}),
         "holds_api": reverse("api-holds", kwargs={"event_id": event.id}),
         "queue_api": reverse("api-event-queue", kwargs={"event_id": event.id}),
         "queue_url": reverse("web:event-queue", kwargs={"event_id": event.id}),

@@ -137,8 +137,9 @@ def test_status_is_for_admitted_shoppers_on_queued_events_and_layout_for_all(mak
     assert _layout(999_999_999).status_code == 404
 
 
-@pytest.mark.django_db(transaction=True)
-def test_readers_of_a_stale_snapshot_share_one_build(event, settings):
+@pytest.mark.parametrize("single_flight", [False, True])
+def test_readers_of_a_stale_snapshot_share_one_build(event, settings, single_flight):
+    settings.SEAT_STATUS_SINGLE_FLIGHT = single_flight
     settings.SEAT_STATUS_MAX_AGE_SECONDS = 0.5
     old = snapshot_get(event_id=event.id).built_at
     time.sleep(0.6)  # stale for everyone now
@@ -158,6 +159,9 @@ def test_readers_of_a_stale_snapshot_share_one_build(event, settings):
     for thread in threads:
         thread.join(10)
     assert len(built) == 16
+    if not single_flight:
+        assert len(set(built) - {old}) > 1, "without the lock every stale reader should build"
+        return
     # One reader takes the build lock; the others share the snapshot they
     # found (the old one) or the new one: one build, not sixteen.
     assert len(set(built) - {old}) == 1

@@ -1,6 +1,8 @@
-/* The seat map: drawn once from GET .../seats/, then re-coloured from the
- * same endpoint every couple of seconds so seats others take turn grey
- * without a reload. Selection up to the per-person limit, best-available
+/* The seat map: drawn once from the layout (GET .../seats/layout/, cached)
+ * and the status snapshot (GET .../seats/status/), then re-coloured from
+ * the seats that changed (?since=), asked for when the page's socket
+ * (/ws/events/{id}/seats/) says a new version is out, and every few seconds
+ * while it is down, so seats others take turn grey without a reload. Selection up to the per-person limit, best-available
  * picker, hold with a countdown, and the admission's time left. */
 (function () {
   "use strict";
@@ -8,9 +10,15 @@
   var ev = cfg.event;
   var $ = function (id) { return document.getElementById(id); };
   var holdKey = "hold:" + ev.id;
-  // The whole map is re-read on each poll: every 2 s for arena-size maps,
-  // less often for stadiums, so thousands of shoppers do not swamp the API.
+  // Only the changes are read; the socket says when. Without it, ask every 2 s
+  // (5 s for stadiums, so thousands of shoppers do not swamp the API).
   var POLL_MS = ev.seats_total > 5000 ? 5000 : 2000;
+  var layout = null;     // seat ids in layout order (the status string's order)
+  var version = null;    // the status version the map shows
+  var socket = null;
+  var socketUp = false;
+  var pending = false;   // a status read is running: a push meanwhile asks again after it
+  var again = false;
 
   var gradeIndex = {};
   ev.price_tiers.forEach(function (tier, i) { gradeIndex[tier.grade] = i % 8; });
@@ -166,17 +174,51 @@
     renderSelection();
   }
 
+  var WORDS = { a: "available", h: "held", s: "sold" };
+
+  function statusFailed(r, first) {
+    if (T.errorCode(r) === "not_admitted") {
+      leaveForQueue("Your turn to choose seats has ended.");
+    } else if (first) {
+      $("seatmap").textContent = "";
+      message("error", r.status === 0 ? "We could not load the seat map. Check your connection; retrying…" : T.errorDetail(r));
+    }
+    return r;
+  }
+
+  /* The layout once; then the statuses: all of them, or those changed since the version shown. */
   function loadSeats(first) {
-    return T.api("GET", cfg.seats_api).then(function (r) {
-      if (r.ok) {
-        if (first) { draw(r.data.seats); $("seatmap").setAttribute("aria-busy", "false"); }
-        paint(r.data.seats);
-      } else if (T.errorCode(r) === "not_admitted") {
-        leaveForQueue("Your turn to choose seats has ended.");
-      } else if (first) {
-        $("seatmap").textContent = "";
-        message("error", r.status === 0 ? "We could not load the seat map. Check your connection; retrying…" : T.errorDetail(r));
+    if (!layout) {
+      return T.api("GET", cfg.layout_api).then(function (r) {
+        if (!r.ok) return statusFailed(r, first);
+        layout = r.data.seats.map(function (seat) { seat.status = "available"; seats[seat.id] = seat; return seat.id; });
+        return loadSeats(first);
+      });
+    }
+    var url = cfg.status_api + (version === null ? "" : "?since=" + version);
+    return T.api("GET", url).then(function (r) {
+      if (r.status === 304) return r;
+      if (!r.ok) return statusFailed(r, first);
+      version = r.data.version;
+      if (r.data.statuses !== undefined) {
+        layout.forEach(function (id, i) { seats[id].status = WORDS[r.data.statuses.charAt(i)] || "sold"; });
+      } else {
+        r.data.changes.forEach(function (change) { if (seats[change[0]]) seats[change[0]].status = change[1]; });
       }
+      var list = layout.map(function (id) { return seats[id]; });
+      if (first || Object.keys(buttons).length === 0) { draw(list); $("seatmap").setAttribute("aria-busy", "false"); }
+      paint(list);
+      return r;
+    });
+  }
+
+  /* One status read at a time; a push that lands during one is served right after it. */
+  function refresh() {
+    if (pending) { again = true; return Promise.resolve(); }
+    pending = true;
+    return loadSeats(Object.keys(buttons).length === 0).then(function (r) {
+      pending = false;
+      if (again) { again = false; refresh(); }
       return r;
     });
   }
@@ -184,12 +226,29 @@
   function schedulePoll() {
     clearTimeout(pollTimer);
     pollTimer = setTimeout(function () {
-      loadSeats(Object.keys(buttons).length === 0).then(schedulePoll);
+      if (socketUp) { schedulePoll(); return; }
+      refresh().then(schedulePoll);
     }, document.hidden ? POLL_MS * 5 : POLL_MS);
+  }
+
+  function listen() {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    try { socket = new WebSocket(scheme + window.location.host + cfg.seats_ws); } catch (e) { return; }
+    socket.onopen = function () { socketUp = true; };
+    socket.onmessage = function (e) {
+      var msg;
+      try { msg = JSON.parse(e.data); } catch (err) { return; }
+      if (msg.type === "seats" && msg.version !== version) refresh();
+    };
+    socket.onclose = function () {
+      socketUp = false;
+      window.setTimeout(listen, 3000);  // polling covers the gap
+    };
   }
 
   function leaveForQueue(text) {
     clearTimeout(pollTimer);
+    if (socket) { socket.onclose = null; socket.close(); }
     message("warn", text + " Taking you back to the waiting line…");
     window.setTimeout(function () { window.location.assign(cfg.queue_url); }, 2500);
   }
@@ -229,7 +288,7 @@
     $("hold-panel").hidden = true;
     $("pick-panel").hidden = false;
     if (text) message(kind || "warn", text);
-    loadSeats(false);
+    refresh();
     renderSelection();
   }
 
@@ -278,7 +337,7 @@
         message("error", r.status === 0 ? "We could not reach the server. Nothing was held; please try again." : T.errorDetail(r));
       }
       renderSelection();
-      loadSeats(false);
+      refresh();
     });
   }
 
@@ -325,6 +384,7 @@
     var stored = sessionStorage.getItem(holdKey);
     if (stored) checkHold(stored, false);
     schedulePoll();
+    listen();
   });
   watchAdmission();
 })();
