@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -184,6 +185,24 @@ class Viewer:
         if state == "t" and seat_id not in self.seen_taken:
             self.seen_taken[seat_id] = now
 
+    async def listen(self, until: float, every: float) -> None:
+        """As the seat page does: refresh when the socket says a new version is
+        out, at most once every ``every`` seconds."""
+        uri = f"ws://127.0.0.1:{self.http.port}/ws/events/{self.event_id}/seats/"
+        headers = {"Authorization": f"Token {self.http.token}"}
+        last = 0.0
+        async with websockets.connect(uri, additional_headers=headers, open_timeout=30) as ws:
+            while time.monotonic() < until:
+                try:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=max(0.01, until - time.monotonic())))
+                except TimeoutError:
+                    return
+                if frame.get("type") != "seats" or frame["version"] == self.version:
+                    continue
+                await asyncio.sleep(max(0.0, last + every - time.monotonic()))
+                last = time.monotonic()
+                await self.refresh()
+
     async def watch(self, until: float, every: float) -> None:
         await asyncio.sleep(random.uniform(0, every))
         while time.monotonic() < until:
@@ -237,7 +256,9 @@ def _setup(viewers: int, buyers: int) -> dict[str, Any]:
     user_model = get_user_model()
     password = make_password(uuid.uuid4().hex)
     names = [f"viewer-{i}" for i in range(viewers)] + [f"buyer-{i}" for i in range(buyers)]
-    user_model.objects.bulk_create([user_model(username=n, password=password) for n in names], batch_size=2000)
+    user_model.objects.bulk_create(
+        [user_model(username=n, email=f"{n}@example.com", password=password) for n in names], batch_size=2000
+    )  # with an address: a confirmation without one fails and is retried, work no real sale does
     ids = dict(user_model.objects.filter(username__in=names).values_list("username", "id"))
     tokens = tokens_issue(user_ids=list(ids.values()))
     event = event_create(
@@ -296,7 +317,9 @@ async def _measure(args: argparse.Namespace, plan: dict[str, Any], port: int, me
     start = meter.snapshot()
     t0 = time.monotonic()
     until = t0 + args.seconds
-    watching = [asyncio.create_task(v.watch(until, args.every)) for v in viewers]
+    watching = [
+        asyncio.create_task(v.listen(until, args.every) if args.push else v.watch(until, args.every)) for v in viewers
+    ]
     live = await _writes(port, event_id, buyers[warm_count:], args.rate, args.seconds)
     await asyncio.gather(*watching)
     live_s = time.monotonic() - t0
@@ -311,6 +334,7 @@ async def _measure(args: argparse.Namespace, plan: dict[str, Any], port: int, me
     unseen = sum(1 for viewer in viewers for seat in judged if seat not in viewer.seen_taken)
     sizes = [b for v in viewers for b in v.refresh_bytes]
     return {
+        "mode": "push" if args.push else "poll",
         "seats": SEATS,
         "viewers": len(viewers),
         "refreshes": refreshes,
@@ -340,7 +364,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="holds (each then sold) per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the watched phase")
     parser.add_argument("--warm", type=float, default=10.0, help="length of the writes-alone phase")
-    parser.add_argument("--every", type=float, default=1.0, help="seconds between a viewer's refreshes")
+    parser.add_argument("--every", type=float, default=1.0, help="seconds between a viewer's refreshes (at least)")
+    parser.add_argument("--push", action="store_true", help="viewers refresh when their socket says a version is out")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432", help="the PostgreSQL server")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -198,7 +198,7 @@ async def _build(event_id: int, previous: Snapshot | None) -> Snapshot:
         version = max(int(now * 1000), (previous.version + 1) if previous else 0)
         pipe = client.pipeline(transaction=False)
         if previous is not None and len(previous.statuses) == len(statuses):
-            changed = ",".join(map(str, _changed(previous.statuses, statuses)))
+            changed = ",".join(f"{i}{statuses[i]}" for i in _changed(previous.statuses, statuses))
             pipe.lpush(_history_key(event_id), f"{previous.version}:{version}:{changed}")
             pipe.ltrim(_history_key(event_id), 0, HISTORY_VERSIONS - 1)
         else:
@@ -216,6 +216,7 @@ async def _build(event_id: int, previous: Snapshot | None) -> Snapshot:
             "built_at": now,
             "next_lapse": "" if next_lapse is None else next_lapse,
             "full_gz": full_gzipped,
+            "count": len(statuses),
         },
     )
     return snapshot
@@ -251,34 +252,43 @@ async def snapshot_get_async(*, event_id: int) -> Snapshot:
     return await _build(event_id, None)
 
 
-async def snapshot_version_async(*, event_id: int) -> int:
-    """The current version, reading only the snapshot's small fields while it
-    is fresh (what the seat page's push asks several times a second)."""
-    version, built_at, next_lapse = await get_async_redis().hmget(
-        _snapshot_key(event_id), "version", "built_at", "next_lapse"
+async def _current(event_id: int) -> tuple[int, int, Snapshot | None]:
+    """(version, seat count, the snapshot when it had to be read whole): while
+    the snapshot is fresh only its small fields are read, not the statuses."""
+    version, built_at, next_lapse, count = await get_async_redis().hmget(
+        _snapshot_key(event_id), "version", "built_at", "next_lapse", "count"
     )
-    if version is not None and built_at is not None:
-        young = time.time() - float(built_at) < settings.SEAT_STATUS_MAX_AGE_SECONDS
-        if young and (not next_lapse or time.time() < float(next_lapse)):
-            return int(version)
-    return (await snapshot_get_async(event_id=event_id)).version
+    if version is not None and built_at is not None and count is not None:
+        now = time.time()
+        young = now - float(built_at) < settings.SEAT_STATUS_MAX_AGE_SECONDS
+        if young and (not next_lapse or now < float(next_lapse)):
+            return int(version), int(count), None
+    snapshot = await snapshot_get_async(event_id=event_id)
+    return snapshot.version, len(snapshot.statuses), snapshot
+
+
+async def snapshot_version_async(*, event_id: int) -> int:
+    """The current version (what the seat page's push asks several times a second)."""
+    return (await _current(event_id))[0]
 
 
 #: For synchronous callers (the Django view, tests): the same code on an event loop.
 snapshot_get = async_to_sync(snapshot_get_async)
 
 
-async def _changes(event_id: int, since: int, current: Snapshot) -> set[int] | None:
-    """Layout positions of seats changed after version ``since`` up to
-    ``current``; None when the history does not reach back to it."""
-    changed: set[int] = set()
+async def _changes(event_id: int, since: int, version: int) -> dict[int, str] | None:
+    """Layout position -> status character of the seats changed after version
+    ``since`` up to ``version`` (the newest change of a seat wins); None when
+    the history does not reach back to ``since``."""
+    changed: dict[int, str] = {}
     for entry in await get_async_redis().lrange(_history_key(event_id), 0, -1):
-        start, end, indices = entry.decode().split(":", 2)
-        if int(end) > current.version:
-            continue  # a newer build than the snapshot read: its seats are in the next answer
+        start, end, items = entry.decode().split(":", 2)
+        if int(end) > version:
+            continue  # a newer build than the version answered: its seats are in the next answer
         if int(end) <= since:
             return changed
-        changed.update(int(i) for i in indices.split(",") if i)
+        for item in filter(None, items.split(",")):
+            changed.setdefault(int(item[:-1]), item[-1])
         if int(start) == since:
             return changed
     return None
@@ -303,26 +313,33 @@ class StatusAnswer:
     gzipped: bytes | None = None
 
 
+async def _full(event_id: int, snapshot: Snapshot | None) -> StatusAnswer:
+    if snapshot is None:
+        snapshot = await snapshot_get_async(event_id=event_id)
+    return StatusAnswer({"version": snapshot.version, "statuses": snapshot.statuses}, snapshot.full_gzipped)
+
+
 async def status_answer_async(*, event_id: int, since: int | None) -> StatusAnswer:
     """304 when nothing changed since ``since``, the change list when
-    ``since`` is known and the list is shorter, else the full form."""
-    snapshot = await snapshot_get_async(event_id=event_id)
-    full = StatusAnswer({"version": snapshot.version, "statuses": snapshot.statuses}, snapshot.full_gzipped)
-    if since is None or since > snapshot.version:
-        return full
-    if since == snapshot.version:
+    ``since`` is known and the list is shorter, else the full form. A
+    refresh with ``since`` reads the snapshot's small fields and the change
+    history, never the 50,000 statuses."""
+    version, count, snapshot = await _current(event_id)
+    if since is None or since > version:
+        return await _full(event_id, snapshot)
+    if since == version:
         return StatusAnswer(None)
-    indices = await _changes(event_id, since, snapshot)
-    if indices is None:
-        return full
+    changed = await _changes(event_id, since, version)
+    if changed is None:
+        return await _full(event_id, snapshot)
     seat_ids = await _layout_seat_ids(event_id)
-    if len(seat_ids) != len(snapshot.statuses):
+    if len(seat_ids) != count:
         await sync_db(layout_forget)(event_id=event_id)  # seats came or went without a signal: build both again
-        return full
-    changes = [[seat_ids[i], STATUS_WORDS[snapshot.statuses[i]]] for i in sorted(indices)]
-    if len(json.dumps(changes)) >= len(snapshot.statuses):
-        return full
-    return StatusAnswer({"version": snapshot.version, "changes": changes})
+        return await _full(event_id, snapshot)
+    changes = [[seat_ids[i], STATUS_WORDS[changed[i]]] for i in sorted(changed)]
+    if len(json.dumps(changes)) >= count:
+        return await _full(event_id, snapshot)
+    return StatusAnswer({"version": version, "changes": changes})
 
 
 status_answer = async_to_sync(status_answer_async)

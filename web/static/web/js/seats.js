@@ -287,10 +287,23 @@
     });
   }
 
-  /* One status read at a time; a push that lands during one is served right after it. */
+  // At most one status read this often: on a stadium with sales every few
+  // milliseconds a version is out four times a second, and thousands of
+  // pages each reading four times a second would be the old polling again.
+  var MIN_GAP_MS = large ? 1000 : 250;
+  var lastRead = 0;
+  var later = null;
+
+  /* One status read at a time, at most one per MIN_GAP_MS; pushes meanwhile are served by the next. */
   function refresh() {
     if (pending) { again = true; return Promise.resolve(); }
+    var wait = lastRead + MIN_GAP_MS - Date.now();
+    if (wait > 0) {
+      if (!later) later = window.setTimeout(function () { later = null; refresh(); }, wait);
+      return Promise.resolve();
+    }
     pending = true;
+    lastRead = Date.now();
     return loadSeats(layout === null).then(function (r) {
       pending = false;
       if (again) { again = false; refresh(); }
