@@ -45,6 +45,7 @@ KEY = "health:loop_lag"
 DECAY = 0.8
 
 _lag_seconds = 0.0
+_publishing: set[asyncio.Task] = set()  # publications under way (a reference, so none is collected early)
 
 
 def loop_lag_seconds() -> float:
@@ -103,7 +104,11 @@ async def loop_lag_probe(period: float = PERIOD_SECONDS) -> None:
         loop_lag_note(late)
         wakes, worst = wakes + 1, max(worst, late)
         if wakes % PUBLISH_EVERY == 0:
-            await loop_lag_publish(worst)
+            # In a task of its own: awaited here, the Redis round trip would be
+            # time the probe does not watch, and a stall in it would go unseen.
+            publishing = asyncio.create_task(loop_lag_publish(worst))
+            _publishing.add(publishing)
+            publishing.add_done_callback(_publishing.discard)
             worst = 0.0
 
 
