@@ -11,6 +11,7 @@ elsewhere (see ``queue_app.hub``) has one source, the client: awaiting
 
 from __future__ import annotations
 
+import json
 from collections.abc import Coroutine
 from typing import Any
 
@@ -48,3 +49,17 @@ class LeanWebsocketConsumer(AsyncWebsocketConsumer):
                 await handler(message)
         except StopConsumer:
             pass
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Answer a ping (``{"type": "ping"}`` -> ``{"type": "pong"}``) and
+        ignore anything else. A frame longer than any ping is dropped unread,
+        and one nested past the recursion limit is dropped too: either used
+        to kill the socket without a close code."""
+        if text_data is None or len(text_data) > 1024:
+            return
+        try:
+            message = json.loads(text_data)
+        except (ValueError, RecursionError):
+            return
+        if isinstance(message, dict) and message.get("type") == "ping":
+            await self.send('{"type":"pong"}')

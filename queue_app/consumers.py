@@ -119,19 +119,6 @@ class QueueConsumer(LeanWebsocketConsumer):
             self.attached = False
             await self.unsubscribe()
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Answer a ping; ignore anything else. A frame longer than any ping
-        is dropped unread, and one nested past the recursion limit is dropped
-        too: either used to kill the socket without a close code."""
-        if text_data is None or len(text_data) > 1024:
-            return
-        try:
-            message = json.loads(text_data)
-        except (ValueError, RecursionError):
-            return
-        if isinstance(message, dict) and message.get("type") == "ping":
-            await self.send(_frame("pong"))
-
     async def frames_send(self, frames: list[str]) -> None:
         for frame in frames:
             try:

@@ -105,7 +105,8 @@ def seat_push_get() -> SeatPush:
 
 
 class SeatConsumer(LeanWebsocketConsumer):
-    """Sends the current version on connect, then every new one; answers pings."""
+    """Sends the current version on connect, then every new one; answers
+    pings (``LeanWebsocketConsumer.receive``)."""
 
     event_id: int
     attached = False
@@ -130,17 +131,6 @@ class SeatConsumer(LeanWebsocketConsumer):
         if self.attached:
             self.attached = False
             seat_push_get().detach(self.event_id, self)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Answer a ping, ignore anything else (long or deeply nested frames unread)."""
-        if text_data is None or len(text_data) > 1024:
-            return
-        try:
-            message = json.loads(text_data)
-        except (ValueError, RecursionError):
-            return
-        if isinstance(message, dict) and message.get("type") == "ping":
-            await self.send(json.dumps({"type": "pong"}))
 
     async def frame_send(self, frame: str) -> None:
         try:
