@@ -50,6 +50,8 @@ from reservations.models import Seat
 
 #: Seats whose change lists a version keeps; past it ``since`` gets the full form.
 HISTORY_VERSIONS = 64
+#: The history entries read first for a ``since`` (the rest only when it is older).
+RECENT_VERSIONS = 8
 #: How long a builder may hold the lock before another may take over.
 BUILD_LOCK_MS = 5000
 #: A reader with no snapshot at all waits this long for another's build before building itself.
@@ -281,16 +283,19 @@ async def _changes(event_id: int, since: int, version: int) -> dict[int, str] | 
     ``since`` up to ``version`` (the newest change of a seat wins); None when
     the history does not reach back to ``since``."""
     changed: dict[int, str] = {}
-    for entry in await get_async_redis().lrange(_history_key(event_id), 0, -1):
-        start, end, items = entry.decode().split(":", 2)
-        if int(end) > version:
-            continue  # a newer build than the version answered: its seats are in the next answer
-        if int(end) <= since:
-            return changed
-        for item in filter(None, items.split(",")):
-            changed.setdefault(int(item[:-1]), item[-1])
-        if int(start) == since:
-            return changed
+    client = get_async_redis()
+    # A viewer asks about once a second: its version is among the newest few.
+    for first, last in ((0, RECENT_VERSIONS - 1), (RECENT_VERSIONS, -1)):
+        for entry in await client.lrange(_history_key(event_id), first, last):
+            start, end, items = entry.decode().split(":", 2)
+            if int(end) > version:
+                continue  # a newer build than the version answered: its seats are in the next answer
+            if int(end) <= since:
+                return changed
+            for item in filter(None, items.split(",")):
+                changed.setdefault(int(item[:-1]), item[-1])
+            if int(start) == since:
+                return changed
     return None
 
 

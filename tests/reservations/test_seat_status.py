@@ -138,7 +138,8 @@ def test_status_is_for_admitted_shoppers_on_queued_events_and_layout_for_all(mak
 
 
 @pytest.mark.parametrize("single_flight", [False, True])
-def test_readers_of_a_stale_snapshot_share_one_build(event, settings, single_flight):
+def test_readers_of_a_stale_snapshot_share_one_build(make_event, settings, single_flight):
+    event = make_event(sections="A:100x100:R:1000")  # 10,000 seats: a build takes long enough for readers to meet
     settings.SEAT_STATUS_SINGLE_FLIGHT = single_flight
     settings.SEAT_STATUS_MAX_AGE_SECONDS = 0.5
     old = snapshot_get(event_id=event.id).built_at
@@ -214,3 +215,17 @@ async def test_the_fast_path_answers_the_status_read_as_the_view_does(make_event
     latest = json.loads((await _asgi_get(fast, path, token))["body"])["version"]
     assert (await _asgi_get(fast, path, token, f"since={latest}".encode()))["status"] == 304
     assert (await _asgi_get(fast, path, token, b"since=-1"))["status"] == 599  # Django's 400 to give
+
+
+def test_a_since_older_than_the_recent_versions_still_gets_every_change(make_event, user):
+    from reservations.seat_status import RECENT_VERSIONS
+
+    event = make_event(sections="A:10x30:R:1000", max_per_user=20)
+    client = client_for(user)
+    ids = sorted(seat_ids(event))
+    start = _status(client, event.id).json()["version"]
+    for seat in ids[: RECENT_VERSIONS + 4]:  # one version per hold: more than the recent ones
+        hold_create(event=event, user_id=user.id, seat_ids=[seat], quantity=None, grade=None)
+        _status(client, event.id)
+    body = _status(client, event.id, since=start).json()
+    assert body["changes"] == [[seat, "held"] for seat in ids[: RECENT_VERSIONS + 4]]
