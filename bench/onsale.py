@@ -49,7 +49,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.support import uvicorn_command  # noqa: E402
+from bench.support import response_read, uvicorn_command  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -128,26 +128,11 @@ class Http:
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
         await self.writer.drain()
         assert self.reader is not None
-        status_line = await self.reader.readline()
-        if not status_line:
-            raise ConnectionError("the server closed the connection")
-        status = int(status_line.split()[1])
-        response_headers: dict[str, str] = {}
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            key, _, value = line.decode().partition(":")
-            response_headers[key.strip().lower()] = value.strip()
-        if response_headers.get("transfer-encoding") == "chunked":
-            raw = b""
-            while size := int((await self.reader.readline()).strip(), 16):
-                raw += await self.reader.readexactly(size)
-                await self.reader.readline()
-            await self.reader.readline()
-        else:
-            raw = await self.reader.readexactly(int(response_headers.get("content-length", "0")))
+        response = await response_read(self.reader)
         self.last_used = time.monotonic()
-        if response_headers.get("connection") == "close":
+        if response.closes:
             await self.close()
-        return status, (json.loads(raw) if raw else None), response_headers
+        return response.status, (json.loads(response.body) if response.body else None), response.headers
 
 
 class Shopper:

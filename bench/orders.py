@@ -86,6 +86,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.support import (  # noqa: E402
     free_port,
+    response_read,
     start_private_redis,
     stop_server,
     uvicorn_command,
@@ -137,32 +138,14 @@ class Client:
                 self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
             assert self.reader is not None
             self.writer.write(head.encode() + payload)
-            status, raw, closing = await _response_read(self.reader)
+            response = await response_read(self.reader)
         except BaseException:
             self.close()
             raise
         elapsed_ms = (time.perf_counter() - started) * 1000
-        if closing or not self.keepalive:
+        if response.closes or not self.keepalive:
             self.close()
-        return status, (json.loads(raw) if raw else None), elapsed_ms
-
-
-async def _response_read(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    """One response: status, body, and whether the server closes the connection."""
-    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-    status = int(head[0].split(" ", 2)[1])
-    headers = {k.strip().lower(): v.strip().lower() for k, _, v in (line.partition(":") for line in head[1:] if line)}
-    if "content-length" in headers:
-        body = await reader.readexactly(int(headers["content-length"]))
-    elif headers.get("transfer-encoding") == "chunked":
-        body = b""
-        while size := int((await reader.readline()).strip(), 16):
-            body += await reader.readexactly(size)
-            await reader.readline()
-        await reader.readline()
-    else:
-        body = await reader.read()
-    return status, body, headers.get("connection") == "close"
+        return response.status, (json.loads(response.body) if response.body else None), elapsed_ms
 
 
 @dataclass
@@ -578,6 +561,33 @@ def _report(result: dict[str, Any]) -> None:
     )
 
 
+def stack_stop(
+    procs: dict[str, subprocess.Popen],
+    redis: subprocess.Popen,
+    monitor: psycopg.Connection | None,
+    logs: Path,
+    *,
+    ok: bool,
+    postgres: str | None,
+) -> None:
+    """Stop what a benchmark started: its monitoring connection, the stack,
+    the private Redis; the logs' tails when it failed; the database (dropped
+    on ``postgres`` when one was created)."""
+    if monitor is not None:
+        monitor.close()
+    for proc in procs.values():
+        stop_server(proc)
+    stop_server(redis)
+    if not ok:
+        _log_tails(logs)
+    if postgres is not None:
+        if "django" in sys.modules:
+            from django.db import connections
+
+            connections.close_all()
+        _database_drop(postgres)
+
+
 def _log_tails(logs: Path) -> None:
     for log in sorted(logs.glob("*.log")):
         lines = log.read_text(errors="replace").splitlines()[-20:]
@@ -625,19 +635,7 @@ def main() -> None:
         result = _measure(args, plan, port, meter)
         ok = True
     finally:
-        if monitor is not None:
-            monitor.close()
-        for proc in procs.values():
-            stop_server(proc)
-        stop_server(redis)
-        if not ok:
-            _log_tails(logs)
-        if database_created:
-            if "django" in sys.modules:
-                from django.db import connections
-
-                connections.close_all()
-            _database_drop(args.postgres)
+        stack_stop(procs, redis, monitor, logs, ok=ok, postgres=args.postgres if database_created else None)
         if ok:
             shutil.rmtree(logs, ignore_errors=True)
     _report(result)

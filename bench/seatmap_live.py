@@ -65,13 +65,12 @@ from bench.orders import (  # noqa: E402
     SERVER_GROUPS,
     CpuMeter,
     _database_create,
-    _database_drop,
-    _log_tails,
     _postmaster,
     _stack_env,
     _stack_start,
+    stack_stop,
 )
-from bench.support import free_port, start_private_redis, stop_server  # noqa: E402
+from bench.support import free_port, response_read, start_private_redis  # noqa: E402
 
 SECTIONS = ",".join(f"{name}:100x100:{grade}:{price}" for name, grade, price in (
     ("A", "R", 150000), ("B", "R", 150000), ("C", "S", 100000), ("D", "S", 100000), ("E", "A", 60000),
@@ -119,22 +118,10 @@ class Http:
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
         await self.writer.drain()
         assert self.reader is not None
-        status_line = await self.reader.readline()
-        if not status_line:
-            raise ConnectionError("the server closed the connection")
-        wire = len(status_line)
-        status = int(status_line.split()[1])
-        response_headers: dict[str, str] = {}
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            wire += len(line)
-            key, _, value = line.decode().partition(":")
-            response_headers[key.strip().lower()] = value.strip()
-        wire += 2
-        raw = await self.reader.readexactly(int(response_headers.get("content-length", "0")))
-        wire += len(raw)
-        if response_headers.get("connection") == "close":
+        response = await response_read(self.reader)
+        if response.closes:
             await self.close()
-        return status, response_headers, raw, wire
+        return response.status, response.headers, response.body, response.wire_bytes
 
 
 def _json(headers: dict[str, str], raw: bytes) -> Any:
@@ -395,19 +382,7 @@ def main() -> None:
         result = asyncio.run(_measure(args, plan, port, meter))
         ok = True
     finally:
-        if monitor is not None:
-            monitor.close()
-        for proc in procs.values():
-            stop_server(proc)
-        stop_server(redis)
-        if not ok:
-            _log_tails(logs)
-        if created:
-            if "django" in sys.modules:
-                from django.db import connections
-
-                connections.close_all()
-            _database_drop(args.postgres)
+        stack_stop(procs, redis, monitor, logs, ok=ok, postgres=args.postgres if created else None)
     for key in ("server_cpu_ms_per_refresh", "bytes_per_refresh_median", "change_delay_p99_ms"):
         print(f"{key}: {result[key]}")
     full = result["full_map_cpu_ms_per_read"], result["full_map_bytes"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 
 def free_port() -> int:
@@ -70,3 +72,43 @@ def uvicorn_command(app: str, port: int, workers: int, *extra: str) -> list[str]
         "--ws-per-message-deflate", "false", "--no-access-log", "--log-level", "warning",
         *extra,
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """One HTTP/1.1 response as the benchmarks' clients read it."""
+
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+    wire_bytes: int  # status line, headers and body as they came
+
+    @property
+    def closes(self) -> bool:
+        return self.headers.get("connection", "").lower() == "close"
+
+
+async def response_read(reader: asyncio.StreamReader) -> RawResponse:
+    """Read one response (``Content-Length``, chunked, or to the end of the
+    connection); ``ConnectionError`` when the server closed before answering."""
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("the server closed the connection")
+    wire = len(status_line)
+    headers: dict[str, str] = {}
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        wire += len(line)
+        key, _, value = line.decode("latin-1").partition(":")
+        headers[key.strip().lower()] = value.strip()
+    wire += 2
+    if "content-length" in headers:
+        body = await reader.readexactly(int(headers["content-length"]))
+    elif headers.get("transfer-encoding") == "chunked":
+        body = b""
+        while size := int((await reader.readline()).strip(), 16):
+            body += await reader.readexactly(size)
+            await reader.readline()
+        await reader.readline()
+    else:
+        body = await reader.read()
+    return RawResponse(int(status_line.split()[1]), headers, body, wire + len(body))

@@ -117,13 +117,20 @@ def _layout_build(event_id: int) -> Layout:
 _layouts: dict[int, Layout] = {}
 
 
+def _layout_current(event_id: int, stored_etag: bytes | None) -> Layout | None:
+    """This process's copy of the layout, if Redis still holds its tag."""
+    layout = _layouts.get(event_id)
+    if layout is None or stored_etag is None or layout.etag != stored_etag.decode():
+        return None
+    return layout
+
+
 def layout_get(*, event_id: int) -> Layout:
     """The event's layout: this process's copy while Redis holds the same
     tag (one ``HGET``), else Redis's, else built and stored."""
     client = get_redis()
-    etag = client.hget(_layout_key(event_id), "etag")
-    layout = _layouts.get(event_id)
-    if layout is not None and etag is not None and layout.etag == etag.decode():
+    layout = _layout_current(event_id, client.hget(_layout_key(event_id), "etag"))
+    if layout is not None:
         return layout
     stored = client.hmget(_layout_key(event_id), "etag", "version", "gzipped", "ids")
     if all(part is not None for part in stored):
@@ -302,9 +309,8 @@ async def _changes(event_id: int, since: int, version: int) -> dict[int, str] | 
 async def _layout_seat_ids(event_id: int) -> tuple[int, ...]:
     """The layout's seat ids in order: this process's copy while the stored tag
     matches (one ``HGET``), else ``layout_get`` in a thread."""
-    layout = _layouts.get(event_id)
-    etag = await get_async_redis().hget(_layout_key(event_id), "etag")
-    if layout is not None and etag is not None and layout.etag == etag.decode():
+    layout = _layout_current(event_id, await get_async_redis().hget(_layout_key(event_id), "etag"))
+    if layout is not None:
         return layout.seat_ids
     return (await sync_db(layout_get)(event_id=event_id)).seat_ids
 
