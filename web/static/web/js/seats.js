@@ -197,6 +197,10 @@
       var isSelected = selected.indexOf(seat.id) >= 0;
       var taken = seat.status !== "available" && !isMine;
       if (taken && isSelected) { lost.push(seat); isSelected = false; }
+      // Only seats whose look changed touch the DOM: a stadium section is 10,000 buttons.
+      var state = seat.status + (isMine ? "m" : "") + (isSelected ? "s" : "") + (hold ? "h" : "");
+      if (b.paintedAs === state) return;
+      b.paintedAs = state;
       b.classList.toggle("is-taken", taken);
       b.classList.toggle("is-mine", isMine);
       b.classList.toggle("is-selected", isSelected);
@@ -270,19 +274,27 @@
       if (r.status === 304) return r;
       if (!r.ok) return statusFailed(r, first);
       version = r.data.version;
+      var list = layout.map(function (id) { return seats[id]; });
+      var changed = list;  // what to re-colour: every seat, or only those the answer names
       if (r.data.statuses !== undefined) {
         layout.forEach(function (id, i) { seats[id].status = WORDS[r.data.statuses.charAt(i)] || "sold"; });
       } else {
-        r.data.changes.forEach(function (change) { if (seats[change[0]]) seats[change[0]].status = change[1]; });
+        changed = [];
+        r.data.changes.forEach(function (change) {
+          var seat = seats[change[0]];
+          if (seat) { seat.status = change[1]; changed.push(seat); }
+        });
       }
-      var list = layout.map(function (id) { return seats[id]; });
-      if (!drawn) {
+      var drawnNow = !drawn;
+      if (drawnNow) {
         drawn = true;
         if (large) drawOverview(list); else draw(list);
         $("seatmap").setAttribute("aria-busy", "false");
+        changed = list;
       }
-      paint(list);
+      paint(changed);
       if (large && openSection === null) countFree();
+      if (drawnNow && window.performance && performance.mark) performance.mark("seatmap-drawn");  // real-user timing
       return r;
     });
   }
