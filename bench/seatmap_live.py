@@ -18,7 +18,10 @@ group. The event has 50,000 seats (five sections of 100 x 100), no queue.
    ``--viewers`` shoppers each with a keep-alive connection: one
    ``GET seats/layout/`` and one ``GET seats/status/`` (``Accept-Encoding:
    gzip``), then every second ``GET seats/status/?since=<their version>``,
-   applying what comes back.
+   applying what comes back. With ``--push`` each viewer listens on
+   ``/ws/events/{id}/seats/`` instead and applies the changes each frame
+   carries, as the seat page does; it asks ``?since=`` only when a frame
+   does not start from its version (at most once every ``--every`` s).
 
 Figures (last line, one JSON object):
 
@@ -138,6 +141,7 @@ class Viewer:
         self.statuses: dict[int, str] = {}
         self.seen_taken: dict[int, float] = {}
         self.refresh_bytes: list[int] = []
+        self.pushed = 0
         self.errors = 0
 
     async def start(self) -> None:
@@ -173,18 +177,29 @@ class Viewer:
             self.seen_taken[seat_id] = now
 
     async def listen(self, until: float, every: float) -> None:
-        """As the seat page does: refresh when the socket says a new version is
-        out, at most once every ``every`` seconds."""
+        """As the seat page does: apply the changes a frame carries when they
+        start from the version shown, else refresh (at most once every
+        ``every`` seconds). An applied frame counts as a refresh, its bytes
+        those of the frame (payload and a 4-byte header)."""
         uri = f"ws://127.0.0.1:{self.http.port}/ws/events/{self.event_id}/seats/"
         headers = {"Authorization": f"Token {self.http.token}"}
         last = 0.0
         async with websockets.connect(uri, additional_headers=headers, open_timeout=30) as ws:
             while time.monotonic() < until:
                 try:
-                    frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=max(0.01, until - time.monotonic())))
+                    raw = await asyncio.wait_for(ws.recv(), timeout=max(0.01, until - time.monotonic()))
                 except TimeoutError:
                     return
+                frame = json.loads(raw)
                 if frame.get("type") != "seats" or frame["version"] == self.version:
+                    continue
+                if "changes" in frame and frame["since"] == self.version:
+                    now = time.monotonic()
+                    self.version = frame["version"]
+                    self.refresh_bytes.append(len(raw.encode() if isinstance(raw, str) else raw) + 4)
+                    self.pushed += 1
+                    for seat_id, word in frame["changes"]:
+                        self._note(seat_id, "a" if word == "available" else "t", now)
                     continue
                 await asyncio.sleep(max(0.0, last + every - time.monotonic()))
                 last = time.monotonic()
@@ -326,6 +341,7 @@ async def _measure(args: argparse.Namespace, plan: dict[str, Any], port: int, me
         "viewers": len(viewers),
         "refreshes": refreshes,
         "refreshes_per_s": round(refreshes / live_s, 1),
+        "refreshes_pushed": sum(v.pushed for v in viewers),
         "writes_per_s": round(live["buyers"] / live_s, 1),
         "sold": warm["sold"] + live["sold"],
         "server_cpu_ms_per_refresh": round(viewers_ms / refreshes, 3) if refreshes else None,
@@ -352,7 +368,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the watched phase")
     parser.add_argument("--warm", type=float, default=10.0, help="length of the writes-alone phase")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between a viewer's refreshes (at least)")
-    parser.add_argument("--push", action="store_true", help="viewers refresh when their socket says a version is out")
+    parser.add_argument(
+        "--push", action="store_true", help="viewers take the changes their socket pushes (a GET only when they cannot)"
+    )
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432", help="the PostgreSQL server")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

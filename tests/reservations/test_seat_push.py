@@ -1,5 +1,6 @@
-"""``/ws/events/{id}/seats/``: the seat page hears of a new status version
-within a second, and asks ``?since=`` for what changed."""
+"""``/ws/events/{id}/seats/``: the seat page hears of a change within a
+second, with the seats that changed (what ``?since=`` answers), and only
+while the person may read the statuses."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from accounts.services import token_issue
+from reservations import seat_push
 from reservations.holds import hold_create
 from reservations.seat_status import status_answer_async
-from tests.reservations.conftest import seat_ids
+from tests.reservations.conftest import admit, seat_ids
 from ticketing.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,9 +44,10 @@ async def test_a_hold_reaches_a_listening_seat_page_within_a_second(make_event, 
     await sync_to_async(hold_create)(event=event, user_id=person.id, seat_ids=[seat], quantity=None, grade=None)
     pushed = await socket.receive_json_from(timeout=5)
     assert time.monotonic() - held_at < 1.0
-    assert pushed["type"] == "seats" and pushed["version"] > first["version"]
+    assert pushed["since"] == first["version"] and pushed["version"] > first["version"]
+    assert pushed["changes"] == [[seat, "held"]]
     answer = await status_answer_async(event_id=event.id, since=first["version"])
-    assert answer.body == {"version": pushed["version"], "changes": [[seat, "held"]]}
+    assert answer.body == {"version": pushed["version"], "changes": pushed["changes"]}  # what ?since= answers
 
     await socket.send_to(text_data=json.dumps({"type": "ping"}))
     assert await socket.receive_json_from(timeout=5) == {"type": "pong"}
@@ -62,3 +65,22 @@ async def test_no_listening_without_signing_in_or_for_an_unknown_event(make_even
     unknown = _socket(999_999_999, token)
     await unknown.connect(timeout=5)
     assert (await unknown.receive_output(timeout=5))["code"] == 4404
+
+
+async def test_on_a_queued_event_only_the_admitted_listen_and_a_lapsed_admission_closes_the_socket(
+    make_event, make_user, settings, monkeypatch
+):
+    settings.SEAT_PUSH_SECONDS = 0.1
+    monkeypatch.setattr(seat_push, "ADMISSION_RECHECK_SECONDS", 0.2)
+    event = await sync_to_async(make_event)(queue_enabled=True)
+    person = await sync_to_async(make_user)("viewer")
+    token = await sync_to_async(lambda: token_issue(user=person))()
+    refused = _socket(event.id, token)
+    await refused.connect(timeout=5)
+    assert (await refused.receive_output(timeout=5))["code"] == 4403  # the frames carry statuses: 403 not_admitted
+
+    await sync_to_async(admit)(event, person.id, seconds=1.0)
+    admitted = _socket(event.id, token)
+    assert (await admitted.connect(timeout=5))[0]
+    assert (await admitted.receive_json_from(timeout=5))["type"] == "seats"
+    assert (await admitted.receive_output(timeout=5))["type"] == "websocket.close"  # the admission lapsed after 1 s

@@ -1,8 +1,8 @@
 /* The seat map: drawn once from the layout (GET .../seats/layout/, cached)
  * and the status snapshot (GET .../seats/status/), then re-coloured from
- * the seats that changed (?since=), asked for when the page's socket
- * (/ws/events/{id}/seats/) says a new version is out, and every few seconds
- * while it is down, so seats others take turn grey without a reload. Selection up to the per-person limit, best-available
+ * the seats that changed, as the page's socket (/ws/events/{id}/seats/)
+ * pushes them (or ?since= when it cannot), and every few seconds while the
+ * socket is down, so seats others take turn grey without a reload. Selection up to the per-person limit, best-available
  * picker, hold with a countdown, and the admission's time left. */
 (function () {
   "use strict";
@@ -273,30 +273,35 @@
     return T.api("GET", url).then(function (r) {
       if (r.status === 304) return r;
       if (!r.ok) return statusFailed(r, first);
-      version = r.data.version;
-      var list = layout.map(function (id) { return seats[id]; });
-      var changed = list;  // what to re-colour: every seat, or only those the answer names
-      if (r.data.statuses !== undefined) {
-        layout.forEach(function (id, i) { seats[id].status = WORDS[r.data.statuses.charAt(i)] || "sold"; });
-      } else {
-        changed = [];
-        r.data.changes.forEach(function (change) {
-          var seat = seats[change[0]];
-          if (seat) { seat.status = change[1]; changed.push(seat); }
-        });
-      }
-      var drawnNow = !drawn;
-      if (drawnNow) {
-        drawn = true;
-        if (large) drawOverview(list); else draw(list);
-        $("seatmap").setAttribute("aria-busy", "false");
-        changed = list;
-      }
-      paint(changed);
-      if (large && openSection === null) countFree();
-      if (drawnNow && window.performance && performance.mark) performance.mark("seatmap-drawn");  // real-user timing
+      statusApply(r.data);
       return r;
     });
+  }
+
+  /* A status answer (or a pushed frame with the same fields) onto the map. */
+  function statusApply(data) {
+    version = data.version;
+    var list = layout.map(function (id) { return seats[id]; });
+    var changed = list;  // what to re-colour: every seat, or only those the answer names
+    if (data.statuses !== undefined) {
+      layout.forEach(function (id, i) { seats[id].status = WORDS[data.statuses.charAt(i)] || "sold"; });
+    } else {
+      changed = [];
+      data.changes.forEach(function (change) {
+        var seat = seats[change[0]];
+        if (seat) { seat.status = change[1]; changed.push(seat); }
+      });
+    }
+    var drawnNow = !drawn;
+    if (drawnNow) {
+      drawn = true;
+      if (large) drawOverview(list); else draw(list);
+      $("seatmap").setAttribute("aria-busy", "false");
+      changed = list;
+    }
+    paint(changed);
+    if (large && openSection === null) countFree();
+    if (drawnNow && window.performance && performance.mark) performance.mark("seatmap-drawn");  // real-user timing
   }
 
   // At most one status read this often: on a stadium with sales every few
@@ -338,7 +343,10 @@
     socket.onmessage = function (e) {
       var msg;
       try { msg = JSON.parse(e.data); } catch (err) { return; }
-      if (msg.type === "seats" && msg.version !== version) refresh();
+      if (msg.type !== "seats" || msg.version === version) return;
+      // The changes from the version shown: applied as they come. From any other, ask.
+      if (msg.changes && layout && drawn && !pending && msg.since === version) statusApply(msg);
+      else refresh();
     };
     socket.onclose = function () {
       socketUp = false;
