@@ -4,6 +4,7 @@ holds and checkouts are slow."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -16,7 +17,12 @@ from core.redis import get_redis
 from queue_app.admission import admission_is_active
 from queue_app.controller import MIN_SAMPLES, admission_control_figures, control_next
 from queue_app.services import admission_round_run, queue_join
-from reservations.health import booking_latency_p95, booking_latency_record
+from reservations.health import (
+    FLUSH_SECONDS,
+    booking_latency_p95,
+    booking_latency_record,
+    booking_latency_record_async,
+)
 
 
 def test_slow_halves_at_most_once_a_window_and_healthy_grows_back_to_the_ceiling():
@@ -46,6 +52,23 @@ def test_the_histogram_gives_the_p95_of_the_last_seconds():
         booking_latency_record(1.2, now=now - 2)  # 1.2 s: the 1,500 ms bucket
     assert booking_latency_p95(window_seconds=5, now=now) == (1500.0, 100)
     assert booking_latency_p95(window_seconds=5, now=now + 10) == (None, 0)  # old seconds no longer count
+
+
+async def test_the_event_loop_path_sends_its_counts_together_within_a_tick():
+    now = time.time()
+    for _ in range(19):
+        await booking_latency_record_async(0.04, now=now - 1)
+    await booking_latency_record_async(2.0, now=now - 1)
+    assert booking_latency_p95(window_seconds=5, now=now) == (None, 0)  # counted in the process, not sent yet
+    await asyncio.sleep(FLUSH_SECONDS * 3)
+    assert booking_latency_p95(window_seconds=5, now=now) == (50.0, 20)
+    assert get_redis().hgetall(f"booking:latency:{int(now - 1)}") == {
+        b"2": b"19",
+        b"10": b"1",
+    }  # 50 ms and 2,500 ms buckets
+    await booking_latency_record_async(1.2, now=now - 2)  # the flusher ended; a new count starts another
+    await asyncio.sleep(FLUSH_SECONDS * 3)
+    assert booking_latency_p95(window_seconds=5, now=now)[1] == 21
 
 
 @pytest.mark.django_db
