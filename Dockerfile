@@ -21,4 +21,4 @@ RUN DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:63
 
 USER app
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec uvicorn ticketing.asgi:application --host 0.0.0.0 --port 8000 --workers 2 --ws-per-message-deflate false"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec uvicorn ticketing.asgi:application --host 0.0.0.0 --port 8000 --workers 2 --ws-per-message-deflate false --no-proxy-headers"]

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+from core.client_address import client_address
 from core.errors import ApplicationError
 
 
@@ -30,6 +31,7 @@ class RegisterApi(APIView):
     permission_classes = [AllowAny]
 
     def post(self, request: Request) -> Response:
+        services.account_attempt_check(kind="register", address=client_address(request))
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         user, token = services.user_register(**data.validated_data)
@@ -41,6 +43,7 @@ class TokenApi(APIView):
     permission_classes = [AllowAny]
 
     def post(self, request: Request) -> Response:
+        services.account_attempt_check(kind="login", address=client_address(request))
         data = TokenInput(data=request.data)
         if not data.is_valid():
             raise ApplicationError("invalid_credentials", "Username and password are required.")

@@ -16,6 +16,7 @@ from knox.settings import CONSTANTS, knox_settings
 
 from accounts.tokens import token_cache_forget
 from core.errors import ApplicationError, Conflict, Invalid
+from core.ratelimit import rate_limit_check
 
 User = get_user_model()
 
@@ -37,6 +38,18 @@ def _lengths_check(**values: str) -> None:
             fields[name] = [f"Ensure this field has no more than {limit} characters."]
     if fields:
         raise Invalid("The request is not valid.", fields=fields)
+
+
+#: What each kind of account attempt is counted against, per client address.
+ATTEMPT_LIMITS = {"register": "RATE_LIMIT_REGISTER", "login": "RATE_LIMIT_LOGIN"}
+
+
+def account_attempt_check(*, kind: str, address: str) -> None:
+    """Count one registration or login attempt from ``address``
+    (``core.client_address``), whatever its outcome; 429 past the limit.
+    Counting every attempt, not only the failed ones, is what stops both a
+    password guesser and one person opening accounts by the hundred."""
+    rate_limit_check(scope=f"account_{kind}", subject=address, setting=ATTEMPT_LIMITS[kind])
 
 
 def user_register(*, username: str, password: str, email: str = "") -> tuple[User, str]:

@@ -1,7 +1,9 @@
-"""Per-user rate limits counted in Redis (fixed window, one round trip).
+"""Rate limits counted in Redis (fixed window, one round trip), per user
+(joins, holds) or per client address (registration, login).
 
 A rate is written ``"N/s"``, ``"N/m"`` or ``"N/h"`` (settings
-``RATE_LIMIT_JOIN``, ``RATE_LIMIT_HOLD``). Past the limit the caller gets
+``RATE_LIMIT_JOIN``, ``RATE_LIMIT_HOLD``, ``RATE_LIMIT_REGISTER``,
+``RATE_LIMIT_LOGIN``). Past the limit the caller gets
 :class:`core.errors.RateLimited` (429 ``rate_limited`` with
 ``Retry-After``).
 """
@@ -39,16 +41,16 @@ def rate_limited_raise(*, now: float, window: int) -> NoReturn:
     raise RateLimited(retry_after=rate_window_start(now, window) + window - now)
 
 
-def _window(setting: str, scope: str, user_id: int) -> tuple[str, int, int, float]:
+def _window(setting: str, scope: str, subject: int | str) -> tuple[str, int, int, float]:
     """(counter key, limit, window, now) for one request now."""
     limit, window = parse_rate(getattr(settings, setting))
     now = time.time()
-    return f"rl:{scope}:{user_id}:{rate_window_start(now, window)}", limit, window, now
+    return f"rl:{scope}:{subject}:{rate_window_start(now, window)}", limit, window, now
 
 
-def rate_limit_check(*, scope: str, user_id: int, setting: str) -> None:
-    """Count one request of ``user_id`` in ``scope``; raise past the limit."""
-    key, limit, window, now = _window(setting, scope, user_id)
+def rate_limit_check(*, scope: str, subject: int | str, setting: str) -> None:
+    """Count one request of ``subject`` (a user id, a client address) in ``scope``; raise past the limit."""
+    key, limit, window, now = _window(setting, scope, subject)
     pipe = get_redis().pipeline(transaction=False)
     pipe.incr(key)
     pipe.expire(key, window + 1)
@@ -57,9 +59,9 @@ def rate_limit_check(*, scope: str, user_id: int, setting: str) -> None:
         rate_limited_raise(now=now, window=window)
 
 
-async def rate_limit_check_async(*, scope: str, user_id: int, setting: str) -> None:
+async def rate_limit_check_async(*, scope: str, subject: int | str, setting: str) -> None:
     """``rate_limit_check`` for asyncio callers (the same counter)."""
-    key, limit, window, now = _window(setting, scope, user_id)
+    key, limit, window, now = _window(setting, scope, subject)
     pipe = get_async_redis().pipeline(transaction=False)
     pipe.incr(key)
     pipe.expire(key, window + 1)

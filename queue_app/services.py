@@ -141,7 +141,7 @@ def queue_join(*, event_id: int, user_id: int) -> tuple[QueueState, bool]:
     snap = _snapshot_or_404(event_id)
     _join_refusal_raise(snap)
     if not snap.queue_enabled:
-        rate_limit_check(scope="queue_join", user_id=user_id, setting="RATE_LIMIT_JOIN")
+        rate_limit_check(scope="queue_join", subject=user_id, setting="RATE_LIMIT_JOIN")
         return _plain_state(snap, "admitted"), False
     # The per-user join limit (RATE_LIMIT_JOIN) is counted inside the join
     # script, per event: one Redis round trip for the whole join.
@@ -157,7 +157,7 @@ async def queue_join_async(*, event_id: int, user_id: int) -> tuple[QueueState, 
     snap = _found(await event_sale_snapshot_async(event_id=event_id))
     _join_refusal_raise(snap)
     if not snap.queue_enabled:
-        await rate_limit_check_async(scope="queue_join", user_id=user_id, setting="RATE_LIMIT_JOIN")
+        await rate_limit_check_async(scope="queue_join", subject=user_id, setting="RATE_LIMIT_JOIN")
         return _plain_state(snap, "admitted"), False
     limit, window = parse_rate(settings.RATE_LIMIT_JOIN)
     now = time.time()

@@ -155,7 +155,7 @@ class HoldCreateApi(BookingLatencyRecorded):
     def post(self, request: Request, event_id: int) -> Response:
         event = selectors.event_for_booking(event_id=event_id)
         admission_check(event=event, user_id=request.user.id)
-        rate_limit_check(scope="hold", user_id=request.user.id, setting="RATE_LIMIT_HOLD")
+        rate_limit_check(scope="hold", subject=request.user.id, setting="RATE_LIMIT_HOLD")
         params = _hold_input(request.data)
         hold = hold_create(event=event, user_id=request.user.id, **params)
         return Response(hold_data(hold, hold.seats_written), status=status.HTTP_201_CREATED)

@@ -242,7 +242,7 @@ async def _hold(event_id: int, user_id: int, request: Any) -> tuple[int, Any, di
         return None
     event = await selectors.event_for_booking_async(event_id=event_id)
     await admission_check_async(event=event, user_id=user_id)
-    await rate_limit_check_async(scope="hold", user_id=user_id, setting="RATE_LIMIT_HOLD")
+    await rate_limit_check_async(scope="hold", subject=user_id, setting="RATE_LIMIT_HOLD")
     hold = await hold_create_async(event=event, user_id=user_id, seat_ids=seat_ids, quantity=quantity, grade=grade)
     return 201, hold_data(hold, hold.seats_written), {}
 

@@ -99,6 +99,7 @@ class LiveStack:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                "--no-proxy-headers",  # as the product runs: core.client_address decides
             ]
         if name == "beat":
             return [python, "-m", "celery", "-A", "ticketing", "beat", "-s", str(self.schedule), "--pidfile="]

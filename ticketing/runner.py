@@ -37,7 +37,7 @@ def process_commands(port: str) -> dict[str, str]:
         # memory held per open socket, and the waiting page keeps many open.
         "web": (
             f"exec {python} -m uvicorn ticketing.asgi:application --host 127.0.0.1 --port {port}"
-            " --workers 2 --ws-per-message-deflate false"
+            " --workers 2 --ws-per-message-deflate false --no-proxy-headers"
         ),
         # One worker per task queue: a mail server that hangs cannot delay an admission round.
         "worker": f"exec {python} -m celery -A ticketing worker -Q booking -n booking@%h --loglevel INFO",

@@ -183,9 +183,15 @@ REST_KNOX = {
     "AUTO_REFRESH": False,
 }
 
-# Per-user rate limits ("N/s", "N/m", "N/h"), counted in Redis.
+# Rate limits ("N/s", "N/m", "N/h"), counted in Redis: per user for joins and
+# holds, per client address for registration and login (API and pages).
 RATE_LIMIT_JOIN = env.str("RATE_LIMIT_JOIN", default="30/m")
 RATE_LIMIT_HOLD = env.str("RATE_LIMIT_HOLD", default="60/m")
+RATE_LIMIT_REGISTER = env.str("RATE_LIMIT_REGISTER", default="20/h")
+RATE_LIMIT_LOGIN = env.str("RATE_LIMIT_LOGIN", default="20/m")
+# The client address is the socket's peer, unless this many proxies in front
+# append to X-Forwarded-For: then it is the address the outermost one saw.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Redis connections per event loop for asyncio code (queue fast path,
 # WebSocket consumers); past it a caller waits for a free connection.

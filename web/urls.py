@@ -17,10 +17,6 @@ urlpatterns = [
     path("tickets/", views.my_tickets, name="my-tickets"),
     path("tickets/<str:code>/qr.svg", views.ticket_qr, name="ticket-qr"),
     path("accounts/signup/", views.signup, name="signup"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", views.LimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

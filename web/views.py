@@ -7,20 +7,23 @@ JSON API (session cookie + CSRF token) for everything live.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
 
-from accounts.services import user_register
-from core.errors import ApplicationError
+from accounts.services import account_attempt_check, user_register
+from core.client_address import client_address
+from core.errors import ApplicationError, RateLimited
 from queue_app.admission import admission_is_active
 from queue_app.services import ws_path
 from reservations import selectors
@@ -45,9 +48,23 @@ def _safe_next(request: HttpRequest, default: str) -> str:
     return default
 
 
+def _too_many(request: HttpRequest, template: str, context: dict[str, Any], exc: RateLimited) -> HttpResponse:
+    """The page again, with the contract's 429 and ``Retry-After``, and nothing done."""
+    wait = math.ceil(exc.retry_after or 1)
+    context["form"].add_error(None, f"Too many attempts from your network. Please try again in {wait} seconds.")
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
 def signup(request: HttpRequest) -> HttpResponse:
     """Create an account through ``accounts.services.user_register`` and log the person in."""
     form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        try:
+            account_attempt_check(kind="register", address=client_address(request))
+        except RateLimited as exc:
+            return _too_many(request, "web/signup.html", {"form": form, "next": _safe_next(request, "")}, exc)
     if request.method == "POST" and form.is_valid():
         try:
             user, _token = user_register(
@@ -66,6 +83,20 @@ def signup(request: HttpRequest) -> HttpResponse:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect(_safe_next(request, reverse("web:event-list")))
     return render(request, "web/signup.html", {"form": form, "next": _safe_next(request, "")})
+
+
+class LimitedLoginView(LoginView):
+    """Django's login page, with each attempt counted per client address (``RATE_LIMIT_LOGIN``)."""
+
+    template_name = "web/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            account_attempt_check(kind="login", address=client_address(request))
+        except RateLimited as exc:
+            return _too_many(request, self.template_name, self.get_context_data(form=self.get_form()), exc)
+        return super().post(request, *args, **kwargs)
 
 
 @require_GET
