@@ -15,7 +15,7 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from queue_app.messages import QueueMessage, StatusMessage
+from queue_app.messages import QueueMessage, ReplacedMessage, StatusMessage
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,13 @@ def queue_broadcast(*, event_id: int, message: QueueMessage) -> None:
     """Publish ``message`` once to every process listening on the event."""
     text = message.encode()
     async_to_sync(get_channel_layer().group_send)(event_group(event_id), {"type": MESSAGE_TYPE, "text": text})
+
+
+async def queue_socket_replaced_announce_async(*, event_id: int, connection: str) -> None:
+    """Tell every process listening on the event that ``connection`` was
+    replaced by a newer socket of the same person (its holder closes it)."""
+    text = ReplacedMessage(connection=connection).encode()
+    await get_channel_layer().group_send(event_group(event_id), {"type": MESSAGE_TYPE, "text": text})
 
 
 def queue_status_announce(*, event_id: int, status: str) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
 import redis
@@ -40,6 +41,8 @@ RESYNC_TIMEOUT_SECONDS = 5.0
 RESYNC_RETRY_SECONDS = 1.0
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+#: A newer waiting-page socket of the same person on the same event took over.
+CLOSE_REPLACED = 4409
 
 _STATUS_FRAMES = {
     Event.PublicStatus.PAUSED: "paused",
@@ -66,8 +69,10 @@ class QueueConsumer(LeanWebsocketConsumer):
         # key table and each keeps a compact array of values.
         self.event_id = 0
         self.user_id = 0
+        self.connection = uuid.uuid4().hex
         self.fallback_rate = 1.0
         self.attached = False
+        self.claimed = False
         self.state = "new"
         self.status: str | None = None
         self.pending: list[QueueMessage] = []
@@ -104,6 +109,11 @@ class QueueConsumer(LeanWebsocketConsumer):
         self.fallback_rate = snap.fallback_rate
         self.status = snap.public_status()
         await self.subscribe()
+        try:
+            await hub_get().socket_claim(self.event_id, self)  # one socket per person per event: the older one closes
+            self.claimed = True
+        except redis.RedisError:  # the page still works; the rule waits for Redis
+            logger.warning("socket claim of user %s on event %s not made", self.user_id, self.event_id)
         await self.resync()
 
     async def subscribe(self) -> None:
@@ -118,6 +128,16 @@ class QueueConsumer(LeanWebsocketConsumer):
         if self.attached:
             self.attached = False
             await self.unsubscribe()
+        if self.claimed:
+            self.claimed = False
+            try:
+                await hub_get().socket_release(self.event_id, self)
+            except redis.RedisError:
+                logger.warning("socket claim of user %s on event %s not released", self.user_id, self.event_id)
+
+    async def replaced(self) -> None:
+        """A newer socket of this person took over: close with 4409 (the page says so and stays quiet)."""
+        await self.close(code=CLOSE_REPLACED)
 
     async def frames_send(self, frames: list[str]) -> None:
         for frame in frames:

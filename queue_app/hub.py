@@ -8,6 +8,11 @@ group on the channels_redis pub/sub layer. A round's message arrives once
 per process, is decoded once (``queue_app.messages``), and every local
 consumer derives its own frame from it with a little arithmetic: no Redis
 call and no channel-layer hop per socket.
+
+The hub also keeps the rule "one waiting-page socket per person per event"
+(``socket_claim``): a newer socket of the same person closes the older one
+(4409), in this process directly or, through the event's channel, in the
+process that holds it.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from typing import TYPE_CHECKING
 
 from channels.layers import get_channel_layer
 
-from queue_app.broadcast import event_group
-from queue_app.messages import QueueMessage, message_decode
+from queue_app.broadcast import event_group, queue_socket_replaced_announce_async
+from queue_app.messages import HubMessage, ReplacedMessage, message_decode
+from queue_app.store import store_socket_claim_async, store_socket_release_async
 
 if TYPE_CHECKING:
     from queue_app.consumers import QueueConsumer
@@ -38,6 +44,7 @@ class EventListener:
     def __init__(self, event_id: int) -> None:
         self.event_id = event_id
         self.consumers: set[QueueConsumer] = set()
+        self.by_connection: dict[str, QueueConsumer] = {}
         self.ready = asyncio.Event()
         self.tasks = [
             asyncio.ensure_future(self._listen()),
@@ -60,9 +67,20 @@ class EventListener:
         finally:
             await layer.group_discard(group, channel)
 
-    async def deliver(self, message: QueueMessage) -> None:
+    async def deliver(self, message: HubMessage) -> None:
+        if isinstance(message, ReplacedMessage):
+            await self.replace(message.connection)
+            return
         for consumer in list(self.consumers):
             await consumer.frames_send(consumer.on_message(message))
+
+    async def replace(self, connection: str) -> bool:
+        """Close this process's socket ``connection``, if it has it."""
+        consumer = self.by_connection.get(connection)
+        if consumer is None:
+            return False
+        await consumer.replaced()
+        return True
 
     async def _tick(self) -> None:
         while True:
@@ -93,13 +111,30 @@ class QueueHub:
             listener = self.listeners[event_id] = EventListener(event_id)
             listener.consumers |= consumers
         listener.consumers.add(consumer)
+        listener.by_connection[consumer.connection] = consumer
         await asyncio.wait_for(listener.ready.wait(), SUBSCRIBE_TIMEOUT_SECONDS)
+
+    async def socket_claim(self, event_id: int, consumer: QueueConsumer) -> None:
+        """Make ``consumer`` its person's one socket on the event, closing the
+        one it replaces: here if this process has it, else wherever it is."""
+        user_id, connection = consumer.user_id, consumer.connection
+        old = await store_socket_claim_async(event_id=event_id, user_id=user_id, connection=connection)
+        if old is None or old == consumer.connection:
+            return
+        listener = self.listeners.get(event_id)
+        if listener is None or not await listener.replace(old):
+            await queue_socket_replaced_announce_async(event_id=event_id, connection=old)
+
+    async def socket_release(self, event_id: int, consumer: QueueConsumer) -> None:
+        await store_socket_release_async(event_id=event_id, user_id=consumer.user_id, connection=consumer.connection)
 
     def detach(self, event_id: int, consumer: QueueConsumer) -> None:
         listener = self.listeners.get(event_id)
         if listener is None:
             return
         listener.consumers.discard(consumer)
+        if listener.by_connection.get(consumer.connection) is consumer:
+            del listener.by_connection[consumer.connection]
         if not listener.consumers:
             del self.listeners[event_id]
             listener.close()

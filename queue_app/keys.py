@@ -32,3 +32,8 @@ def left_key(event_id: int) -> str:
 def round_lock_key(event_id: int) -> str:
     """Lock held while one admission round of the event runs."""
     return f"q:{{{event_id}}}:round-lock"
+
+
+def socket_key(event_id: int, user_id: int) -> str:
+    """String: the connection id of the user's one waiting-page socket on the event."""
+    return f"q:{{{event_id}}}:sock:{user_id}"

@@ -8,7 +8,7 @@ short keys; the code on both sides speaks in the dataclasses' names.
 ====  =================  ===========================================
 key   field              meaning
 ====  =================  ===========================================
-k     (kind)             ``round`` or ``status``
+k     (kind)             ``round``, ``status`` or ``replaced``
 r     round              the round's number (consecutive per event)
 st    status             the sale's public status
 adm   admitted           user ids admitted in this round
@@ -20,6 +20,7 @@ rate  rate               measured admission rate (people/s)
 sl    seats_left         free seats not yet spoken for
 resync resync            the left log overflowed: every page reads its state again
 ep    epoch              changes when the queue's keys were made anew (data lost)
+c     connection         (``replaced``) the socket a newer one of the same person replaces
 ====  =================  ===========================================
 """
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-ROUND, STATUS = "round", "status"
+ROUND, STATUS, REPLACED = "round", "status", "replaced"
 
 
 def _dumps(data: dict[str, Any]) -> str:
@@ -46,6 +47,17 @@ class StatusMessage:
 
     def encode(self) -> str:
         return _dumps({"k": STATUS, "st": self.status})
+
+
+@dataclass(frozen=True)
+class ReplacedMessage:
+    """The person opened a newer waiting-page socket: the process holding
+    ``connection`` closes it (``queue_app.hub``)."""
+
+    connection: str
+
+    def encode(self) -> str:
+        return _dumps({"k": REPLACED, "c": self.connection})
 
 
 @dataclass(frozen=True)
@@ -109,11 +121,14 @@ class RoundMessage:
 
 
 QueueMessage = RoundMessage | StatusMessage
+HubMessage = QueueMessage | ReplacedMessage
 
 
-def message_decode(text: str) -> QueueMessage:
-    """The message a broadcast carries (anything but a round is a status change)."""
+def message_decode(text: str) -> HubMessage:
+    """The message a broadcast carries (anything but a round or a replacement is a status change)."""
     data: dict[str, Any] = json.loads(text)
+    if data.get("k") == REPLACED:
+        return ReplacedMessage(connection=str(data.get("c")))
     if data.get("k") != ROUND:
         return StatusMessage(status=data.get("st"))
     return RoundMessage(

@@ -21,7 +21,7 @@ from redis.commands.core import AsyncScript, Script
 
 from core.ratelimit import rate_window_start
 from core.redis import get_async_redis, get_redis
-from queue_app.keys import active_key, left_key, meta_key, seq_key, waiting_key
+from queue_app.keys import active_key, left_key, meta_key, seq_key, socket_key, waiting_key
 
 _HERE = Path(__file__).resolve().parent
 LEFT_LOG_LIMIT = 10_000
@@ -250,7 +250,7 @@ def _async_script(name: str) -> AsyncScript:
     scripts = _async_scripts.get(client)
     if scripts is None:
         scripts = _async_scripts[client] = {
-            n: client.register_script(_source(n)) for n in ("queue_join", "queue_state")
+            n: client.register_script(_source(n)) for n in ("queue_join", "queue_state", "socket_release")
         }
     return scripts[name]
 
@@ -266,3 +266,19 @@ async def store_join_async(*, event_id: int, user_id: int, now: float, limit: in
 async def store_state_async(*, event_id: int, user_id: int, now: float) -> StoredState:
     raw = await _async_script("queue_state")(keys=_state_keys(event_id), args=[user_id, now])
     return _parse_state(raw)
+
+
+#: A socket claim outlives any on-sale; a claim left by a process that died is replaced by the next socket.
+SOCKET_CLAIM_SECONDS = 24 * 3600
+
+
+async def store_socket_claim_async(*, event_id: int, user_id: int, connection: str) -> str | None:
+    """Make ``connection`` the user's one waiting-page socket on the event;
+    the connection id it replaces, if any (one ``SET ... GET``)."""
+    old = await get_async_redis().set(socket_key(event_id, user_id), connection, ex=SOCKET_CLAIM_SECONDS, get=True)
+    return old.decode() if isinstance(old, bytes) else old
+
+
+async def store_socket_release_async(*, event_id: int, user_id: int, connection: str) -> None:
+    """Forget the claim when the socket closes, unless a newer socket holds it."""
+    await _async_script("socket_release")(keys=[socket_key(event_id, user_id)], args=[connection])

@@ -284,3 +284,68 @@ async def test_idle_socket_gets_position_every_5_seconds_and_still_hears_rounds(
     await _round(event)
     assert (await _frame(socket))["position"] == 1
     await socket.disconnect()
+
+
+async def test_a_newer_socket_of_the_same_person_closes_the_older_one_4409():
+    event = await _event(batch=1, interval=1)
+    (me, token), (other, other_token) = await _people(2)
+    await _join(event, me)
+    await _join(event, other)
+    first = _socket(event, token)
+    assert (await first.connect(timeout=TIMEOUT))[0]
+    await _frame(first)
+    someone_else = _socket(event, other_token)
+    assert (await someone_else.connect(timeout=TIMEOUT))[0]
+    await _frame(someone_else)
+
+    second = _socket(event, token)
+    assert (await second.connect(timeout=TIMEOUT))[0]
+    assert (await _frame(second))["type"] == "position"
+    assert await first.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4409}
+    assert await someone_else.receive_nothing(timeout=0.2)  # another person's socket stays
+    await _round(event)
+    assert (await _frame(second))["type"] == "admitted"  # the newer socket keeps working
+    await second.disconnect()
+    await someone_else.disconnect()
+
+
+async def test_the_older_socket_in_another_process_hears_it_through_the_event_channel(monkeypatch):
+    """The claim names a socket this process does not hold (as in another
+    uvicorn worker): the replacement goes out on the event's channel and the
+    holder closes it."""
+    event = await _event()
+    ((me, token),) = await _people(1)
+    await _join(event, me)
+    first = _socket(event, token)
+    assert (await first.connect(timeout=TIMEOUT))[0]
+    await _frame(first)
+    listener = hub_get().listeners[event.id]
+    calls = []
+    replace = listener.replace
+
+    async def replace_seen(connection: str) -> bool:
+        calls.append(connection)
+        if len(calls) == 1:
+            return False  # the claim's local look-up misses, as in another process...
+        return await replace(connection)  # ...and the event channel's message reaches the holder
+
+    monkeypatch.setattr(listener, "replace", replace_seen)
+    second = _socket(event, token)
+    assert (await second.connect(timeout=TIMEOUT))[0]
+    assert await first.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4409}
+    assert len(calls) == 2  # the local miss, then the channel's message
+    await second.disconnect()
+
+
+async def test_a_closed_socket_gives_up_its_claim_so_a_reconnect_replaces_nothing():
+    event = await _event()
+    ((me, token),) = await _people(1)
+    await _join(event, me)
+    first = _socket(event, token)
+    assert (await first.connect(timeout=TIMEOUT))[0]
+    await _frame(first)
+    await first.disconnect()
+    from core.redis import get_redis
+    from queue_app.keys import socket_key
+
+    assert get_redis().get(socket_key(event.id, me)) is None

@@ -66,7 +66,8 @@ def test_sign_up_queue_pick_seats_see_a_rival_take_one_pay_and_get_tickets(
     expect(page.locator("#conn-text")).to_have_text("Live")
     shot(page, "04-waiting-page")
 
-    # Reloading, or a second tab, never moves the person back.
+    # Reloading, or a second tab, never moves the person back. The second
+    # tab takes the line over (one socket per person); a reload takes it back.
     page.reload()
     expect(page.locator("#position")).to_have_text(re.compile(r"^\d+$"))
     assert position(page) <= first
@@ -74,7 +75,10 @@ def test_sign_up_queue_pick_seats_see_a_rival_take_one_pay_and_get_tickets(
     second_tab.goto(f"/events/{event.id}/queue/")
     expect(second_tab.locator("#position")).to_have_text(re.compile(r"^\d+$"))
     assert position(second_tab) <= first
+    expect(page.locator("#queue-message")).to_contain_text("open in another tab or window")
     second_tab.close()
+    page.reload()
+    expect(page.locator("#conn-text")).to_have_text("Live")
 
     # The position falls, then the page goes to the seat map by itself.
     page.wait_for_function(f"Number(document.getElementById('position').textContent) < {first}", timeout=30_000)
@@ -290,3 +294,23 @@ def test_when_the_admission_lapses_the_person_chooses_to_join_again(
     shot(page, "19-turn-ended")
     page.get_by_role("button", name="Join the line again").click()
     expect(page).to_have_url(re.compile(rf"/events/{event.id}/seats/$"), timeout=20_000)
+
+
+def test_a_second_tab_of_the_same_person_takes_over_the_waiting_line(
+    page: Page, register: Callable[[str], APIRequestContext]
+) -> None:
+    event = event_create(name="Two Tabs", venue_name="Arena", sections="A:4x10:R:70000", batch=1, interval=60, cap=50)
+    assert register("tab-ahead").post(f"/api/events/{event.id}/queue/").status in (200, 201)
+    register("tabby")
+    log_in(page, "tabby")
+    page.goto(f"/events/{event.id}/queue/")
+    expect(page.locator("#conn-text")).to_have_text("Live")
+
+    second = page.context.new_page()  # the same person, the same session
+    second.goto(f"/events/{event.id}/queue/")
+    expect(second.locator("#conn-text")).to_have_text("Live")
+    expect(page.locator("#queue-message")).to_contain_text("open in another tab or window")
+    expect(page.locator("#conn-text")).to_have_text("Open in another tab")
+    expect(second.locator("#position")).to_have_text(re.compile(r"^[12]$"))  # the place is kept, in the new tab
+    page.wait_for_timeout(1500)
+    expect(second.locator("#conn-text")).to_have_text("Live")  # the old tab did not reconnect and take it back

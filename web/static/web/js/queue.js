@@ -94,6 +94,13 @@
     }
   }
 
+  /* Another tab or window of this person opened the line (one socket per person per event). */
+  function showElsewhere() {
+    stopLive();
+    setConn("off", "Open in another tab");
+    message("warn", "This waiting line is open in another tab or window, which keeps your place. This tab has stopped updating; reload it to follow the line here instead.");
+  }
+
   function showPaused(isPaused) {
     paused = isPaused;
     if (isPaused) $("eta").textContent = "paused";
@@ -196,6 +203,7 @@
       socket = null;
       if (finished) return;
       if (ev.code === 4401) { window.location.assign(cfg.login_url); return; }
+      if (ev.code === 4409) { showElsewhere(); return; }
       scheduleReconnect();
     };
   }
