@@ -8,9 +8,7 @@ import time
 from rest_framework import status
 
 from core.errors import ApplicationError
-from core.redis import get_async_redis, get_redis
-from queue_app.keys import active_key
-from queue_app.store import store_admission_end
+from queue_app.store import store_admission_end, store_arrive, store_arrive_async
 from reservations.models import Event
 
 
@@ -23,16 +21,14 @@ class NotAdmitted(ApplicationError):
         )
 
 
-def _admitted(expires: float | None) -> bool:
-    """The admission (its expiry as stored in the active set) has not lapsed."""
-    return expires is not None and expires > time.time()
-
-
 def admission_is_active(*, event: Event, user_id: int) -> bool:
-    """True when the event has no queue, or the user's admission has not lapsed."""
+    """True when the event has no queue, or the user's admission has not
+    lapsed. Asking is arriving: the first booking-side check within the
+    arrival window (``Event.arrival_seconds``) gives the person the rest of
+    the full admission (``store_arrive``)."""
     if not event.queue_enabled:
         return True
-    return _admitted(get_redis().zscore(active_key(event.id), str(user_id)))
+    return store_arrive(event_id=event.id, user_id=user_id, now=time.time()) is not None
 
 
 def admission_require(*, event: Event, user_id: int) -> None:
@@ -42,8 +38,8 @@ def admission_require(*, event: Event, user_id: int) -> None:
 
 
 async def admission_require_async(*, event: Event, user_id: int) -> None:
-    """``admission_require`` for the booking fast path (one ZSCORE on the event loop)."""
-    if event.queue_enabled and not _admitted(await get_async_redis().zscore(active_key(event.id), str(user_id))):
+    """``admission_require`` for the booking fast path (one script call on the event loop)."""
+    if event.queue_enabled and await store_arrive_async(event_id=event.id, user_id=user_id, now=time.time()) is None:
         raise NotAdmitted()
 
 

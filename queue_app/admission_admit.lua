@@ -6,8 +6,10 @@
 -- KEYS[2] q:{id}:active   zset user -> admission expiry (0 = ended)
 -- KEYS[3] q:{id}:meta     hash: round, leaves, rate, last_due, seats_left, status, left_overflow
 -- KEYS[4] q:{id}:left     list of "ordinal:seq" since the last round
+-- KEYS[5] q:{id}:arrival  hash user -> full admission end, until they arrive
 -- ARGV[1] now (unix seconds)
--- ARGV[2] admitted_until for this batch (unix seconds)
+-- ARGV[2] admitted_until for this batch (unix seconds): the arrival deadline
+--         when ARGV[10] is set
 -- ARGV[3] max_n: most to admit (batch and seat bound); -1 admits nobody (paused, sold out)
 -- ARGV[4] cap: most admitted at once
 -- ARGV[5] interval seconds between admissions
@@ -17,6 +19,8 @@
 -- ARGV[9] a fresh random epoch, kept only if the meta hash has none: the
 --         epoch changes exactly when the queue's keys are made anew (Redis
 --         lost its data), so sockets can tell a reset from a missed round
+-- ARGV[10] the full admission's end, kept per person until they arrive
+--         (admission_arrive.lua), or "" when there is no arrival window
 -- Returns {round, admitted ids (one comma-separated string: one reply to
 --          parse instead of a thousand), head seq, waiting_total,
 --          admitted_total, rate ("" = no history), leaves, left entries,
@@ -39,17 +43,29 @@ if max_n >= 0 and now - last_due >= interval then
   if n > 0 and waiting_before > 0 then
     local popped = redis.call('ZPOPMIN', KEYS[1], n)
     local args = {}
+    local full = {}
     for i = 1, #popped, 2 do
       admitted[#admitted + 1] = popped[i]
       args[#args + 1] = ARGV[2]
       args[#args + 1] = popped[i]
+      if ARGV[10] ~= '' then
+        full[#full + 1] = popped[i]
+        full[#full + 1] = ARGV[10]
+      end
       if #args >= 2000 then
         redis.call('ZADD', KEYS[2], unpack(args))
         args = {}
       end
+      if #full >= 2000 then
+        redis.call('HSET', KEYS[5], unpack(full))
+        full = {}
+      end
     end
     if #args > 0 then
       redis.call('ZADD', KEYS[2], unpack(args))
+    end
+    if #full > 0 then
+      redis.call('HSET', KEYS[5], unpack(full))
     end
     head = popped[#popped]
   end

@@ -280,7 +280,10 @@ class QueueConsumer(LeanWebsocketConsumer):
                 frames += self.position_frames()
         elif self.state == "admitted" and self.user_id in message.lapsed:
             self.state = "expired"
-            frames.append(_frame("expired"))
+            # The arrival window passed before the person opened the seat map: the page says why.
+            frames.append(
+                _frame("expired", reason="not_arrived") if self.user_id in message.absent else _frame("expired")
+            )
         return frames
 
     def on_tick(self, now: float) -> list[str]:

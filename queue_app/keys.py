@@ -24,6 +24,13 @@ def meta_key(event_id: int) -> str:
     return f"q:{{{event_id}}}:meta"
 
 
+def arrival_key(event_id: int) -> str:
+    """Hash: user id -> the full admission's end, for an admitted person who
+    has not arrived at the seat map yet (their active score is the arrival
+    deadline meanwhile)."""
+    return f"q:{{{event_id}}}:arrival"
+
+
 def left_key(event_id: int) -> str:
     """List of ``"ordinal:seq"``: who left the waiting set since the last round."""
     return f"q:{{{event_id}}}:left"

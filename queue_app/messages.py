@@ -14,6 +14,7 @@ st    status             the sale's public status
 adm   admitted           user ids admitted in this round
 until admitted_until     until when they are admitted (ISO 8601)
 lapsed lapsed            user ids whose admission lapsed
+absent absent            of those, who never reached the seat map (arrival window)
 left  left               ``[ordinal, seq]`` of each departure since the last round
 wt    waiting_total      people still waiting
 rate  rate               measured admission rate (people/s)
@@ -69,6 +70,7 @@ class RoundMessage:
     admitted: frozenset[int] = frozenset()
     admitted_until: str | None = None
     lapsed: frozenset[int] = frozenset()
+    absent: frozenset[int] = frozenset()
     left: tuple[tuple[int, int], ...] = ()  # (ordinal, seq) of each departure
     waiting_total: int = 0
     rate: float | None = None
@@ -89,6 +91,7 @@ class RoundMessage:
                 "adm": sorted(self.admitted),
                 "until": self.admitted_until,
                 "lapsed": sorted(self.lapsed),
+                "absent": sorted(self.absent),
                 "left": [list(entry) for entry in self.left],
                 "wt": self.waiting_total,
                 "rate": self.rate,
@@ -137,6 +140,7 @@ def message_decode(text: str) -> HubMessage:
         admitted=frozenset(data.get("adm", [])),
         admitted_until=data.get("until"),
         lapsed=frozenset(data.get("lapsed", [])),
+        absent=frozenset(data.get("absent", [])),
         left=tuple((int(ordinal), int(seq)) for ordinal, seq in data.get("left", [])),
         waiting_total=int(data.get("wt", 0)),
         rate=data.get("rate"),

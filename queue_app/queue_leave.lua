@@ -6,6 +6,7 @@
 -- KEYS[2] q:{id}:active   zset user -> admission expiry (0 = ended)
 -- KEYS[3] q:{id}:meta     hash: leaves (counter), left_overflow
 -- KEYS[4] q:{id}:left     list of "ordinal:seq" since the last round
+-- KEYS[5] q:{id}:arrival  hash user -> full admission end, until they arrive
 -- ARGV[1] user id
 -- ARGV[2] most entries kept in the left list (past it consumers resync)
 -- ARGV[3] "leave" (waiting set and admission) or "end" (admission only)
@@ -28,6 +29,7 @@ end
 local admitted_until = redis.call('ZSCORE', KEYS[2], user)
 if admitted_until and tonumber(admitted_until) > 0 then
   redis.call('ZADD', KEYS[2], 0, user)
+  redis.call('HDEL', KEYS[5], user)
   return 2
 end
 return 0

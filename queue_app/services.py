@@ -230,6 +230,19 @@ class RoundOutcome:
     result: store.RoundResult
 
 
+def admission_window(*, event: Event, now: float) -> tuple[float, float | None]:
+    """(the end of an admission given now, the full window's end when it waits
+    for the person's arrival). Seats go to people who show up: an admitted
+    person has ``arrival_seconds`` to open the seat map or hold a seat (the
+    booking side's admission check, ``queue_app.admission``), and only then
+    gets the rest of ``admission_seconds``; who never arrives frees the place
+    for the next round."""
+    full = now + event.admission_seconds
+    if event.arrival_seconds and event.arrival_seconds < event.admission_seconds:
+        return now + event.arrival_seconds, full
+    return full, None
+
+
 def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutcome | None:
     """One admission round of one event; None when another round of the
     event is still running.
@@ -245,29 +258,33 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
     try:
         now = time.time() if now is None else now
         moment = datetime.fromtimestamp(now, UTC)
-        lapsed, live = store.store_expire(event_id=event.id, now=now)
+        expired = store.store_expire(event_id=event.id, now=now)
         counts = event_seat_counts(event_ids=[event.id], now=moment)[event.id]
         status = event.public_status(seats_unsold=counts.unsold, now=moment)
-        budget = admission_seat_budget(event_id=event.id, admitted_ids=live, now=moment)
+        budget = admission_seat_budget(event_id=event.id, admitted_ids=expired.live, now=moment)
         admitting = status == Event.PublicStatus.ON_SALE
         control = admission_batch_control(event_id=event.id, ceiling=event.admission_batch_size, now=now)
+        admitted_until, full_until = admission_window(event=event, now=now)
         result = store.store_admit(
             event_id=event.id,
             now=now,
-            admitted_until=now + event.admission_seconds,
+            admitted_until=admitted_until,
             max_n=min(control.batch, budget.seats_left) if admitting else -1,
             cap=event.admission_cap,
             interval=event.admission_interval_seconds,
             seats_left=budget.seats_left,
             status=status,
+            full_until=full_until,
         )
+        lapsed = expired.lapsed
         rate = result.rate if result.rate is not None else event.admission_batch_size / event.admission_interval_seconds
         message = RoundMessage(
             round=result.round,
             status=status,
             admitted=frozenset(result.admitted),
-            admitted_until=timestamp_iso(now + event.admission_seconds),
+            admitted_until=timestamp_iso(admitted_until),
             lapsed=frozenset(lapsed),
+            absent=frozenset(expired.absent),
             left=tuple(result.left),
             waiting_total=result.waiting_total,
             rate=rate,

@@ -21,7 +21,7 @@ from redis.commands.core import AsyncScript, Script
 
 from core.ratelimit import rate_window_start
 from core.redis import get_async_redis, get_redis
-from queue_app.keys import active_key, left_key, meta_key, seq_key, socket_key, waiting_key
+from queue_app.keys import active_key, arrival_key, left_key, meta_key, seq_key, socket_key, waiting_key
 
 _HERE = Path(__file__).resolve().parent
 LEFT_LOG_LIMIT = 10_000
@@ -37,7 +37,14 @@ def _source(name: str) -> str:
 def _scripts(client: redis.Redis) -> dict[str, Script]:
     return {
         name: client.register_script(_source(name))
-        for name in ("queue_join", "queue_state", "queue_leave", "admission_expire", "admission_admit")
+        for name in (
+            "queue_join",
+            "queue_state",
+            "queue_leave",
+            "admission_expire",
+            "admission_admit",
+            "admission_arrive",
+        )
     }
 
 
@@ -174,7 +181,7 @@ def store_state(*, event_id: int, user_id: int, now: float) -> StoredState:
 
 
 def _leave(event_id: int, user_id: int, mode: str) -> int:
-    keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id)]
+    keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id), arrival_key(event_id)]
     return int(_script("queue_leave")(keys=keys, args=[user_id, LEFT_LOG_LIMIT, mode]))
 
 
@@ -188,10 +195,33 @@ def store_admission_end(*, event_id: int, user_id: int) -> bool:
     return _leave(event_id, user_id, "end") == 2
 
 
-def store_expire(*, event_id: int, now: float) -> tuple[list[int], list[int]]:
-    """Mark lapsed admissions ended; return (lapsed ids, still admitted ids)."""
-    lapsed, live = _script("admission_expire")(keys=[active_key(event_id)], args=[now])
-    return [int(u) for u in lapsed], [int(u) for u in live]
+@dataclass(frozen=True)
+class Expired:
+    """What one round's expiry step found."""
+
+    lapsed: list[int]  # admissions that ended now
+    live: list[int]  # admissions still running
+    absent: list[int]  # of the lapsed, those who never reached the seat map (the arrival window)
+
+
+def store_expire(*, event_id: int, now: float) -> Expired:
+    """Mark lapsed admissions ended; who lapsed, who is still admitted, who never arrived."""
+    lapsed, live, absent = _script("admission_expire")(keys=[active_key(event_id), arrival_key(event_id)], args=[now])
+    return Expired(lapsed=[int(u) for u in lapsed], live=[int(u) for u in live], absent=[int(u) for u in absent])
+
+
+def store_arrive(*, event_id: int, user_id: int, now: float) -> float | None:
+    """The admission check that is also the arrival (``admission_arrive.lua``):
+    the admission's end while admitted (the full window from now on), else None."""
+    return _float(_script("admission_arrive")(keys=[active_key(event_id), arrival_key(event_id)], args=[user_id, now]))
+
+
+async def store_arrive_async(*, event_id: int, user_id: int, now: float) -> float | None:
+    """``store_arrive`` for asyncio callers."""
+    raw = await _async_script("admission_arrive")(
+        keys=[active_key(event_id), arrival_key(event_id)], args=[user_id, now]
+    )
+    return _float(raw)
 
 
 def store_admit(
@@ -204,11 +234,15 @@ def store_admit(
     interval: float,
     seats_left: int | None,
     status: str,
+    full_until: float | None = None,
 ) -> RoundResult:
-    """Run the admit step of one round; ``max_n < 0`` admits nobody."""
-    keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id)]
+    """Run the admit step of one round; ``max_n < 0`` admits nobody. With
+    ``full_until``, ``admitted_until`` is the arrival deadline and the full
+    admission's end waits for the person's arrival (``store_arrive``)."""
+    keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id), arrival_key(event_id)]
     seats = "" if seats_left is None else seats_left
-    args = [now, admitted_until, max_n, cap, interval, RATE_EWMA_WEIGHT, seats, status, secrets.token_hex(8)]
+    full = "" if full_until is None else full_until
+    args = [now, admitted_until, max_n, cap, interval, RATE_EWMA_WEIGHT, seats, status, secrets.token_hex(8), full]
     raw = _script("admission_admit")(keys=keys, args=args)
     left = []
     for entry in raw[7]:
@@ -250,7 +284,8 @@ def _async_script(name: str) -> AsyncScript:
     scripts = _async_scripts.get(client)
     if scripts is None:
         scripts = _async_scripts[client] = {
-            n: client.register_script(_source(n)) for n in ("queue_join", "queue_state", "socket_release")
+            n: client.register_script(_source(n))
+            for n in ("queue_join", "queue_state", "socket_release", "admission_arrive")
         }
     return scripts[name]
 

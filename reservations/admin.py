@@ -82,6 +82,7 @@ class EventAdmin(admin.ModelAdmin):
                     "admission_interval_seconds",
                     "admission_cap",
                     "admission_seconds",
+                    "arrival_seconds",
                 ]
             },
         ),

@@ -59,6 +59,11 @@ class Event(models.Model):
     max_tickets_per_user = models.PositiveSmallIntegerField(default=3)
     hold_seconds = models.PositiveIntegerField(default=420)
     admission_seconds = models.PositiveIntegerField(default=600)
+    arrival_seconds = models.PositiveIntegerField(
+        default=60,
+        help_text="An admitted person who has not opened the seat map or held a seat by then loses the "
+        "admission to the next person (0: no arrival window).",
+    )
     queue_enabled = models.BooleanField(default=True)
     admission_batch_size = models.PositiveIntegerField(default=100, help_text="People admitted per round.")
     admission_interval_seconds = models.PositiveIntegerField(default=2, help_text="Seconds between rounds.")

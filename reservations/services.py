@@ -30,6 +30,7 @@ def event_create(
     max_per_user: int | None = None,
     hold_seconds: int | None = None,
     admission_seconds: int | None = None,
+    arrival_seconds: int | None = None,
 ) -> Event:
     """Create an event with its whole seat map, all or nothing."""
     now = timezone.now()
@@ -41,6 +42,7 @@ def event_create(
         "max_tickets_per_user": max_per_user,
         "hold_seconds": hold_seconds,
         "admission_seconds": admission_seconds,
+        "arrival_seconds": arrival_seconds,
     }
     event = Event(
         name=name,

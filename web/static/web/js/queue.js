@@ -88,6 +88,10 @@
       message("warn", "Your turn to choose seats has ended. You can join the line again at the back.");
       $("rejoin-box").hidden = false;
     }
+    else if (kind === "not_arrived") {
+      message("warn", "It was your turn, but the seat map was not opened in time, so your turn went to the next person in line. You can join the line again at the back.");
+      $("rejoin-box").hidden = false;
+    }
     else if (kind === "lost") {
       message("warn", "We lost your place in line after a fault on our side. We are sorry: please join the line again.");
       $("rejoin-box").hidden = false;
@@ -192,7 +196,7 @@
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
       if (msg.type === "position") showPosition(msg);
       else if (msg.type === "admitted") goToSeats();
-      else if (msg.type === "expired") showEnded("expired");
+      else if (msg.type === "expired") showEnded(msg.reason === "not_arrived" ? "not_arrived" : "expired");
       else if (msg.type === "not_in_queue") showEnded("lost");
       else if (msg.type === "sold_out") showEnded("sold_out");
       else if (msg.type === "closed") showEnded("closed");
