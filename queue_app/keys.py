@@ -44,3 +44,8 @@ def round_lock_key(event_id: int) -> str:
 def socket_key(event_id: int, user_id: int) -> str:
     """String: the connection id of the user's one waiting-page socket on the event."""
     return f"q:{{{event_id}}}:sock:{user_id}"
+
+
+def challenge_key(event_id: int, challenge: str) -> str:
+    """String ``"<user id>:<bits>"``: an issued join challenge, until used or expired."""
+    return f"q:{{{event_id}}}:challenge:{challenge}"

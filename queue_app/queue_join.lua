@@ -11,8 +11,11 @@
 -- ARGV[2] now (unix seconds)
 -- ARGV[3] joins allowed per window (with KEYS[4])
 -- ARGV[4] window length in seconds (with KEYS[4])
+-- ARGV[5] "1" when the event asks a first join for a challenge and none was
+--         passed: someone neither waiting nor admitted gets "c" instead
 -- Returns one flat string (cheapest reply to parse on the hot path):
---   "r" past the limit, "a <admitted_until>" when admitted,
+--   "r" past the limit, "a <admitted_until>" when admitted, "c" when a
+--   challenge is needed first,
 --   else "w <rank, 0-based> <waiting_total> <created 0/1>".
 -- A rejoin burns one sequence number; gaps do not matter, only the order does.
 local user = ARGV[1]
@@ -28,6 +31,9 @@ end
 local admitted_until = redis.call('ZSCORE', KEYS[3], user)
 if admitted_until and tonumber(admitted_until) > tonumber(ARGV[2]) then
   return 'a ' .. admitted_until
+end
+if ARGV[5] == '1' and not redis.call('ZSCORE', KEYS[2], user) then
+  return 'c'
 end
 if redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[1]), user) == 1 then
   local total = redis.call('ZCARD', KEYS[2])

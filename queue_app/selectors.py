@@ -37,6 +37,7 @@ class SaleSnapshot:
     interval: int
     cap: int
     admission_seconds: int
+    challenge_bits: int  # proof of work a first join must show (0: none)
     rate: float | None  # measured admission rate (people/s), from the last round
     seats_left: int | None  # free seats not yet spoken for by admitted shoppers
 
@@ -124,6 +125,7 @@ def _snapshot_read(event_id: int) -> SaleSnapshot | None:
             "admission_interval_seconds",
             "admission_cap",
             "admission_seconds",
+            "challenge_bits",
         )
         .first()
     )
@@ -142,6 +144,7 @@ def _snapshot_read(event_id: int) -> SaleSnapshot | None:
         interval=event.admission_interval_seconds,
         cap=event.admission_cap,
         admission_seconds=event.admission_seconds,
+        challenge_bits=event.challenge_bits,
         rate=float(rate) if rate else None,
         seats_left=int(float(seats_left)) if seats_left else None,
     )

@@ -19,10 +19,12 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from core.errors import Conflict
 from core.ratelimit import parse_rate, rate_limit_check, rate_limit_check_async, rate_limited_raise
 from core.redis import get_redis
 from queue_app import store
 from queue_app.broadcast import queue_broadcast, queue_status_announce
+from queue_app.challenge import ChallengeRequired, Proof, join_verifier
 from queue_app.controller import admission_batch_control
 from queue_app.keys import round_lock_key
 from queue_app.messages import RoundMessage
@@ -118,6 +120,11 @@ def _snapshot_or_404(event_id: int) -> SaleSnapshot:
     return _found(event_sale_snapshot(event_id=event_id))
 
 
+def queue_event_require(*, event_id: int) -> None:
+    """404 ``not_found`` unless the event exists (from the process's sale snapshot)."""
+    _snapshot_or_404(event_id)
+
+
 def _join_refusal_raise(snap: SaleSnapshot) -> None:
     """Refuse a join when the sale is not open, sold out or closed."""
     refusal = snap.join_refusal()
@@ -128,6 +135,8 @@ def _join_refusal_raise(snap: SaleSnapshot) -> None:
 def _join_outcome(snap: SaleSnapshot, joined: store.JoinResult, *, now: float, window: int) -> tuple[QueueState, bool]:
     if joined.rate_limited:
         rate_limited_raise(now=now, window=window)
+    if joined.challenge_needed:
+        raise ChallengeRequired()
     if joined.admitted_until is not None:
         return _plain_state(snap, "admitted", admitted_until=joined.admitted_until), False
     state = _waiting_state(
@@ -136,24 +145,55 @@ def _join_outcome(snap: SaleSnapshot, joined: store.JoinResult, *, now: float, w
     return state, joined.created
 
 
-def queue_join(*, event_id: int, user_id: int) -> tuple[QueueState, bool]:
-    """Join the event's queue (idempotent). Returns (state, newly joined)."""
+def queue_challenge_issue(*, event_id: int, user_id: int) -> dict:
+    """A new join challenge for the person (``queue_app.challenge``): 404 for
+    no such event, 409 ``invalid`` when the event asks for none."""
+    snap = _snapshot_or_404(event_id)
+    if not snap.queue_enabled or snap.challenge_bits <= 0:
+        raise Conflict("invalid", "This sale asks for no challenge: join directly.")
+    issued = join_verifier().issue(event_id=event_id, user_id=user_id, bits=snap.challenge_bits)
+    return {**issued, "expires_at": timestamp_iso(issued["expires_at"])}
+
+
+def _challenge_check(snap: SaleSnapshot, *, user_id: int, proof: Proof | None, address: str) -> bool:
+    """Whether the join must still show a challenge: False when the event asks
+    for none or ``proof`` passed (consumed here); a wrong one raises 403."""
+    if snap.challenge_bits <= 0:
+        return False
+    if proof is None:
+        return True
+    join_verifier().verify(
+        event_id=snap.event_id, user_id=user_id, bits=snap.challenge_bits, proof=proof, address=address
+    )
+    return False
+
+
+def queue_join(
+    *, event_id: int, user_id: int, proof: Proof | None = None, address: str = ""
+) -> tuple[QueueState, bool]:
+    """Join the event's queue (idempotent). Returns (state, newly joined).
+    A first join of an event with a challenge needs ``proof``; someone
+    already waiting or admitted joins again without one."""
     snap = _snapshot_or_404(event_id)
     _join_refusal_raise(snap)
     if not snap.queue_enabled:
         rate_limit_check(scope="queue_join", subject=user_id, setting="RATE_LIMIT_JOIN")
         return _plain_state(snap, "admitted"), False
+    needs_challenge = _challenge_check(snap, user_id=user_id, proof=proof, address=address)
     # The per-user join limit (RATE_LIMIT_JOIN) is counted inside the join
     # script, per event: one Redis round trip for the whole join.
     limit, window = parse_rate(settings.RATE_LIMIT_JOIN)
     now = time.time()
-    joined = store.store_join(event_id=event_id, user_id=user_id, now=now, limit=limit, window=window)
+    joined = store.store_join(
+        event_id=event_id, user_id=user_id, now=now, limit=limit, window=window, needs_challenge=needs_challenge
+    )
     return _join_outcome(snap, joined, now=now, window=window)
 
 
 async def queue_join_async(*, event_id: int, user_id: int) -> tuple[QueueState, bool]:
     """``queue_join`` for asyncio callers (the HTTP fast path): same rules,
-    no thread."""
+    no thread. It carries no proof (a join with a body goes to the view), so
+    on an event with a challenge only someone already in line gets in here."""
     snap = _found(await event_sale_snapshot_async(event_id=event_id))
     _join_refusal_raise(snap)
     if not snap.queue_enabled:
@@ -161,7 +201,9 @@ async def queue_join_async(*, event_id: int, user_id: int) -> tuple[QueueState, 
         return _plain_state(snap, "admitted"), False
     limit, window = parse_rate(settings.RATE_LIMIT_JOIN)
     now = time.time()
-    joined = await store.store_join_async(event_id=event_id, user_id=user_id, now=now, limit=limit, window=window)
+    joined = await store.store_join_async(
+        event_id=event_id, user_id=user_id, now=now, limit=limit, window=window, needs_challenge=snap.challenge_bits > 0
+    )
     return _join_outcome(snap, joined, now=now, window=window)
 
 

@@ -71,6 +71,7 @@ class JoinResult:
     rank: int = 0  # 0-based place in the waiting set
     waiting_total: int = 0
     created: bool = False
+    challenge_needed: bool = False  # a first join of an event that asks for a challenge, without one
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,8 @@ def _parse_join(raw: bytes) -> JoinResult:
         return JoinResult(admitted_until=None, rate_limited=True)
     if parts[0] == b"a":
         return JoinResult(admitted_until=float(parts[1]))
+    if parts[0] == b"c":
+        return JoinResult(admitted_until=None, challenge_needed=True)
     return JoinResult(admitted_until=None, rank=int(parts[1]), waiting_total=int(parts[2]), created=parts[3] == b"1")
 
 
@@ -127,10 +130,15 @@ def _join_limited_keys(event_id: int, user_id: int, now: float, window: int) -> 
     return [*_join_keys(event_id), join_limit_key(event_id, user_id, rate_window_start(now, window))]
 
 
-def store_join(*, event_id: int, user_id: int, now: float, limit: int, window: int) -> JoinResult:
-    """Join, counting the attempt against ``limit`` joins per ``window`` seconds."""
+def store_join(
+    *, event_id: int, user_id: int, now: float, limit: int, window: int, needs_challenge: bool = False
+) -> JoinResult:
+    """Join, counting the attempt against ``limit`` joins per ``window``
+    seconds; with ``needs_challenge`` only someone already waiting or
+    admitted gets in (the others: ``challenge_needed``)."""
     keys = _join_limited_keys(event_id, user_id, now, window)
-    return _parse_join(_script("queue_join")(keys=keys, args=[user_id, now, limit, window]))
+    args = [user_id, now, limit, window, int(needs_challenge)]
+    return _parse_join(_script("queue_join")(keys=keys, args=args))
 
 
 def store_join_pipe(pipe: redis.client.Pipeline, *, event_id: int, user_ids: Iterable[int], now: float) -> None:
@@ -290,10 +298,13 @@ def _async_script(name: str) -> AsyncScript:
     return scripts[name]
 
 
-async def store_join_async(*, event_id: int, user_id: int, now: float, limit: int, window: int) -> JoinResult:
+async def store_join_async(
+    *, event_id: int, user_id: int, now: float, limit: int, window: int, needs_challenge: bool = False
+) -> JoinResult:
     """``store_join`` for asyncio callers (same script, same keys)."""
     raw = await _async_script("queue_join")(
-        keys=_join_limited_keys(event_id, user_id, now, window), args=[user_id, now, limit, window]
+        keys=_join_limited_keys(event_id, user_id, now, window),
+        args=[user_id, now, limit, window, int(needs_challenge)],
     )
     return _parse_join(raw)
 

@@ -83,6 +83,7 @@ class EventAdmin(admin.ModelAdmin):
                     "admission_cap",
                     "admission_seconds",
                     "arrival_seconds",
+                    "challenge_bits",
                 ]
             },
         ),

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -59,6 +60,11 @@ class Event(models.Model):
     max_tickets_per_user = models.PositiveSmallIntegerField(default=3)
     hold_seconds = models.PositiveIntegerField(default=420)
     admission_seconds = models.PositiveIntegerField(default=600)
+    challenge_bits = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(32)],
+        help_text="Zero bits of proof of work a first join must show (0: no challenge; 16-20 take a browser seconds).",
+    )
     arrival_seconds = models.PositiveIntegerField(
         default=60,
         help_text="An admitted person who has not opened the seat map or held a seat by then loses the "

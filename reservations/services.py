@@ -31,6 +31,7 @@ def event_create(
     hold_seconds: int | None = None,
     admission_seconds: int | None = None,
     arrival_seconds: int | None = None,
+    challenge_bits: int | None = None,
 ) -> Event:
     """Create an event with its whole seat map, all or nothing."""
     now = timezone.now()
@@ -43,6 +44,7 @@ def event_create(
         "hold_seconds": hold_seconds,
         "admission_seconds": admission_seconds,
         "arrival_seconds": arrival_seconds,
+        "challenge_bits": challenge_bits,
     }
     event = Event(
         name=name,

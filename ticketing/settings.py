@@ -189,6 +189,15 @@ RATE_LIMIT_JOIN = env.str("RATE_LIMIT_JOIN", default="30/m")
 RATE_LIMIT_HOLD = env.str("RATE_LIMIT_HOLD", default="60/m")
 RATE_LIMIT_REGISTER = env.str("RATE_LIMIT_REGISTER", default="20/h")
 RATE_LIMIT_LOGIN = env.str("RATE_LIMIT_LOGIN", default="20/m")
+# The join challenge of events with challenge_bits > 0 (queue_app.challenge):
+# the verifier class, and Cloudflare Turnstile's keys for TurnstileVerifier.
+JOIN_CHALLENGE_VERIFIER = env.str("JOIN_CHALLENGE_VERIFIER", default="queue_app.challenge.ProofOfWork")
+TURNSTILE_SITE_KEY = env.str("TURNSTILE_SITE_KEY", default="")
+TURNSTILE_SECRET_KEY = env.str("TURNSTILE_SECRET_KEY", default="")
+TURNSTILE_VERIFY_URL = env.str(
+    "TURNSTILE_VERIFY_URL", default="https://challenges.cloudflare.com/turnstile/v0/siteverify"
+)
+TURNSTILE_TIMEOUT_SECONDS = env.float("TURNSTILE_TIMEOUT_SECONDS", default=5.0)
 # The client address is the socket's peer, unless this many proxies in front
 # append to X-Forwarded-For: then it is the address the outermost one saw.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)

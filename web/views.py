@@ -17,6 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
@@ -122,6 +123,8 @@ def event_queue(request: HttpRequest, event_id: int) -> HttpResponseBase:
     context["queue_config"] = {
         "event": context["data"],
         "api": reverse("api-event-queue", kwargs={"event_id": event.id}),
+        "challenge_api": reverse("api-event-queue-challenge", kwargs={"event_id": event.id}),
+        "pow_worker": static("web/js/pow-worker.js"),
         "ws": ws_path(event.id),
         "seats_url": reverse("web:event-seats", kwargs={"event_id": event.id}),
         "event_url": reverse("web:event-detail", kwargs={"event_id": event.id}),

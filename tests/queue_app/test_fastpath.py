@@ -223,6 +223,21 @@ async def test_what_the_fast_path_cannot_answer_goes_to_django(method, path, tok
     assert (downstream.calls, response["status"]) == (1, PASSED_ON)
 
 
+async def test_a_challenge_event_answers_as_the_view_and_a_join_with_a_body_goes_to_django():
+    event = await _event(challenge_bits=8)
+    ((_, token),) = await _tokens(1)
+    refused = await _same_as_django("POST", _url(event.id), token)
+    assert refused["status"] == 403 and b'"challenge_required"' in refused["body"]
+    downstream = Downstream()
+    raw = [(b"host", b"testserver"), (b"authorization", f"Token {token}".encode())]
+    raw.append((b"content-type", b"application/json"))
+    communicator = HttpCommunicator(
+        QueueFastPath(downstream), "POST", _url(event.id), body=b'{"challenge": "c", "nonce": "n"}', headers=raw
+    )
+    assert (await communicator.get_response(timeout=5))["status"] == PASSED_ON
+    assert downstream.calls == 1  # the view checks the answer
+
+
 async def test_plain_http_goes_to_django_when_https_is_required(settings):
     settings.SECURE_SSL_REDIRECT = True
     event = await _event()

@@ -106,6 +106,7 @@ def event_form(venue: Venue, **overrides: str) -> dict[str, str]:
         "admission_cap": "500",
         "admission_seconds": "600",
         "arrival_seconds": "60",
+        "challenge_bits": "0",
         "seat_map_spec": "",
         "price_grades-TOTAL_FORMS": "0",
         "price_grades-INITIAL_FORMS": "0",

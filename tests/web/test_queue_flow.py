@@ -314,3 +314,19 @@ def test_a_second_tab_of_the_same_person_takes_over_the_waiting_line(
     expect(second.locator("#position")).to_have_text(re.compile(r"^[12]$"))  # the place is kept, in the new tab
     page.wait_for_timeout(1500)
     expect(second.locator("#conn-text")).to_have_text("Live")  # the old tab did not reconnect and take it back
+
+
+def test_the_waiting_page_solves_the_join_challenge_in_a_worker_and_joins(
+    page: Page, register: Callable[[str], APIRequestContext]
+) -> None:
+    event = event_create(
+        name="Guarded Night", venue_name="Arena", sections="A:4x10:R:70000", batch=1, interval=60, challenge_bits=12
+    )
+    api = register("solver")
+    refused = api.post(f"/api/events/{event.id}/queue/")
+    assert (refused.status, refused.json()["error"]) == (403, "challenge_required")
+    log_in(page, "solver")
+    page.goto(f"/events/{event.id}/queue/")
+    expect(page.locator("#position")).to_have_text(re.compile(r"^\d+$"))  # solved in the page, then joined
+    expect(page.locator("#challenge-box")).to_be_hidden()
+    assert api.get(f"/api/events/{event.id}/queue/").json()["state"] in ("waiting", "admitted")

@@ -28,6 +28,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--arrival-seconds", type=int, help="Seconds an admitted person has to open the seat map (0: no limit)."
         )
+        parser.add_argument(
+            "--challenge-bits", type=int, help="Proof of work asked at a first join, in zero bits (0: none)."
+        )
         parser.add_argument("--currency", default="KRW")
         parser.add_argument("--no-queue", action="store_true", help="Admit every logged-in user at once.")
 
@@ -35,8 +38,9 @@ class Command(BaseCommand):
         for name in ("batch", "interval", "cap", "max_per_user", "hold_seconds", "admission_seconds"):
             if options[name] is not None and options[name] < 1:
                 raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
-        if options["arrival_seconds"] is not None and options["arrival_seconds"] < 0:
-            raise CommandError("--arrival-seconds must not be negative")
+        for name in ("arrival_seconds", "challenge_bits"):
+            if options[name] is not None and options[name] < 0:
+                raise CommandError(f"--{name.replace('_', '-')} must not be negative")
         if options["opens_in"] < 0:
             raise CommandError("--opens-in must not be negative")
         try:
@@ -54,6 +58,7 @@ class Command(BaseCommand):
                 hold_seconds=options["hold_seconds"],
                 admission_seconds=options["admission_seconds"],
                 arrival_seconds=options["arrival_seconds"],
+                challenge_bits=options["challenge_bits"],
             )
         except Invalid as exc:
             fields = exc.extra.get("fields", {})

@@ -123,10 +123,34 @@
     else if (s.state === "not_in_queue") join();
   }
 
-  function join() {
+  /* The join challenge: a single-use puzzle solved in a Web Worker (pow-worker.js), progress shown. */
+  function solveChallenge() {
+    $("challenge-box").hidden = false;
+    setConn("wait", "Checking…");
+    return T.api("POST", cfg.challenge_api).then(function (r) {
+      if (!r.ok) return null;
+      return new Promise(function (resolve) {
+        var worker = new Worker(cfg.pow_worker);
+        worker.onmessage = function (e) {
+          if (e.data.nonce !== undefined || e.data.error) {
+            worker.terminate();
+            $("challenge-progress").value = 100;
+            $("challenge-box").hidden = true;
+            resolve(e.data.error ? null : { challenge: r.data.challenge, nonce: e.data.nonce });
+            return;
+          }
+          // On average 2^difficulty tries; the bar nears the end without passing it.
+          $("challenge-progress").value = Math.round(100 * (1 - Math.exp(-e.data.tried / e.data.expected)));
+        };
+        worker.postMessage({ challenge: r.data.challenge, difficulty: r.data.difficulty });
+      });
+    });
+  }
+
+  function join(proof, retried) {
     message("", "");
     setConn("wait", "Joining the line…");
-    return T.api("POST", cfg.api).then(function (r) {
+    return T.api("POST", cfg.api, proof || undefined).then(function (r) {
       if (r.ok) {
         applyState(r.data);
         if (!finished) connect();
@@ -134,6 +158,13 @@
       }
       var code = T.errorCode(r);
       if (r.status === 401) { window.location.assign(cfg.login_url); return; }
+      // A first join asks for the challenge; a failed answer (expired meanwhile) gets one more try.
+      if (code === "challenge_required" || (code === "challenge_failed" && !retried)) {
+        return solveChallenge().then(function (answer) {
+          if (answer) return join(answer, code === "challenge_failed");
+          message("error", "The check could not be completed in this browser. Please reload the page.");
+        });
+      }
       if (code === "sale_not_open") { waitForOpening(r.data.opens_at); return; }
       if (code === "sold_out") { showEnded("sold_out"); return; }
       if (code === "sale_closed") { showEnded("closed"); return; }
@@ -141,7 +172,7 @@
       message(r.status === 0 ? "warn" : "error",
         (r.status === 0 ? "We could not reach the server." : T.errorDetail(r)) + " Trying again in " + Math.ceil(retry) + " s…");
       setConn("off", "Offline");
-      window.setTimeout(join, retry * 1000);
+      window.setTimeout(function () { join(proof, retried); }, retry * 1000);
     });
   }
 
