@@ -143,7 +143,11 @@ class Shopper:
         self.join_started = self.join_done = self.admitted_at = self.bought_at = None
         self.admitted_until: float | None = None  # the server's clock: same for everyone of one round
         self.outcome = "unknown"
-        self.want = random.Random(index).choice([1, 2])
+        # Each draw has its own seeded stream: the same Random(index) for the
+        # arrival time and this made every shopper arriving after 15 s want 2
+        # seats (both read its first bits), so with one seat left the tail of
+        # the queue could never buy it and the sale stalled for minutes.
+        self.want = random.Random(f"want:{index}").choice([1, 2])
         self.picks_from_map = index % 2 == 0
         self.layout: list[int] | None = None
 
@@ -429,7 +433,7 @@ async def _onsale(port: int, event_id: int, accounts: list[tuple[int, str]]) -> 
     started = time.monotonic()
 
     async def arrive(shopper: Shopper) -> None:
-        await asyncio.sleep(random.Random(shopper.index).uniform(0, ARRIVAL_SECONDS))
+        await asyncio.sleep(random.Random(f"arrival:{shopper.index}").uniform(0, ARRIVAL_SECONDS))
         await shopper.run()
 
     await asyncio.wait_for(asyncio.gather(*(arrive(s) for s in shoppers)), timeout=DEADLINE_SECONDS + 120)
