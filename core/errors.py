@@ -66,6 +66,13 @@ class Conflict(ApplicationError):
         super().__init__(code, detail, status_code=status.HTTP_409_CONFLICT, **extra)
 
 
+class Forbidden(ApplicationError):
+    """403 with the contract's code: the person may not do this (yet)."""
+
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(code, detail, status_code=status.HTTP_403_FORBIDDEN, **extra)
+
+
 class RateLimited(ApplicationError):
     def __init__(self, retry_after: float) -> None:
         super().__init__(

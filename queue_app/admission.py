@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import time
 
-from rest_framework import status
-
-from core.errors import ApplicationError
+from core.errors import Forbidden
 from queue_app.store import store_admission_end, store_arrive, store_arrive_async
 from reservations.models import Event
 
 
-class NotAdmitted(ApplicationError):
+class NotAdmitted(Forbidden):
     def __init__(self) -> None:
-        super().__init__(
-            "not_admitted",
-            "You have not been admitted to this event's sale; join the queue first.",
-            status_code=status.HTTP_403_FORBIDDEN,
-        )
+        super().__init__("not_admitted", "You have not been admitted to this event's sale; join the queue first.")
 
 
 def admission_is_active(*, event: Event, user_id: int) -> bool:

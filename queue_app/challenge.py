@@ -35,9 +35,8 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
-from rest_framework import status
 
-from core.errors import ApplicationError
+from core.errors import Forbidden
 from core.redis import get_redis
 from queue_app.keys import challenge_key
 
@@ -49,22 +48,14 @@ CHALLENGE_SECONDS = 120
 PROOF_MAX_CHARS = 2048
 
 
-class ChallengeRequired(ApplicationError):
+class ChallengeRequired(Forbidden):
     def __init__(self) -> None:
-        super().__init__(
-            "challenge_required",
-            "This sale asks for a challenge before you join; get one first.",
-            status_code=status.HTTP_403_FORBIDDEN,
-        )
+        super().__init__("challenge_required", "This sale asks for a challenge before you join; get one first.")
 
 
-class ChallengeFailed(ApplicationError):
+class ChallengeFailed(Forbidden):
     def __init__(self) -> None:
-        super().__init__(
-            "challenge_failed",
-            "The challenge was wrong, expired or already used; get a new one.",
-            status_code=status.HTTP_403_FORBIDDEN,
-        )
+        super().__init__("challenge_failed", "The challenge was wrong, expired or already used; get a new one.")
 
 
 @dataclass(frozen=True)

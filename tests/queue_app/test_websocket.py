@@ -12,7 +12,9 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from accounts.services import token_issue
+from core.redis import get_redis
 from queue_app.hub import hub_get
+from queue_app.keys import socket_key
 from queue_app.services import (
     admission_round_run,
     event_sale_pause,
@@ -309,16 +311,22 @@ async def test_a_newer_socket_of_the_same_person_closes_the_older_one_4409():
     await someone_else.disconnect()
 
 
+async def _one_person_listening() -> tuple[Event, int, str, WebsocketCommunicator]:
+    """An event, a person in its line, and that person's open socket (its first frame read)."""
+    event = await _event()
+    ((me, token),) = await _people(1)
+    await _join(event, me)
+    socket = _socket(event, token)
+    assert (await socket.connect(timeout=TIMEOUT))[0]
+    await _frame(socket)
+    return event, me, token, socket
+
+
 async def test_the_older_socket_in_another_process_hears_it_through_the_event_channel(monkeypatch):
     """The claim names a socket this process does not hold (as in another
     uvicorn worker): the replacement goes out on the event's channel and the
     holder closes it."""
-    event = await _event()
-    ((me, token),) = await _people(1)
-    await _join(event, me)
-    first = _socket(event, token)
-    assert (await first.connect(timeout=TIMEOUT))[0]
-    await _frame(first)
+    event, _, token, first = await _one_person_listening()
     listener = hub_get().listeners[event.id]
     calls = []
     replace = listener.replace
@@ -338,14 +346,6 @@ async def test_the_older_socket_in_another_process_hears_it_through_the_event_ch
 
 
 async def test_a_closed_socket_gives_up_its_claim_so_a_reconnect_replaces_nothing():
-    event = await _event()
-    ((me, token),) = await _people(1)
-    await _join(event, me)
-    first = _socket(event, token)
-    assert (await first.connect(timeout=TIMEOUT))[0]
-    await _frame(first)
+    event, me, _, first = await _one_person_listening()
     await first.disconnect()
-    from core.redis import get_redis
-    from queue_app.keys import socket_key
-
     assert get_redis().get(socket_key(event.id, me)) is None
