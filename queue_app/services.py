@@ -151,6 +151,8 @@ def queue_challenge_issue(*, event_id: int, user_id: int) -> dict:
     snap = _snapshot_or_404(event_id)
     if not snap.queue_enabled or snap.challenge_bits <= 0:
         raise Conflict("invalid", "This sale asks for no challenge: join directly.")
+    # Each challenge is a Redis key for two minutes: as many a person may ask for as joins.
+    rate_limit_check(scope="queue_challenge", subject=user_id, setting="RATE_LIMIT_JOIN")
     issued = join_verifier().issue(event_id=event_id, user_id=user_id, bits=snap.challenge_bits)
     return {**issued, "expires_at": timestamp_iso(issued["expires_at"])}
 

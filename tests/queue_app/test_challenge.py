@@ -124,6 +124,16 @@ def test_an_event_without_a_challenge_issues_none(make_event, users, client_for)
     assert client.post("/api/events/999999/queue/challenge/").status_code == 404
 
 
+def test_asking_for_challenges_is_limited_like_joins(make_event, users, client_for, settings):
+    settings.RATE_LIMIT_JOIN = "3/m"
+    event = make_event(challenge_bits=BITS)
+    client = client_for(users(1)[0])
+    for _ in range(3):
+        _challenge(client, event)
+    refused = client.post(f"/api/events/{event.id}/queue/challenge/")
+    assert _error(refused) == (429, "rate_limited") and int(refused["Retry-After"]) > 0
+
+
 def test_the_proof_is_one_hash_with_leading_zero_bits():
     assert zero_bits_lead(bytes([0, 0, 0b00001111]), 20)
     assert not zero_bits_lead(bytes([0, 0, 0b00010000]), 20)
