@@ -9,6 +9,11 @@
 The first call creates ``.venv`` and installs ``requirements.txt``; later
 calls reinstall only when that file changes. With no ``DATABASE_URL`` /
 ``REDIS_URL`` the embedded PostgreSQL and Redis start by themselves.
+
+The browser tests drive Chromium: Debian's (``CHROMIUM_PATH``, default
+``/usr/bin/chromium``), else Playwright's own (``playwright install
+chromium``). Where neither can be had, ``test`` runs everything else and
+says so in its last line; under ``CI=true`` nothing is ever skipped.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("VENV_DIR", ROOT / ".venv"))
 VENV_PYTHON = VENV / "bin" / "python"
+DEBIAN_CHROMIUM = "/usr/bin/chromium"
+BROWSER_HINT = "apt-get install -y chromium  (or: .venv/bin/python -m playwright install chromium)"
 REQUIREMENTS = ROOT / "requirements.txt"
 STAMP = VENV / ".requirements.sha256"
 
@@ -47,6 +54,44 @@ def in_venv() -> bool:
     return Path(sys.prefix).resolve() == VENV.resolve()
 
 
+def chromium_for_tests() -> str | None:
+    """A Chromium the browser tests can drive: ``CHROMIUM_PATH`` or Debian's,
+    else Playwright's own (installed now if it can be downloaded); None when
+    there is none."""
+    configured = os.environ.get("CHROMIUM_PATH", DEBIAN_CHROMIUM)
+    if Path(configured).is_file():
+        return configured
+    try:
+        installed = subprocess.call(
+            [str(VENV_PYTHON), "-m", "playwright", "install", "chromium"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=600,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    if installed != 0:
+        return None
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        path = playwright.chromium.executable_path
+    return path if Path(path).is_file() else None
+
+
+def run_tests(rest: list[str], env: dict[str, str]) -> int:
+    """pytest; without a Chromium (and not under CI) the browser tests are
+    left out, and the last line says so and how to have them."""
+    chromium = chromium_for_tests()
+    if chromium is not None:
+        return subprocess.call([str(VENV_PYTHON), "-m", "pytest", *rest], env={**env, "CHROMIUM_PATH": chromium})
+    if env.get("CI", "").lower() == "true":
+        return subprocess.call([str(VENV_PYTHON), "-m", "pytest", *rest], env=env)  # fails loudly: nothing skipped
+    code = subprocess.call([str(VENV_PYTHON), "-m", "pytest", "-m", "not browser", *rest], env=env)
+    print(f"Browser tests skipped: no Chromium found. To run them: {BROWSER_HINT}", flush=True)
+    return code
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__)
@@ -64,9 +109,10 @@ def main(argv: list[str]) -> int:
 
         # With no DATABASE_URL / REDIS_URL: the embedded servers, stopped
         # afterwards unless they were already running (e.g. under `run`).
-        args = ["-m", "pytest", *rest] if command == "test" else ["manage.py", *rest]
         with embedded.serving() as extra_env:
-            return subprocess.call([str(VENV_PYTHON), *args], env={**environ, **extra_env})
+            if command == "test":
+                return run_tests(rest, {**environ, **extra_env})
+            return subprocess.call([str(VENV_PYTHON), "manage.py", *rest], env={**environ, **extra_env})
     if command == "stop":
         from ticketing import embedded
 
