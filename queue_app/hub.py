@@ -119,7 +119,7 @@ class QueueHub:
         one it replaces: here if this process has it, else wherever it is."""
         user_id, connection = consumer.user_id, consumer.connection
         old = await store_socket_claim_async(event_id=event_id, user_id=user_id, connection=connection)
-        if old is None or old == consumer.connection:
+        if old is None or old == connection:
             return
         listener = self.listeners.get(event_id)
         if listener is None or not await listener.replace(old):

@@ -52,6 +52,11 @@ class SaleSnapshot:
         return self._event().sale_refusal(seats_unsold=1 if self.has_unsold else 0, paused_ok=True)
 
     @property
+    def asks_challenge(self) -> bool:
+        """A first join must answer a challenge (``queue_app.challenge``)."""
+        return self.queue_enabled and self.challenge_bits > 0
+
+    @property
     def fallback_rate(self) -> float:
         return self.batch / self.interval
 

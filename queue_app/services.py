@@ -149,7 +149,7 @@ def queue_challenge_issue(*, event_id: int, user_id: int) -> dict:
     """A new join challenge for the person (``queue_app.challenge``): 404 for
     no such event, 409 ``invalid`` when the event asks for none."""
     snap = _snapshot_or_404(event_id)
-    if not snap.queue_enabled or snap.challenge_bits <= 0:
+    if not snap.asks_challenge:
         raise Conflict("invalid", "This sale asks for no challenge: join directly.")
     # Each challenge is a Redis key for two minutes: as many a person may ask for as joins.
     rate_limit_check(scope="queue_challenge", subject=user_id, setting="RATE_LIMIT_JOIN")
@@ -160,7 +160,7 @@ def queue_challenge_issue(*, event_id: int, user_id: int) -> dict:
 def _challenge_check(snap: SaleSnapshot, *, user_id: int, proof: Proof | None, address: str) -> bool:
     """Whether the join must still show a challenge: False when the event asks
     for none or ``proof`` passed (consumed here); a wrong one raises 403."""
-    if snap.challenge_bits <= 0:
+    if not snap.asks_challenge:
         return False
     if proof is None:
         return True
@@ -204,7 +204,7 @@ async def queue_join_async(*, event_id: int, user_id: int) -> tuple[QueueState, 
     limit, window = parse_rate(settings.RATE_LIMIT_JOIN)
     now = time.time()
     joined = await store.store_join_async(
-        event_id=event_id, user_id=user_id, now=now, limit=limit, window=window, needs_challenge=snap.challenge_bits > 0
+        event_id=event_id, user_id=user_id, now=now, limit=limit, window=window, needs_challenge=snap.asks_challenge
     )
     return _join_outcome(snap, joined, now=now, window=window)
 
@@ -320,14 +320,13 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
             status=status,
             full_until=full_until,
         )
-        lapsed = expired.lapsed
         rate = result.rate if result.rate is not None else event.admission_batch_size / event.admission_interval_seconds
         message = RoundMessage(
             round=result.round,
             status=status,
             admitted=frozenset(result.admitted),
             admitted_until=timestamp_iso(admitted_until),
-            lapsed=frozenset(lapsed),
+            lapsed=frozenset(expired.lapsed),
             absent=frozenset(expired.absent),
             left=tuple(result.left),
             waiting_total=result.waiting_total,
@@ -337,7 +336,7 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
             epoch=result.epoch,
         )
         queue_broadcast(event_id=event.id, message=message)
-        return RoundOutcome(status=status, lapsed=lapsed, result=result)
+        return RoundOutcome(status=status, lapsed=expired.lapsed, result=result)
     finally:
         lock.release()
 
