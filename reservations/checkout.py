@@ -42,7 +42,7 @@ from reservations.errors import (
 )
 from reservations.locking import Busy, locked_atomic, locked_fetch_async
 from reservations.models import Event, Order, Payment, PriceGrade, Seat, Ticket, payment_charge_key
-from reservations.orders import confirmations_kick
+from reservations.orders import confirmations_kick, confirmations_kick_soon
 from reservations.payments import CAPTURED, VOIDED, Charge, PaymentDeclined, PaymentError, payment_gateway
 from reservations.selectors import event_for_booking, event_for_booking_async
 from reservations.settlement import payment_refund, payment_void
@@ -256,11 +256,23 @@ def after_sale(*, event: Event, user_id: int, order_id: int) -> None:
     turn a sale that has happened into an error: a receiver or a broker that
     fails is logged, and the confirmation row (the outbox) is still sent by
     the beat job ``confirmations_sweep``."""
+    _order_paid_send(event=event, user_id=user_id, order_id=order_id)
+    confirmations_kick()
+
+
+async def after_sale_async(*, event: Event, user_id: int, order_id: int) -> None:
+    """``after_sale`` on the event loop: the signal's receivers in a worker
+    thread, the confirmation's kick shared with the loop's other sales of
+    the moment (``confirmations_kick_soon``)."""
+    await sync_to_async(_order_paid_send, thread_sensitive=False)(event=event, user_id=user_id, order_id=order_id)
+    confirmations_kick_soon()
+
+
+def _order_paid_send(*, event: Event, user_id: int, order_id: int) -> None:
     sent = order_paid.send_robust(Order, order_id=order_id, event=event, event_id=event.id, user_id=user_id)
     for receiver, result in sent:
         if isinstance(result, Exception):
             logger.error("order_paid receiver %r failed for order %s", receiver, order_id, exc_info=result)
-    confirmations_kick()
 
 
 #: ``payment_reconcile`` outcomes that leave a debt or a question open.
@@ -404,5 +416,5 @@ async def checkout_async(
     if outcome == "sold_before":
         return CheckoutResult(order=await sync_db(Order.objects.get)(pk=order.id), created=True)
     event = await event_for_booking_async(event_id=order.event_id)
-    await sync_to_async(after_sale, thread_sensitive=False)(event=event, user_id=order.user_id, order_id=order.id)
+    await after_sale_async(event=event, user_id=order.user_id, order_id=order.id)
     return CheckoutResult(order=order, created=True, tickets=tickets)

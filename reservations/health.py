@@ -6,7 +6,7 @@ machine that wait is most of what a shopper sees), to a per-second histogram
 in Redis (``HINCRBY`` of a bucket and an ``EXPIRE``), so the cost per
 request is constant whatever the traffic. The event-loop path counts in
 memory and each loop sends its counts every ``FLUSH_SECONDS`` in one
-pipeline: one round trip per loop per tick, not per request (it was 6 % of
+pipeline (``core.coalesce``): one round trip per loop per tick, not per request (it was 6 % of
 a web worker's CPU in ``bench/orders.py``). The admission round reads the
 last few whole seconds (``booking_latency_p95``), so a tenth of a second's
 delay changes nothing it sees; counts a process dies holding are lost, a
@@ -15,16 +15,15 @@ tenth of a second of one process's signal.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import logging
 import time
-import weakref
 from collections import Counter
 from typing import Any
 
 import redis
 
+from core.coalesce import LoopBatch
 from core.loop_lag import loop_lag_seconds
 from core.redis import get_async_redis, get_redis
 
@@ -69,37 +68,21 @@ def booking_latency_record(seconds: float, *, now: float | None = None) -> None:
         logger.warning("booking latency not recorded (Redis unavailable)")
 
 
-class _Pending:
-    """One event loop's counts not yet in Redis, and the task that sends them."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[int, int]] = Counter()
-        self.task: asyncio.Future | None = None
-
-    async def flush_later(self) -> None:
-        """Send what is counted every ``FLUSH_SECONDS`` until a tick finds nothing new."""
-        while self.counts:
-            await asyncio.sleep(FLUSH_SECONDS)
-            counts, self.counts = self.counts, Counter()
-            try:
-                await _record(get_async_redis().pipeline(transaction=False), counts).execute()
-            except redis.RedisError:
-                logger.warning("booking latency not recorded (Redis unavailable)")
+async def _flush(requests: list[tuple[int, int]]) -> None:
+    """Send one loop's counted requests ((second, bucket) each) in one pipeline."""
+    try:
+        await _record(get_async_redis().pipeline(transaction=False), Counter(requests)).execute()
+    except redis.RedisError:
+        logger.warning("booking latency not recorded (Redis unavailable)")
 
 
-_pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pending] = weakref.WeakKeyDictionary()
+_pending: LoopBatch[tuple[int, int]] = LoopBatch(FLUSH_SECONDS, _flush)
 
 
 async def booking_latency_record_async(seconds: float, *, now: float | None = None) -> None:
     """``booking_latency_record`` on the event loop (the booking fast path):
     counted here, in Redis within ``FLUSH_SECONDS``."""
-    loop = asyncio.get_running_loop()
-    pending = _pending.get(loop)
-    if pending is None:
-        pending = _pending[loop] = _Pending()
-    pending.counts[_second(now), _bucket(seconds)] += 1
-    if pending.task is None or pending.task.done():
-        pending.task = asyncio.ensure_future(pending.flush_later())
+    _pending.add((_second(now), _bucket(seconds)))
 
 
 def booking_latency_p95(*, window_seconds: int = 5, now: float | None = None) -> tuple[float | None, int]:

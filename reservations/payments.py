@@ -12,8 +12,11 @@ import asyncio
 import json
 import secrets
 import time
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -77,6 +80,18 @@ class PaymentGateway:
         raise NotImplementedError
 
 
+_CHARGE_LUA = (Path(__file__).resolve().parent / "testgw_charge.lua").read_text()
+_charge_scripts: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _charge_script(client: Any) -> Any:
+    """``testgw_charge.lua`` registered on ``client`` (a sync or an asyncio Redis client)."""
+    script = _charge_scripts.get(client)
+    if script is None:
+        script = _charge_scripts[client] = client.register_script(_CHARGE_LUA)
+    return script
+
+
 class TestGateway(PaymentGateway):
     """A gateway that keeps its charges in Redis, for development and tests.
 
@@ -125,39 +140,36 @@ class TestGateway(PaymentGateway):
             {"id": f"ch_{secrets.token_hex(8)}", "amount": amount, "currency": currency, "status": CAPTURED}
         )
 
-    @staticmethod
-    def _charge_of(stored: bytes) -> Charge:
-        record = json.loads(stored)
-        return Charge(id=record["id"], amount=record["amount"], currency=record["currency"])
-
     def charge(self, *, token: str, amount: int, currency: str, idempotency_key: str) -> Charge:
-        self._available("charge")
         before, after = self._plan(token)
         time.sleep(before)
         if after < 0:
             raise PaymentUnavailable("The payment gateway did not answer in time.")
-        redis = get_redis()
-        redis.hsetnx(self.CHARGES_KEY, idempotency_key, self._record(amount, currency))
-        stored = redis.hget(self.CHARGES_KEY, idempotency_key)
+        stored = _charge_script(get_redis())(
+            keys=[self.CHARGES_KEY, self.OUTAGE_KEY], args=[idempotency_key, self._record(amount, currency)]
+        )
         time.sleep(after)
-        return self._charge_of(stored)
+        return self._captured(stored)
 
     async def charge_async(self, *, token: str, amount: int, currency: str, idempotency_key: str) -> Charge:
-        redis = get_async_redis()
-        if await redis.sismember(self.OUTAGE_KEY, "charge"):
-            raise self._outage("charge")
         before, after = self._plan(token)
         if before:
             await asyncio.sleep(before)
         if after < 0:
             raise PaymentUnavailable("The payment gateway did not answer in time.")
-        pipe = redis.pipeline(transaction=False)
-        pipe.hsetnx(self.CHARGES_KEY, idempotency_key, self._record(amount, currency))
-        pipe.hget(self.CHARGES_KEY, idempotency_key)
-        _, stored = await pipe.execute()
+        stored = await _charge_script(get_async_redis())(
+            keys=[self.CHARGES_KEY, self.OUTAGE_KEY], args=[idempotency_key, self._record(amount, currency)]
+        )
         if after:
             await asyncio.sleep(after)
-        return self._charge_of(stored)
+        return self._captured(stored)
+
+    def _captured(self, stored: bytes | None) -> Charge:
+        """The charge the capture script answered; None: the outage set names ``charge``."""
+        if stored is None:
+            raise self._outage("charge")
+        record = json.loads(stored)
+        return Charge(id=record["id"], amount=record["amount"], currency=record["currency"])
 
     def _settle(self, idempotency_key: str, status: str) -> None:
         self._available("void" if status == VOIDED else "refund")

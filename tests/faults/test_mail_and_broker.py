@@ -118,3 +118,25 @@ def test_a_mail_server_that_never_answers_does_not_stop_admissions(
         assert ran >= 3, f"only {ran} admission rounds in 5 s while the mail server hangs"
     else:
         assert ran == 0, f"{ran} rounds ran: the shared slot was not blocked, so this control proves nothing"
+
+
+def test_a_sale_on_the_event_loop_kicks_the_mail_worker_without_the_sweep(stack, smtp, make_user, make_event):
+    """The fast path's sales share one kick per tick (``confirmations_kick_soon``):
+    with no beat (no sweep), each confirmation still goes out within seconds."""
+    recorder, smtp_port = smtp()
+    users = make_users(3)
+    for user in users:
+        user.email = f"{user.username}@example.com"
+        user.save()
+    event = make_event()
+    live = stack(EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}")
+    live.start("web", "worker")
+    orders = []
+    for user, seat in zip(users, seat_ids(event), strict=False):
+        token = token_issue(user=user)
+        hold = hold_seats(live.url, token, event.id, [seat])
+        status, order = pay(live.url, token, hold["id"], key=f"kick-{user.id}", card="tok_ok")
+        assert status == 201, order
+        orders.append(order["id"])
+    assert wait_for(lambda: Confirmation.objects.filter(order_id__in=orders, status="sent").count() == 3, timeout=15)
+    assert sorted(m["Message-ID"] for m in recorder.messages) == sorted(confirmation_message_id(o) for o in orders)
