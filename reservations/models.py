@@ -160,12 +160,15 @@ class Seat(models.Model):
         HELD = "held"
         SOLD = "sold"
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="seats")
+    # No index of their own: seat_unique_position starts with event_id, and a
+    # seat row is rewritten three times an order (docs/decisions.md, "Indexes
+    # that earn their writes"); a grade is looked up alone only on delete.
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="seats", db_index=False)
     section = models.CharField(max_length=16)
     row = models.CharField(max_length=8)
     row_index = models.PositiveSmallIntegerField(help_text="Row order in its section: 1 is nearest the stage.")
     number = models.PositiveIntegerField()
-    grade = models.ForeignKey(PriceGrade, on_delete=models.PROTECT, related_name="seats")
+    grade = models.ForeignKey(PriceGrade, on_delete=models.PROTECT, related_name="seats", db_index=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.AVAILABLE)
     hold = models.ForeignKey("Hold", on_delete=models.SET_NULL, null=True, blank=True, related_name="seats")
     held_until = models.DateTimeField(null=True, blank=True)
@@ -205,7 +208,7 @@ class Shopper(models.Model):
     so one person's parallel requests run one after the other and cannot
     pass the per-person limit together."""
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="shoppers")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="shoppers", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shoppers")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -233,7 +236,7 @@ class Hold(models.Model):
         CHECKED_OUT = "checked_out"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="holds")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="holds")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="holds", db_index=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     expires_at = models.DateTimeField()
     seat_ids = ArrayField(models.BigIntegerField(), default=list)
@@ -276,7 +279,7 @@ class Order(models.Model):
         REFUNDED = "refunded"
 
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="orders")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", db_index=False)
     hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="order")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PAID)
     total = models.PositiveBigIntegerField()
@@ -304,7 +307,7 @@ class Ticket(models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="tickets")
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="tickets")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets", db_index=False)
     seat = models.ForeignKey(Seat, on_delete=models.PROTECT, related_name="tickets")
     code = models.CharField(max_length=64, unique=True)
     price = models.PositiveIntegerField()
@@ -348,7 +351,9 @@ class Payment(models.Model):
         REFUNDING = "refunding"
         REFUNDED = "refunded"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments", db_index=False
+    )
     hold = models.ForeignKey(Hold, on_delete=models.PROTECT, related_name="payments")
     idempotency_key = models.CharField(max_length=255)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
