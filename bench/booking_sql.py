@@ -14,7 +14,10 @@ statements a purchase sends (the token look-up, ``booking_hold``,
 sends them (prepared after five runs). CPU is read from
 ``/proc/<backend pid>/stat`` (user + system) around each step, summed per
 step; nothing else runs on that backend, and with one caller there is no
-lock wait, so the figure is the statement's own cost. The last line is one
+lock wait, so the figure is the statement's own cost. ``--callers N``
+shares the buyers among N connections calling at once, as the web
+workers' pools do: what their meeting costs (row locks on the shared
+event row taken by foreign-key checks, for one) shows in the difference. The last line is one
 JSON object: ``cpu_ms_per_call`` by step and ``cpu_ms_per_order``.
 """
 
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -84,8 +88,10 @@ def _setup(server: str, buyers: int) -> tuple[str, int, list[tuple[str, int]]]:
     return url, event.id, [(tokens[u], s) for u, s in zip(ids, seats, strict=False)]
 
 
-def _run(url: str, event_id: int, plan: list[tuple[str, int]]) -> dict[str, float]:
-    """Each purchase's statements in turn; CPU of the backend by step."""
+def _purchases(url: str, event_id: int, plan: list[tuple[str, int]], spent: dict[str, float]) -> None:
+    """One caller: each purchase's statements in turn on its own connection,
+    the CPU of its backend added to ``spent`` by step."""
+    from django.db import connections
     from django.utils import timezone
     from knox.crypto import hash_token
 
@@ -95,7 +101,6 @@ def _run(url: str, event_id: int, plan: list[tuple[str, int]]) -> dict[str, floa
     from reservations.models import Event
 
     event = Event.objects.get(pk=event_id)
-    spent = {"token": 0.0, "hold": 0.0, "checkout_begin": 0.0, "sale": 0.0}
     with psycopg.connect(url, autocommit=True) as conn:
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         for token, seat in plan:
@@ -121,18 +126,34 @@ def _run(url: str, event_id: int, plan: list[tuple[str, int]]) -> dict[str, floa
             assert rows[0][0] == "sold", rows[0]
             before, mark = mark, _backend_cpu_ms(pid)
             spent["sale"] += mark - before
-    return spent
+    connections.close_all()
+
+
+def _run(url: str, event_id: int, plan: list[tuple[str, int]], callers: int) -> dict[str, float]:
+    """The purchases shared among ``callers`` threads, each on its own
+    connection (with more than one, the statements meet each other's locks
+    as they do under the web workers' pools)."""
+    spent = [{"token": 0.0, "hold": 0.0, "checkout_begin": 0.0, "sale": 0.0} for _ in range(callers)]
+    threads = [
+        threading.Thread(target=_purchases, args=(url, event_id, plan[i::callers], spent[i])) for i in range(callers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {step: sum(s[step] for s in spent) for step in spent[0]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buyers", type=int, default=2000)
+    parser.add_argument("--callers", type=int, default=1, help="connections calling at once")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432")
     args = parser.parse_args()
     url, event_id, plan = _setup(args.postgres, args.buyers)
     try:
         started = time.perf_counter()
-        spent = _run(url, event_id, plan)
+        spent = _run(url, event_id, plan, args.callers)
         seconds = time.perf_counter() - started
     finally:
         from django.db import connections
@@ -143,6 +164,7 @@ def main() -> None:
     orders = len(plan)
     result = {
         "orders": orders,
+        "callers": args.callers,
         "seconds": round(seconds, 3),
         "cpu_ms_per_call": {step: round(ms / orders, 3) for step, ms in spent.items()},
         "cpu_ms_per_order": round(sum(spent.values()) / orders, 3),
