@@ -4,7 +4,7 @@ The serializers here describe what ``reservations.serializers`` writes (the
 views and the fast path answer with those plain dicts, for speed); they are
 read by the schema generator only. The live contract test holds the two
 together: it checks every answer against these shapes with no field left
-undescribed (``tests/api/test_schemathesis.py``).
+undescribed (``tests/api/test_contract.py``).
 """
 
 from __future__ import annotations
