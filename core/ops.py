@@ -1,18 +1,27 @@
-"""Operations endpoints: liveness, readiness and Prometheus metrics."""
+"""Operations endpoints: liveness, readiness and Prometheus metrics.
+
+Read-only: any method but GET and HEAD is 405. They read no session, so
+they are exempt from CSRF, whose 403 would otherwise come first."""
 
 from __future__ import annotations
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from core.redis import get_redis
 
 
+@csrf_exempt
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+@csrf_exempt
+@require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
     """200 when PostgreSQL and Redis both answer; 503 naming the failing part."""
     failing: dict[str, str] = {}
@@ -38,5 +47,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "checks": {"database": "ok", "redis": "ok"}})
 
 
+@csrf_exempt
+@require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

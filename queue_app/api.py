@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -9,24 +10,28 @@ from rest_framework.views import APIView
 
 from core.client_address import client_address
 from core.errors import Invalid
+from core.openapi import INVALID, NOT_FOUND, RATE_LIMITED, errors
+from core.serializers import Text
 from queue_app import services
 from queue_app.challenge import PROOF_MAX_CHARS, Proof
+from queue_app.openapi import (
+    CHALLENGE_FAILED,
+    CHALLENGE_REQUIRED,
+    NO_CHALLENGE,
+    ChallengeSerializer,
+    QueueStateSerializer,
+)
+from reservations.openapi import SALE_CLOSED, SALE_NOT_OPEN, SOLD_OUT
 
-
-class _Text(serializers.CharField):
-    """A JSON string, and only a string (DRF's ``CharField`` would take ``12`` as ``"12"``)."""
-
-    def to_internal_value(self, data: object) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+#: Requests with ``Authorization: Token`` and no body are answered by ``queue_app.fastpath``, the same way.
+FAST_PATH_NOTE = "With a token and no body, answered on the event loop (`queue_app.fastpath`), the same way."
 
 
 class JoinInput(serializers.Serializer):
     """A join's body: empty, or the answer to a join challenge (strings, API.md)."""
 
-    challenge = _Text(required=False, max_length=PROOF_MAX_CHARS, trim_whitespace=False)
-    nonce = _Text(required=False, max_length=PROOF_MAX_CHARS, trim_whitespace=False)
+    challenge = Text(required=False, max_length=PROOF_MAX_CHARS, trim_whitespace=False)
+    nonce = Text(required=False, max_length=PROOF_MAX_CHARS, trim_whitespace=False)
 
     def proof(self) -> Proof | None:
         data = self.validated_data
@@ -40,18 +45,49 @@ class JoinInput(serializers.Serializer):
 class EventQueueApi(APIView):
     """``POST`` join (201 new, 200 already in), ``GET`` state, ``DELETE`` leave."""
 
+    @extend_schema(
+        tags=["queue"],
+        summary="Join the waiting queue",
+        description=(
+            "Idempotent: joining again never moves a person back (the same position, or `admitted`). 201 for a "
+            "new place, 200 when already in. An event with a join challenge wants `{challenge, nonce}` on a "
+            "first join. " + FAST_PATH_NOTE
+        ),
+        request=JoinInput,
+        responses={
+            200: OpenApiResponse(QueueStateSerializer, description="Already in line (or admitted)."),
+            201: OpenApiResponse(QueueStateSerializer, description="Joined."),
+        },
+    )
+    @errors(
+        NOT_FOUND, INVALID, CHALLENGE_REQUIRED, CHALLENGE_FAILED, SALE_NOT_OPEN, SOLD_OUT, SALE_CLOSED, RATE_LIMITED
+    )
     def post(self, request: Request, event_id: int) -> Response:
         services.queue_event_require(event_id=event_id)  # an unknown event is 404 whatever the body
-        body = JoinInput(data=request.data if request.data else {})
+        body = JoinInput(data=request.data)  # no body reads as {}; null, a list or a number is 400
         body.is_valid(raise_exception=True)
         state, created = services.queue_join(
             event_id=event_id, user_id=request.user.id, proof=body.proof(), address=client_address(request)
         )
         return Response(state.as_dict(), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
+    @extend_schema(
+        tags=["queue"],
+        summary="My queue state",
+        description="The waiting page's fallback while its WebSocket is down. " + FAST_PATH_NOTE,
+        responses={200: QueueStateSerializer},
+    )
+    @errors(NOT_FOUND)
     def get(self, request: Request, event_id: int) -> Response:
         return Response(services.queue_state_get(event_id=event_id, user_id=request.user.id).as_dict())
 
+    @extend_schema(
+        tags=["queue"],
+        summary="Leave the queue",
+        description="Or give up an admission: the place goes to the next person at once.",
+        responses={204: OpenApiResponse(description="Left.")},
+    )
+    @errors(NOT_FOUND)
     def delete(self, request: Request, event_id: int) -> Response:
         services.queue_leave(event_id=event_id, user_id=request.user.id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -60,6 +96,14 @@ class EventQueueApi(APIView):
 class QueueChallengeApi(APIView):
     """``POST``: a single-use join challenge for this person and event (201)."""
 
+    @extend_schema(
+        tags=["queue"],
+        summary="Get a join challenge",
+        description="Single use, bound to the person and the event (bot defence).",
+        request=None,
+        responses={201: ChallengeSerializer},
+    )
+    @errors(NOT_FOUND, NO_CHALLENGE, RATE_LIMITED)
     def post(self, request: Request, event_id: int) -> Response:
         issued = services.queue_challenge_issue(event_id=event_id, user_id=request.user.id)
         return Response(issued, status=status.HTTP_201_CREATED)

@@ -49,3 +49,14 @@ def socket_key(event_id: int, user_id: int) -> str:
 def challenge_key(event_id: int, challenge: str) -> str:
     """String ``"<user id>:<bits>"``: an issued join challenge, until used or expired."""
     return f"q:{{{event_id}}}:challenge:{challenge}"
+
+
+def rounds_key(event_id: int) -> str:
+    """List of JSON objects, newest first: the last rounds that admitted or let
+    go of someone (the organizer's dashboard)."""
+    return f"q:{{{event_id}}}:rounds"
+
+
+def admitted_minutes_key(event_id: int) -> str:
+    """Hash: unix minute -> people admitted in it (the dashboard's chart)."""
+    return f"q:{{{event_id}}}:admitted-per-minute"

@@ -8,16 +8,21 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from channels.db import database_sync_to_async
+from django.core.cache import cache
 from django.utils import timezone
 
 from core.errors import Conflict
 from core.redis import get_redis
+from queue_app.controller import admission_control_figures
 from queue_app.keys import meta_key
+from queue_app.store import ADMITTED_MINUTES_KEPT, store_figures, store_round_log
 from reservations.availability import hold_live_q, seat_free_q
 from reservations.models import Event, Hold, Seat
+from reservations.selectors import event_sales_figures
 
 SNAPSHOT_TTL_SECONDS = 1.0
 
@@ -180,3 +185,83 @@ def admission_seat_budget(*, event_id: int, admitted_ids: list[int], now: dateti
             .distinct()
         )
     return SeatBudget(free=free, admitted_without_hold=len(set(admitted_ids) - holding))
+
+
+#: The dashboard's chart windows, in minutes (the admissions per minute are kept as long).
+DASHBOARD_MINUTES = range(1, ADMITTED_MINUTES_KEPT + 1)
+#: However many organizers watch, an event's figures are read at most this often.
+DASHBOARD_CACHE_SECONDS = 1.0
+#: The last rounds the dashboard lists.
+DASHBOARD_ROUNDS = 20
+
+
+def event_dashboard(*, event: Event, minutes: int) -> dict[str, Any]:
+    """Everything the organizer's live dashboard shows of one event, as
+    JSON: the queue (Redis), the admission controller's state, the seats and
+    sales (PostgreSQL), per-minute series over the last ``minutes`` and the
+    last rounds. "Per minute" figures count the last 60 seconds; the
+    measured rate (``rate_per_minute``) is the one the ETAs use. Shared
+    through the cache for ``DASHBOARD_CACHE_SECONDS``, so open dashboards
+    cost one read a second per event. Aggregates only: no person's data."""
+    key = f"dashboard:{event.id}:{minutes}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = _dashboard_read(event=event, minutes=minutes, now=timezone.now())
+        cache.set(key, figures, DASHBOARD_CACHE_SECONDS)
+    return figures
+
+
+def _dashboard_read(*, event: Event, minutes: int, now: datetime) -> dict[str, Any]:
+    first = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+    starts = [first + timedelta(minutes=i) for i in range(minutes)]
+    sales = event_sales_figures(event_id=event.id, since=first, now=now)
+    waiting, admitted, rate = store_figures(event_id=event.id, now=now.timestamp())
+    batch, reason = admission_control_figures(event_id=event.id)
+    rounds, admitted_by_minute = store_round_log(event_id=event.id)
+    minute_ago = now - timedelta(seconds=60)
+    admitted_last_minute = sum(r["admitted"] for r in rounds if datetime.fromisoformat(r["at"]) >= minute_ago)
+    return {
+        "event": {
+            "id": event.id,
+            "name": event.name,
+            "status": event.public_status(seats_unsold=sales.seats_total - sales.seats_sold, now=now),
+            "organizer_status": event.status,
+            "queue_enabled": event.queue_enabled,
+            "currency": event.currency,
+        },
+        "at": now.isoformat(),
+        "queue": {
+            "waiting": waiting,
+            "admitted": admitted,
+            "admitted_per_minute": admitted_last_minute,
+            "rate_per_minute": None if rate is None else round(rate * 60),
+            "batch": batch,
+            "batch_max": event.admission_batch_size,
+            "controller": reason,
+        },
+        "seats": {
+            "total": sales.seats_total,
+            "available": sales.seats_available,
+            "held": sales.seats_held,
+            "sold": sales.seats_sold,
+        },
+        "sales": {
+            "revenue": sales.revenue,
+            "orders": sales.orders_paid,
+            "checkouts_per_minute": sales.checkouts_last_minute,
+            "payment_failures": sales.payment_failures,
+            "payment_failures_per_minute": sales.payment_failures_last_minute,
+        },
+        "series": {
+            "minutes": [start.astimezone(UTC).isoformat() for start in starts],
+            "admitted": [admitted_by_minute.get(int(start.timestamp()) // 60, 0) for start in starts],
+            "checkouts": [sales.checkouts_per_minute.get(start, 0) for start in starts],
+            "payment_failures": [sales.failures_per_minute.get(start, 0) for start in starts],
+        },
+        "rounds": rounds[:DASHBOARD_ROUNDS],
+    }
+
+
+def event_dashboard_forget(*, event_id: int) -> None:
+    """Drop the event's shared figures (after an organizer's change: the next read is fresh)."""
+    cache.delete_many([f"dashboard:{event_id}:{minutes}" for minutes in DASHBOARD_MINUTES])

@@ -25,7 +25,7 @@ from core.redis import get_redis
 from queue_app import store
 from queue_app.broadcast import queue_broadcast, queue_status_announce
 from queue_app.challenge import ChallengeRequired, Proof, join_verifier
-from queue_app.controller import admission_batch_control
+from queue_app.controller import Control, admission_batch_control
 from queue_app.keys import round_lock_key
 from queue_app.messages import RoundMessage
 from queue_app.selectors import (
@@ -336,9 +336,30 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
             epoch=result.epoch,
         )
         queue_broadcast(event_id=event.id, message=message)
+        if result.admitted or expired.lapsed or expired.absent:
+            _round_record(event_id=event.id, now=now, result=result, expired=expired, control=control, status=status)
         return RoundOutcome(status=status, lapsed=expired.lapsed, result=result)
     finally:
         lock.release()
+
+
+def _round_record(
+    *, event_id: int, now: float, result: store.RoundResult, expired: store.Expired, control: Control, status: str
+) -> None:
+    """What the organizer's dashboard lists of a round that changed who is in."""
+    entry = {
+        "round": result.round,
+        "at": timestamp_iso(now),
+        "status": status,
+        "admitted": len(result.admitted),
+        "lapsed": len(expired.lapsed),
+        "absent": len(expired.absent),
+        "waiting": result.waiting_total,
+        "admitted_now": result.admitted_total,
+        "batch": control.batch,
+        "reason": control.reason,
+    }
+    store.store_round_record(event_id=event_id, now=now, entry=entry, admitted=len(result.admitted))
 
 
 def admission_rounds_run() -> int:
@@ -375,6 +396,12 @@ def event_sale_pause(*, event_id: int) -> bool:
 def event_sale_resume(*, event_id: int) -> bool:
     """Resume a paused sale: admission rounds pick up at once."""
     return _status_change(event_id=event_id, status=Event.Status.ON_SALE)
+
+
+def event_sale_close(*, event_id: int) -> bool:
+    """Close the sale for good (the organizer may reopen it by setting the
+    status back): the waiting page says so, joins and holds are refused."""
+    return _status_change(event_id=event_id, status=Event.Status.CLOSED)
 
 
 def event_status_announce(*, event_id: int) -> None:

@@ -8,6 +8,7 @@ services above it speak in users, positions and rounds.
 
 from __future__ import annotations
 
+import json
 import secrets
 import weakref
 from collections.abc import Iterable
@@ -21,7 +22,17 @@ from redis.commands.core import AsyncScript, Script
 
 from core.ratelimit import rate_window_start
 from core.redis import get_async_redis, get_redis
-from queue_app.keys import active_key, arrival_key, left_key, meta_key, seq_key, socket_key, waiting_key
+from queue_app.keys import (
+    active_key,
+    admitted_minutes_key,
+    arrival_key,
+    left_key,
+    meta_key,
+    rounds_key,
+    seq_key,
+    socket_key,
+    waiting_key,
+)
 
 _HERE = Path(__file__).resolve().parent
 LEFT_LOG_LIMIT = 10_000
@@ -280,6 +291,38 @@ def store_figures(*, event_id: int, now: float) -> tuple[int, int, float | None]
     pipe.hget(meta_key(event_id), "rate")
     waiting, admitted, rate = pipe.execute()
     return int(waiting), int(admitted), _float(rate)
+
+
+#: Rounds kept (at least a minute of them at one round a second, beat's
+#: default tick: the dashboard counts the last minute's admissions from them);
+#: minutes of admission counts the dashboard charts (and keeps).
+ROUND_LOG_LENGTH = 200
+ADMITTED_MINUTES_KEPT = 180
+
+
+def store_round_record(*, event_id: int, now: float, entry: dict, admitted: int) -> None:
+    """Keep a round for the organizer's dashboard: in the list of the last
+    rounds, and its admissions in the count of its minute. One round trip;
+    the minute that falls out of the window is dropped, and the whole hash
+    expires after a quiet window."""
+    minute = int(now // 60)
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.lpush(rounds_key(event_id), json.dumps(entry, separators=(",", ":")))
+    pipe.ltrim(rounds_key(event_id), 0, ROUND_LOG_LENGTH - 1)
+    if admitted:
+        pipe.hincrby(admitted_minutes_key(event_id), str(minute), admitted)
+        pipe.hdel(admitted_minutes_key(event_id), str(minute - ADMITTED_MINUTES_KEPT))
+        pipe.expire(admitted_minutes_key(event_id), ADMITTED_MINUTES_KEPT * 60)
+    pipe.execute()
+
+
+def store_round_log(*, event_id: int) -> tuple[list[dict], dict[int, int]]:
+    """(the last rounds, newest first; admissions by unix minute) for the dashboard."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.lrange(rounds_key(event_id), 0, ROUND_LOG_LENGTH - 1)
+    pipe.hgetall(admitted_minutes_key(event_id))
+    rounds, minutes = pipe.execute()
+    return [json.loads(r) for r in rounds], {int(m): int(n) for m, n in minutes.items()}
 
 
 # -- asyncio side (queue fast path, WebSocket consumers) -------------------

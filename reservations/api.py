@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -16,18 +18,44 @@ from rest_framework.views import APIView
 
 from core.asgi_handler import RECEIVED_AT
 from core.errors import Invalid
+from core.openapi import INVALID, NOT_FOUND, RATE_LIMITED, errors
 from core.ratelimit import rate_limit_check
 from reservations import seat_status, selectors
 from reservations.checkout import checkout
 from reservations.gates import admission_check
 from reservations.health import booking_latency_record
 from reservations.holds import hold_create, hold_release
+from reservations.openapi import (
+    ALREADY_CHECKED_OUT,
+    BUSY,
+    CHECKOUT_IN_PROGRESS,
+    HOLD_EXPIRED,
+    HOLD_REQUEST_SCHEMA,
+    LIMIT_EXCEEDED,
+    NOT_ADMITTED,
+    NOT_ENOUGH_SEATS,
+    PAYMENT_DECLINED,
+    PAYMENT_UNAVAILABLE,
+    SALE_CLOSED,
+    SALE_NOT_OPEN,
+    SALE_PAUSED,
+    SEAT_STATUS_SCHEMA,
+    SEAT_UNAVAILABLE,
+    CheckoutInputSerializer,
+    EventSerializer,
+    HoldSerializer,
+    OrderSerializer,
+    SeatLayoutSerializer,
+    SeatMapSerializer,
+    TicketSerializer,
+)
 from reservations.serializers import event_data, hold_data, order_data, ticket_data
 
 
 class EventListApi(APIView):
     permission_classes = [AllowAny]
 
+    @extend_schema(tags=["events"], summary="List events", responses={200: EventSerializer(many=True)})
     def get(self, request: Request) -> Response:
         events = list(selectors.event_list())
         counts = selectors.event_seat_counts(event_ids=[e.id for e in events])
@@ -37,6 +65,8 @@ class EventListApi(APIView):
 class EventDetailApi(APIView):
     permission_classes = [AllowAny]
 
+    @extend_schema(tags=["events"], summary="One event", responses={200: EventSerializer})
+    @errors(NOT_FOUND)
     def get(self, request: Request, event_id: int) -> Response:
         event = selectors.event_get_or_404(event_id=event_id)
         counts = selectors.event_seat_counts(event_ids=[event.id])
@@ -102,6 +132,21 @@ class SeatLayoutApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        tags=["seats"],
+        summary="Seat layout (stadium maps)",
+        description="Positions, grades and prices in a fixed seat order, never statuses. Shared caches may keep it.",
+        parameters=[
+            OpenApiParameter(
+                "If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description="A layout's `ETag`."
+            )
+        ],
+        responses={
+            200: OpenApiResponse(SeatLayoutSerializer, description="The layout."),
+            304: OpenApiResponse(description="`If-None-Match` named the current layout."),
+        },
+    )
+    @errors(NOT_FOUND)
     def get(self, request: Request, event_id: int) -> HttpResponse:
         event = selectors.event_for_booking(event_id=event_id)
         layout = seat_status.layout_get(event_id=event.id)
@@ -119,6 +164,27 @@ class SeatStatusApi(APIView):
     seat map); ``?since=`` is 304 or the seats changed since. Token requests
     are answered on the event loop (``reservations.fastpath``), the same way."""
 
+    @extend_schema(
+        tags=["seats"],
+        summary="Seat statuses (stadium maps)",
+        description=(
+            "Admitted shoppers only. Without `since`: every seat's status, one character each in layout order. "
+            "With `since`: 304 when nothing changed, else the changes or the full form, whichever is shorter "
+            "(the full form too for a version the server no longer knows)."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "since",
+                {"type": "string", "pattern": "^[0-9]{1,19}$"},
+                description="A `version` this client holds.",
+            )
+        ],
+        responses={
+            200: OpenApiResponse(SEAT_STATUS_SCHEMA, description="The statuses, or the changes since `since`."),
+            304: OpenApiResponse(description="Nothing changed since `since`."),
+        },
+    )
+    @errors(NOT_FOUND, NOT_ADMITTED, INVALID)
     def get(self, request: Request, event_id: int) -> HttpResponse:
         event = selectors.event_for_booking(event_id=event_id)
         admission_check(event=event, user_id=request.user.id)
@@ -132,6 +198,13 @@ class SeatStatusApi(APIView):
 
 
 class SeatMapApi(APIView):
+    @extend_schema(
+        tags=["seats"],
+        summary="Seat map",
+        description="Admitted shoppers only. A seat whose hold has lapsed is `available`.",
+        responses={200: SeatMapSerializer},
+    )
+    @errors(NOT_FOUND, NOT_ADMITTED)
     def get(self, request: Request, event_id: int) -> Response:
         event = selectors.event_for_booking(event_id=event_id)
         admission_check(event=event, user_id=request.user.id)
@@ -152,6 +225,33 @@ class BookingLatencyRecorded(APIView):
 
 
 class HoldCreateApi(BookingLatencyRecorded):
+    @extend_schema(
+        tags=["holds and checkout"],
+        summary="Hold seats",
+        description=(
+            "Chosen seats, or a quantity of one grade (best available: same section and row, consecutive numbers "
+            "where possible). All or nothing: on any error no seat changes. Admitted shoppers only."
+        ),
+        request={"application/json": HOLD_REQUEST_SCHEMA},
+        responses={201: HoldSerializer},
+        examples=[
+            OpenApiExample("Chosen seats", value={"seat_ids": [1, 2]}, request_only=True),
+            OpenApiExample("Best available", value={"quantity": 2, "grade": "R"}, request_only=True),
+        ],
+    )
+    @errors(
+        NOT_FOUND,
+        NOT_ADMITTED,
+        INVALID,
+        SALE_NOT_OPEN,
+        SALE_PAUSED,
+        SALE_CLOSED,
+        SEAT_UNAVAILABLE,
+        LIMIT_EXCEEDED,
+        NOT_ENOUGH_SEATS,
+        BUSY,
+        RATE_LIMITED,
+    )
     def post(self, request: Request, event_id: int) -> Response:
         event = selectors.event_for_booking(event_id=event_id)
         admission_check(event=event, user_id=request.user.id)
@@ -162,10 +262,24 @@ class HoldCreateApi(BookingLatencyRecorded):
 
 
 class HoldDetailApi(APIView):
+    @extend_schema(
+        tags=["holds and checkout"],
+        summary="One hold",
+        description="The person's own hold; another person's is 404.",
+        responses={200: HoldSerializer},
+    )
+    @errors(NOT_FOUND)
     def get(self, request: Request, hold_id: int) -> Response:
         hold = selectors.hold_get_or_404(hold_id=hold_id, user_id=request.user.id)
         return Response(hold_data(hold, selectors.seats_data(seat_ids=hold.seat_ids)))
 
+    @extend_schema(
+        tags=["holds and checkout"],
+        summary="Release a hold",
+        description="Its seats go back on sale. An expired or released hold: 204, nothing changes.",
+        responses={204: OpenApiResponse(description="Released.")},
+    )
+    @errors(NOT_FOUND, ALREADY_CHECKED_OUT, CHECKOUT_IN_PROGRESS, BUSY)
     def delete(self, request: Request, hold_id: int) -> Response:
         hold_release(hold_id=hold_id, user_id=request.user.id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -175,6 +289,40 @@ class CheckoutApi(BookingLatencyRecorded):
     """The hold's ownership, the ``Idempotency-Key`` and the token are checked
     by ``checkout`` itself, in the contract's order (404 before 400)."""
 
+    @extend_schema(
+        tags=["holds and checkout"],
+        summary="Pay for a hold",
+        description=(
+            "Replaying an `Idempotency-Key` answers the same order with 200 and charges nothing twice; a replay "
+            "while the first request runs is 409 `checkout_in_progress` with `Retry-After`. A declined card "
+            "(402) or a gateway that does not answer (502) sells and charges nothing; the hold stays active."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                {"type": "string", "minLength": 1, "maxLength": 255},
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Any string the client chooses per purchase.",
+            )
+        ],
+        request=CheckoutInputSerializer,
+        examples=[OpenApiExample("Test card", value={"payment_token": "tok_ok"}, request_only=True)],
+        responses={
+            200: OpenApiResponse(OrderSerializer, description="A replay of this key: the order it made."),
+            201: OpenApiResponse(OrderSerializer, description="Paid: the order with its tickets."),
+        },
+    )
+    @errors(
+        NOT_FOUND,
+        INVALID,
+        PAYMENT_DECLINED,
+        ALREADY_CHECKED_OUT,
+        CHECKOUT_IN_PROGRESS,
+        BUSY,
+        HOLD_EXPIRED,
+        PAYMENT_UNAVAILABLE,
+    )
     def post(self, request: Request, hold_id: int) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         token = data.get("payment_token")
@@ -187,16 +335,25 @@ class CheckoutApi(BookingLatencyRecorded):
 
 
 class OrderListApi(APIView):
+    @extend_schema(tags=["orders and tickets"], summary="My orders", responses={200: OrderSerializer(many=True)})
     def get(self, request: Request) -> Response:
         return Response([order_data(o) for o in selectors.order_list(user_id=request.user.id)])
 
 
 class OrderDetailApi(APIView):
+    @extend_schema(
+        tags=["orders and tickets"],
+        summary="One order",
+        description="The person's own order; another person's is 404.",
+        responses={200: OrderSerializer},
+    )
+    @errors(NOT_FOUND)
     def get(self, request: Request, order_id: int) -> Response:
         order = selectors.order_get_or_404(order_id=order_id, user_id=request.user.id)
         return Response(order_data(order))
 
 
 class TicketListApi(APIView):
+    @extend_schema(tags=["orders and tickets"], summary="My tickets", responses={200: TicketSerializer(many=True)})
     def get(self, request: Request) -> Response:
         return Response([ticket_data(t) for t in selectors.ticket_list(user_id=request.user.id)])

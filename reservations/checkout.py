@@ -108,7 +108,10 @@ BEGIN_SQL = (
 
 def begin_sql_params(*, hold_id: int, user_id: int, idempotency_key: str, payment_token: object, now: datetime) -> list:
     """``BEGIN_SQL``'s parameters: the hold is safe from expiry for the
-    gateway's timeout and a margin."""
+    gateway's timeout and a margin. An id no hold can have (hold ids are
+    positive bigints) is 404 here, before PostgreSQL refuses the cast."""
+    if not 0 < hold_id < 2**63:
+        raise hold_not_found()
     input_ok = checkout_input_error(idempotency_key=idempotency_key, payment_token=payment_token) is None
     paying_until = now + timedelta(seconds=float(settings.PAYMENT_TIMEOUT_SECONDS) + PAYING_MARGIN_SECONDS)
     return [hold_id, user_id, idempotency_key if input_ok else "", input_ok, now, paying_until]

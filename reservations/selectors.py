@@ -7,17 +7,18 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum, prefetch_related_objects
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from core.pg import sync_db
 from reservations.availability import seat_free_q, seat_public_status
 from reservations.errors import event_not_found, hold_not_found, order_not_found
-from reservations.models import Event, Hold, Order, Seat, Ticket
+from reservations.models import Event, Hold, Order, Payment, Seat, Ticket
 
 
 @dataclass
@@ -211,3 +212,67 @@ def order_get_or_404(*, order_id: int, user_id: int) -> Order:
 
 def ticket_list(*, user_id: int) -> QuerySet[Ticket]:
     return Ticket.objects.filter(user_id=user_id).select_related("seat__grade", "order").order_by("-order_id", "id")
+
+
+# --- The organizer's dashboard ----------------------------------------------------
+
+#: Payments that sold nothing: declined cards, gateway failures and charges given back.
+PAYMENT_FAILED_STATUSES = (
+    Payment.Status.DECLINED,
+    Payment.Status.FAILED,
+    Payment.Status.VOIDING,
+    Payment.Status.VOIDED,
+)
+
+
+@dataclass(frozen=True)
+class SalesFigures:
+    """An event's sale as its organizer watches it (no person's data in it)."""
+
+    seats_total: int
+    seats_available: int
+    seats_held: int
+    seats_sold: int
+    revenue: int  # paid orders, minor units
+    orders_paid: int
+    checkouts_last_minute: int
+    payment_failures: int
+    payment_failures_last_minute: int
+    checkouts_per_minute: dict[datetime, int]  # minute start -> orders made in it
+    failures_per_minute: dict[datetime, int]  # minute start -> payments that failed in it
+
+
+def _per_minute(queryset: QuerySet, field_name: str) -> dict[datetime, int]:
+    rows = queryset.order_by().annotate(minute=TruncMinute(field_name)).values("minute").annotate(n=Count("id"))
+    return {row["minute"]: row["n"] for row in rows}
+
+
+def event_sales_figures(*, event_id: int, since: datetime, now: datetime | None = None) -> SalesFigures:
+    """Seats by state (lazy expiry: a lapsed hold counts as available),
+    revenue and checkouts from the orders, payment failures from the
+    payments; per minute from ``since``. Five queries."""
+    now = now or timezone.now()
+    minute_ago = now - timedelta(seconds=60)
+    counts = event_seat_counts(event_ids=[event_id], now=now)[event_id]
+    sold = sum(g.sold for g in counts.grades)
+    orders = Order.objects.filter(event_id=event_id)
+    totals = orders.aggregate(
+        revenue=Sum("total", filter=Q(status=Order.Status.PAID), default=0),
+        paid=Count("id", filter=Q(status=Order.Status.PAID)),
+        last_minute=Count("id", filter=Q(created_at__gte=minute_ago)),
+    )
+    failed = Payment.objects.filter(hold__event_id=event_id, status__in=PAYMENT_FAILED_STATUSES)
+    failures = failed.aggregate(all=Count("id"), last_minute=Count("id", filter=Q(created_at__gte=minute_ago)))
+    return SalesFigures(
+        seats_total=counts.total,
+        seats_available=counts.available,
+        seats_held=counts.total - counts.available - sold,
+        seats_sold=sold,
+        revenue=totals["revenue"],
+        orders_paid=totals["paid"],
+        checkouts_last_minute=totals["last_minute"],
+        payment_failures=failures["all"],
+        payment_failures_last_minute=failures["last_minute"],
+        checkouts_per_minute=_per_minute(orders.filter(created_at__gte=since), "created_at"),
+        failures_per_minute=_per_minute(failed.filter(created_at__gte=since), "created_at"),
+    )

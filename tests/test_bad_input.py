@@ -109,6 +109,20 @@ def test_seat_ids_no_seat_can_have_are_400_invalid(auth_client, event, bad_id):
     assert _seat_state(event) == before
 
 
+@pytest.mark.parametrize("bad_id", [2**63, 10**24])
+def test_checkout_of_a_hold_id_no_hold_can_have_is_404_not_found(auth_client, held, bad_id):
+    """Found by schemathesis: the view passed such an id to the stored function, whose bigint cast was a 500."""
+    before = _seat_state(held.event)
+
+    response = auth_client.post(
+        f"/api/holds/{bad_id}/checkout/", {"payment_token": "tok_ok"}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
+
+    _error(response, 404, "not_found")
+    assert not Payment.objects.exists()
+    assert _seat_state(held.event) == before
+
+
 # 2. text PostgreSQL cannot store: NUL, lone surrogates
 
 
@@ -347,3 +361,27 @@ def test_a_long_list_that_is_not_integers_is_still_400_first(auth_client, event)
 
     _error(response, 400, "invalid")
     assert not Hold.objects.exists()
+
+
+# 9. found by the contract test (schemathesis): JSON of the wrong type taken as text or as no body
+
+
+@pytest.mark.parametrize("field", ["username", "password"])
+@pytest.mark.parametrize("value", [0, 12.5, True, ["bob"], {"name": "bob"}])
+def test_register_and_token_refuse_a_name_or_password_that_is_not_a_string(api_client, make_user, field, value):
+    """A JSON number used to register as its text: ``{"username": 0}`` made user ``"0"``."""
+    make_user("bob")
+    body = {"username": "carol", "password": "pw-Secret-123", field: value}
+
+    assert _error(_post_json(api_client, REGISTER, body), 400, "invalid")["fields"][field]
+    assert _post_json(api_client, TOKEN, body).status_code == 400
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["bob"]
+
+
+@pytest.mark.parametrize("body", ["null", "[]", "0", "false", '""'])
+def test_a_queue_join_whose_body_is_not_an_object_is_400_and_joins_nothing(auth_client, body):
+    """No body, or a JSON object, is a join; ``null`` used to join as if there were none."""
+    queued = event_create(name="Queued", venue_name="Arena", sections="A:1x5:R:1000")
+
+    _error(_post_raw(auth_client, f"/api/events/{queued.id}/queue/", body), 400, "invalid")
+    assert auth_client.get(f"/api/events/{queued.id}/queue/").json()["state"] == "not_in_queue"

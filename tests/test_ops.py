@@ -78,3 +78,13 @@ def test_an_api_call_with_redis_unreachable_is_503_in_the_error_shape(auth_clien
     assert response.status_code == 503
     assert response.json()["error"] == "unavailable"
     assert int(response["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+@pytest.mark.parametrize("method", ["post", "put", "delete", "trace"])
+def test_operations_endpoints_are_read_only(client, path, method):
+    """Found by the contract test: they answered any method (TRACE 200, POST a CSRF 403)."""
+    response = getattr(client, method)(path)
+
+    assert response.status_code == 405
+    assert set(response["Allow"].split(", ")) == {"GET", "HEAD"}

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.urls import include, path
 from django.views.defaults import bad_request, page_not_found
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import ops
 from core.errors import ErrorParts, error_parts, request_error_parts, service_error_parts
@@ -18,6 +19,8 @@ urlpatterns = [
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.urls")),
     path("", include("reservations.urls")),
     path("", include("queue_app.urls")),
