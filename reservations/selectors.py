@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from core.pg import sync_db
 from reservations.availability import seat_free_q, seat_public_status
 from reservations.errors import event_not_found, hold_not_found, order_not_found
-from reservations.models import Event, Hold, Order, Seat, Ticket
+from reservations.models import Event, Hold, Order, Refund, Seat, Ticket
 
 
 @dataclass
@@ -194,7 +194,10 @@ def hold_get_or_404(*, hold_id: int, user_id: int) -> Hold:
 
 def _orders() -> QuerySet[Order]:
     tickets = Ticket.objects.select_related("seat__grade").order_by("id")
-    return Order.objects.select_related("event").prefetch_related(Prefetch("tickets", queryset=tickets))
+    refunds = Refund.objects.order_by("id")
+    return Order.objects.select_related("event").prefetch_related(
+        Prefetch("tickets", queryset=tickets), Prefetch("refunds", queryset=refunds)
+    )
 
 
 def order_list(*, user_id: int) -> QuerySet[Order]:
@@ -211,3 +214,29 @@ def order_get_or_404(*, order_id: int, user_id: int) -> Order:
 
 def ticket_list(*, user_id: int) -> QuerySet[Ticket]:
     return Ticket.objects.filter(user_id=user_id).select_related("seat__grade", "order").order_by("-order_id", "id")
+
+
+@dataclass(frozen=True)
+class CheckInCounts:
+    """An event's door figures: tickets checked in, tickets that admit (valid
+    or checked in), and the last scan."""
+
+    checked_in: int = 0
+    admitting: int = 0
+    last_scan: datetime | None = None
+
+
+def event_checkin_counts(*, event_ids: list[int]) -> dict[int, CheckInCounts]:
+    """Check-in figures of many events in one query (the ``ticket_event_status`` index)."""
+    rows = (
+        Ticket.objects.filter(event_id__in=event_ids, status__in=[Ticket.Status.VALID, Ticket.Status.CHECKED_IN])
+        .values("event_id")
+        .annotate(
+            checked_in=Count("id", filter=Q(status=Ticket.Status.CHECKED_IN)),
+            admitting=Count("id"),
+            last_scan=Max("checked_in_at"),
+        )
+        .order_by()
+    )
+    found = {row["event_id"]: CheckInCounts(row["checked_in"], row["admitting"], row["last_scan"]) for row in rows}
+    return {event_id: found.get(event_id, CheckInCounts()) for event_id in event_ids}

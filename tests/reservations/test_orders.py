@@ -7,7 +7,7 @@ import pytest
 from reservations.checkout import checkout
 from reservations.holds import hold_create
 from reservations.models import Order, Payment, Seat, Ticket
-from reservations.orders import order_refund
+from reservations.refunds import order_refund
 from reservations.payments import TestGateway
 from tests.reservations.conftest import seat_ids
 
