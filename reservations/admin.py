@@ -5,7 +5,6 @@ door's live check-in figures per event."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -15,7 +14,6 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
-from django.utils import timezone
 
 from core.errors import ApplicationError, Invalid
 from reservations.holds import hold_release
@@ -23,11 +21,8 @@ from reservations.models import Confirmation, Event, Hold, Order, Payment, Price
 from reservations.orders import confirmation_resend, confirmations_kick
 from reservations.refunds import order_refund, tickets_refund
 from reservations.seatmaps import seat_map_generate, seat_map_parse
-from reservations.selectors import event_checkin_counts
+from reservations.selectors import door_events, event_checkin_counts
 from reservations.settlement import refund_settle
-
-#: Events on the door's live page: those starting from a day ago on.
-DOOR_EVENTS_SINCE_HOURS = 24
 
 
 @admin.register(Venue)
@@ -141,10 +136,6 @@ class EventAdmin(admin.ModelAdmin):
         ]
         return door + super().get_urls()
 
-    def _door_events(self, request: HttpRequest) -> list[Event]:
-        since = timezone.now() - timedelta(hours=DOOR_EVENTS_SINCE_HOURS)
-        return list(Event.objects.filter(starts_at__gte=since).select_related("venue").order_by("starts_at", "id"))
-
     def _door_rows(self, events: list[Event]) -> list[dict[str, Any]]:
         counts = event_checkin_counts(event_ids=[e.id for e in events])
         return [
@@ -162,7 +153,7 @@ class EventAdmin(admin.ModelAdmin):
         event starting from a day ago on; the page refreshes them every few seconds."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        events = self._door_events(request)
+        events = door_events()
         rows = {row["id"]: row for row in self._door_rows(events)}
         context = {
             **self.admin_site.each_context(request),
@@ -175,7 +166,7 @@ class EventAdmin(admin.ModelAdmin):
     def door_figures(self, request: HttpRequest) -> JsonResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return JsonResponse({"events": self._door_rows(self._door_events(request))})
+        return JsonResponse({"events": self._door_rows(door_events())})
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)

@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
@@ -240,3 +240,13 @@ def event_checkin_counts(*, event_ids: list[int]) -> dict[int, CheckInCounts]:
     )
     found = {row["event_id"]: CheckInCounts(row["checked_in"], row["admitting"], row["last_scan"]) for row in rows}
     return {event_id: found.get(event_id, CheckInCounts()) for event_id in event_ids}
+
+
+#: Events at the door: those starting from this long ago on.
+DOOR_EVENTS_SINCE = timedelta(hours=24)
+
+
+def door_events(*, now: datetime | None = None) -> list[Event]:
+    """The events door staff may be scanning for: starting from a day ago on, soonest first."""
+    since = (now or timezone.now()) - DOOR_EVENTS_SINCE
+    return list(Event.objects.filter(starts_at__gte=since).select_related("venue").order_by("starts_at", "id"))
