@@ -336,6 +336,7 @@ class RefundAdmin(admin.ModelAdmin):
 
     list_display = ["id", "order", "amount", "currency", "status", "reason", "gateway_attempts", "error", "created_at"]
     list_filter = ["status", "reason"]
+    list_select_related = ["order"]
     search_fields = ["=order__id", "order__user__username"]
     readonly_fields = [f.name for f in Refund._meta.fields]
     actions = ["retry_refunds"]
