@@ -15,8 +15,8 @@ from django.utils import timezone
 from accounts.services import token_issue
 from reservations.checkout import checkout
 from reservations.holds import hold_create
-from reservations.refunds import order_refund
 from reservations.models import Event, Hold, PriceGrade, Seat, Venue
+from reservations.refunds import order_refund
 from reservations.services import event_create
 
 pytestmark = pytest.mark.django_db
