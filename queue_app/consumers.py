@@ -49,6 +49,8 @@ _STATUS_FRAMES = {
     Event.PublicStatus.SOLD_OUT: "sold_out",
     Event.PublicStatus.CLOSED: "closed",
 }
+#: A sale back on after these says ``resumed``.
+_REOPENED_FROM = (Event.PublicStatus.PAUSED, Event.PublicStatus.SOLD_OUT)
 
 logger = logging.getLogger(__name__)
 
@@ -221,8 +223,8 @@ class QueueConsumer(LeanWebsocketConsumer):
         previous, self.status = self.status, status
         if status in _STATUS_FRAMES:
             return [_frame(_STATUS_FRAMES[status])]
-        if status == Event.PublicStatus.ON_SALE and previous == Event.PublicStatus.PAUSED and not initial:
-            return [_frame("resumed")]
+        if status == Event.PublicStatus.ON_SALE and previous in _REOPENED_FROM and not initial:
+            return [_frame("resumed")]  # paused and resumed, or sold out and seats came back
         return []
 
     def position_frames(self, *, force: bool = False) -> list[str]:

@@ -1,5 +1,7 @@
 """Django admin for organizers: venues, events (with their sale window and
-queue settings), price grades and seats, and seat-map generation from a spec."""
+queue settings), price grades and seats, and seat-map generation from a spec;
+orders, tickets and refunds (refund an order or single tickets), and the
+door's live check-in figures per event."""
 
 from __future__ import annotations
 
@@ -7,13 +9,20 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 
 from core.errors import ApplicationError, Invalid
 from reservations.holds import hold_release
-from reservations.models import Confirmation, Event, Hold, Order, Payment, PriceGrade, Seat, Ticket, Venue
-from reservations.orders import confirmation_resend, confirmations_kick, order_refund
+from reservations.models import Confirmation, Event, Hold, Order, Payment, PriceGrade, Refund, Seat, Ticket, Venue
+from reservations.orders import confirmation_resend, confirmations_kick
+from reservations.refunds import order_refund, tickets_refund
 from reservations.seatmaps import seat_map_generate, seat_map_parse
+from reservations.selectors import door_events, event_checkin_counts
+from reservations.settlement import refund_settle
 
 
 @admin.register(Venue)
@@ -65,6 +74,7 @@ class EventAdmin(admin.ModelAdmin):
         "admission_batch_size",
         "admission_interval_seconds",
         "admission_cap",
+        "checked_in",
     ]
     list_filter = ["status", "queue_enabled", "venue"]
     search_fields = ["name", "venue__name"]
@@ -72,7 +82,19 @@ class EventAdmin(admin.ModelAdmin):
     inlines = [PriceGradeInline]
     fieldsets = [
         (None, {"fields": ["name", "venue", "starts_at", "currency"]}),
-        ("Sale", {"fields": ["sale_opens_at", "sale_closes_at", "status", "max_tickets_per_user", "hold_seconds"]}),
+        (
+            "Sale",
+            {
+                "fields": [
+                    "sale_opens_at",
+                    "sale_closes_at",
+                    "status",
+                    "max_tickets_per_user",
+                    "hold_seconds",
+                    "cancel_until",
+                ]
+            },
+        ),
         (
             "Waiting queue",
             {
@@ -89,6 +111,62 @@ class EventAdmin(admin.ModelAdmin):
         ),
         ("Seat map", {"fields": ["seat_map_spec"]}),
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Event]:
+        admitting = Q(tickets__status__in=[Ticket.Status.VALID, Ticket.Status.CHECKED_IN])
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                tickets_checked_in=Count("tickets", filter=Q(tickets__status=Ticket.Status.CHECKED_IN)),
+                tickets_admitting=Count("tickets", filter=admitting),
+            )
+        )
+
+    @admin.display(description="Checked in")
+    def checked_in(self, event: Event) -> str:
+        return f"{event.tickets_checked_in} of {event.tickets_admitting}"
+
+    def get_urls(self) -> list[URLPattern]:
+        door = [
+            path("door/", self.admin_site.admin_view(self.door_view), name="reservations_event_door"),
+            path(
+                "door/figures/", self.admin_site.admin_view(self.door_figures), name="reservations_event_door_figures"
+            ),
+        ]
+        return door + super().get_urls()
+
+    def _door_rows(self, events: list[Event]) -> list[dict[str, Any]]:
+        counts = event_checkin_counts(event_ids=[e.id for e in events])
+        return [
+            {
+                "id": e.id,
+                "checked_in": counts[e.id].checked_in,
+                "admitting": counts[e.id].admitting,
+                "last_scan": counts[e.id].last_scan.isoformat() if counts[e.id].last_scan else None,
+            }
+            for e in events
+        ]
+
+    def door_view(self, request: HttpRequest) -> HttpResponse:
+        """The door's live figures: checked in of the tickets that admit, per
+        event starting from a day ago on; the page refreshes them every few seconds."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        events = door_events()
+        rows = {row["id"]: row for row in self._door_rows(events)}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Door check-in, live",
+            "opts": self.model._meta,
+            "rows": [(event, rows[event.id]) for event in events],
+        }
+        return TemplateResponse(request, "admin/reservations/event/door.html", context)
+
+    def door_figures(self, request: HttpRequest) -> JsonResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return JsonResponse({"events": self._door_rows(door_events())})
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
@@ -160,11 +238,40 @@ class TicketInline(admin.TabularInline):
     model = Ticket
     extra = 0
     can_delete = False
-    fields = ["seat", "code", "price", "status"]
+    fields = ["seat", "code", "price", "status", "checked_in_at", "checked_in_by", "refund"]
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    extra = 0
+    can_delete = False
+    fields = ["amount", "currency", "status", "reason", "requested_by", "gateway_attempts", "error", "refunded_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _returned_message(admin_: admin.ModelAdmin, request: HttpRequest, returned: list[Any], what: str) -> None:
+    """One message for a batch of refunds: how many tickets, and which refunds the gateway has not taken yet."""
+    tickets = sum(len(r.ticket_ids) for r in returned)
+    pending = list(
+        Refund.objects.filter(
+            id__in=[r.refund_id for r in returned if r.refund_id], status=Refund.Status.PENDING
+        ).values_list("id", flat=True)
+    )
+    admin_.message_user(request, f"Refunded {tickets} ticket(s) of {what}; seats back on sale.", messages.SUCCESS)
+    if pending:
+        admin_.message_user(
+            request,
+            f"The payment gateway has not taken refund(s) {', '.join(map(str, pending))} yet: they are retried "
+            "automatically.",
+            messages.WARNING,
+        )
 
 
 @admin.register(Order)
@@ -174,7 +281,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ["event", "user"]
     search_fields = ["user__username", "user__email", "event__name", "=id", "tickets__code"]
     readonly_fields = ["event", "user", "hold", "status", "total", "currency", "created_at", "updated_at"]
-    inlines = [TicketInline]
+    inlines = [TicketInline, RefundInline]
     actions = ["refund_orders"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -182,15 +289,70 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refund / cancel the selected orders (seats back on sale)")
     def refund_orders(self, request: HttpRequest, queryset: Any) -> None:
-        refunded = 0
+        returned = []
         for order_id in queryset.filter(status=Order.Status.PAID).values_list("id", flat=True):
             try:
-                order_refund(order_id=order_id)
+                returned.append(order_refund(order_id=order_id, by_user_id=request.user.pk))
             except ApplicationError as exc:
                 self.message_user(request, f"Order {order_id}: {exc.detail}", messages.WARNING)
-            else:
-                refunded += 1
-        self.message_user(request, f"Refunded {refunded} order(s).", messages.SUCCESS)
+        _returned_message(self, request, returned, f"{len(returned)} order(s)")
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    """Tickets: found by code, buyer or event; refunded one by one (the rest of the order stays valid)."""
+
+    list_display = ["id", "event", "seat", "user", "order", "status", "checked_in_at", "checked_in_by", "price"]
+    list_filter = ["status", "event"]
+    list_select_related = ["event", "seat", "user", "checked_in_by"]
+    search_fields = ["=code", "user__username", "user__email", "=order__id"]
+    readonly_fields = [f.name for f in Ticket._meta.fields]
+    actions = ["refund_tickets"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Refund the selected tickets (seats back on sale)")
+    def refund_tickets(self, request: HttpRequest, queryset: Any) -> None:
+        ids = list(queryset.filter(status=Ticket.Status.VALID).values_list("id", flat=True))
+        skipped = queryset.filter(status=Ticket.Status.CHECKED_IN).count()
+        try:
+            returned = tickets_refund(ticket_ids=ids, by_user_id=request.user.pk)
+        except ApplicationError as exc:
+            self.message_user(request, exc.detail, messages.WARNING)
+            return
+        if skipped:
+            self.message_user(request, f"{skipped} ticket(s) already checked in were not refunded.", messages.WARNING)
+        _returned_message(self, request, returned, f"{len(returned)} order(s)")
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    """Refunds owed and made; one the gateway has not taken yet can be tried again at once."""
+
+    list_display = ["id", "order", "amount", "currency", "status", "reason", "gateway_attempts", "error", "created_at"]
+    list_filter = ["status", "reason"]
+    list_select_related = ["order"]
+    search_fields = ["=order__id", "order__user__username"]
+    readonly_fields = [f.name for f in Refund._meta.fields]
+    actions = ["retry_refunds"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Try the selected refunds again now")
+    def retry_refunds(self, request: HttpRequest, queryset: Any) -> None:
+        ids = list(queryset.filter(status=Refund.Status.PENDING).values_list("id", flat=True))
+        done = sum(refund_settle(refund_id=refund_id) for refund_id in ids)
+        level = messages.SUCCESS if done == len(ids) else messages.WARNING
+        self.message_user(request, f"The gateway took {done} of {len(ids)} refund(s).", level)
 
 
 @admin.register(Payment)

@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,7 +21,9 @@ from core.errors import Invalid
 from core.openapi import INVALID, NOT_FOUND, RATE_LIMITED, errors
 from core.ratelimit import rate_limit_check
 from reservations import seat_status, selectors
+from reservations.checkin import may_scan_tickets, ticket_check_in
 from reservations.checkout import checkout
+from reservations.errors import error_messages
 from reservations.gates import admission_check
 from reservations.health import booking_latency_record
 from reservations.holds import hold_create, hold_release
@@ -49,6 +51,7 @@ from reservations.openapi import (
     SeatMapSerializer,
     TicketSerializer,
 )
+from reservations.refunds import order_cancel
 from reservations.serializers import event_data, hold_data, order_data, ticket_data
 
 
@@ -357,3 +360,41 @@ class TicketListApi(APIView):
     @extend_schema(tags=["orders and tickets"], summary="My tickets", responses={200: TicketSerializer(many=True)})
     def get(self, request: Request) -> Response:
         return Response([ticket_data(t) for t in selectors.ticket_list(user_id=request.user.id)])
+
+
+class OrderCancelApi(APIView):
+    """The buyer cancels a whole order (``reservations.refunds.order_cancel``):
+    the order as it is now, refunded, or 404 / 409."""
+
+    def post(self, request: Request, order_id: int) -> Response:
+        if not isinstance(request.data, dict):  # read first: a malformed or oversized body changes nothing
+            raise Invalid("This request takes no body, or an empty JSON object.")
+        order_cancel(order_id=order_id, user_id=request.user.id)
+        return Response(order_data(selectors.order_get_or_404(order_id=order_id, user_id=request.user.id)))
+
+
+class ScansTickets(BasePermission):
+    """403 ``forbidden`` for anyone but door staff (``may_scan_tickets``)."""
+
+    message = error_messages["scan_forbidden"]
+    code = "forbidden"
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return may_scan_tickets(request.user)
+
+
+class CheckInApi(APIView):
+    """Door staff scan a ticket (``reservations.checkin.ticket_check_in``)."""
+
+    permission_classes = [IsAuthenticated, ScansTickets]
+
+    def post(self, request: Request) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        result = ticket_check_in(code=data.get("code"), event_id=data.get("event"), by_user_id=request.user.id)
+        return Response(
+            {
+                "result": "checked_in",
+                "ticket": ticket_data(result.ticket),
+                "checked_in_at": result.checked_in_at.isoformat(),
+            }
+        )

@@ -45,7 +45,7 @@ from reservations.models import Event, Order, Payment, PriceGrade, Seat, Ticket,
 from reservations.orders import confirmations_kick, confirmations_kick_soon
 from reservations.payments import CAPTURED, VOIDED, Charge, PaymentDeclined, PaymentError, payment_gateway
 from reservations.selectors import event_for_booking, event_for_booking_async
-from reservations.settlement import payment_refund, payment_void
+from reservations.settlement import payment_void
 from reservations.signals import order_paid
 
 logger = logging.getLogger(__name__)
@@ -279,20 +279,19 @@ def _order_paid_send(*, event: Event, user_id: int, order_id: int) -> None:
 
 
 #: ``payment_reconcile`` outcomes that leave a debt or a question open.
-UNSETTLED_OUTCOMES = frozenset({"gateway_unavailable", "void_failed", "refund_failed"})
+UNSETTLED_OUTCOMES = frozenset({"gateway_unavailable", "void_failed"})
 
 
 def payment_reconcile(*, payment_id: int) -> str:
     """Settle a payment nobody finished: the process that charged it died, or
-    a void or refund is still owed. Asks the gateway what happened and
-    either completes the sale (the hold is still ours: order, tickets,
-    e-mail) or gives the money back. Returns the outcome, for the metric
-    ``ticketing_payments_reconciled_total{outcome}``."""
+    a void is still owed. Asks the gateway what happened and either
+    completes the sale (the hold is still ours: order, tickets, e-mail) or
+    gives the money back. Returns the outcome, for the metric
+    ``ticketing_payments_reconciled_total{outcome}``. (Refunds after a sale
+    are ``Refund`` rows, settled by ``reservations.settlement.refund_settle``.)"""
     payment = Payment.objects.get(pk=payment_id)
     if payment.status == Payment.Status.VOIDING:
         return "voided" if payment_void(payment_id=payment_id) else "void_failed"
-    if payment.status == Payment.Status.REFUNDING:
-        return "refunded" if payment_refund(payment_id=payment_id) else "refund_failed"
     if payment.status != Payment.Status.IN_PROGRESS:
         return "settled"
     try:

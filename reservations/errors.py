@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rest_framework import status
 
-from core.errors import ApplicationError, Conflict, NotFound
+from core.errors import ApplicationError, Conflict, Invalid, NotFound
 from reservations.locking import Busy
 
 error_messages = {
@@ -31,6 +31,15 @@ error_messages = {
     "key_reused": "This Idempotency-Key was used for another hold.",
     "key_required": "The Idempotency-Key header is required (at most 255 characters).",
     "token_required": "payment_token is required.",
+    "ticket_not_found": "No ticket has this code.",
+    "code_invalid": "This is not a ticket code.",
+    "event_invalid": "event must be an event id.",
+    "already_checked_in": "This ticket was already checked in.",
+    "order_checked_in": "A ticket of this order was already checked in; the order cannot be cancelled.",
+    "ticket_void": "This ticket is void: its order was cancelled or refunded.",
+    "wrong_event": "This ticket is for another event.",
+    "cancel_closed": "This order can no longer be cancelled: the event's deadline has passed, or it takes none.",
+    "scan_forbidden": "Only door staff may check tickets in.",
 }
 
 
@@ -69,3 +78,23 @@ def payment_unavailable() -> ApplicationError:
 def limit_exceeded(limit: int) -> Conflict:
     """409 with ``limit``: held and bought seats plus these would pass ``max_tickets_per_user``."""
     return Conflict("limit_exceeded", error_messages["limit_exceeded"].format(limit=limit), limit=limit)
+
+
+def ticket_not_found() -> NotFound:
+    return NotFound(error_messages["ticket_not_found"])
+
+
+def code_invalid() -> Invalid:
+    """400: what was scanned or typed cannot be a ticket code (its alphabet or length)."""
+    return Invalid(error_messages["code_invalid"], fields={"code": [error_messages["code_invalid"]]})
+
+
+def already_checked_in(*, checked_in_at: str, detail: str | None = None, **extra: object) -> Conflict:
+    """409 with ``checked_in_at``: a second scan, or a cancellation of an order already used."""
+    return Conflict(
+        "already_checked_in", detail or error_messages["already_checked_in"], checked_in_at=checked_in_at, **extra
+    )
+
+
+def cancel_closed() -> Conflict:
+    return Conflict("cancel_closed", error_messages["cancel_closed"])

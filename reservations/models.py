@@ -70,6 +70,12 @@ class Event(models.Model):
         help_text="An admitted person who has not opened the seat map or held a seat by then loses the "
         "admission to the next person (0: no arrival window).",
     )
+    cancel_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Buyers may cancel their orders (seats back on sale, payment refunded) until then "
+        "(empty: no cancellation by buyers; the organizer can still refund).",
+    )
     queue_enabled = models.BooleanField(default=True)
     admission_batch_size = models.PositiveIntegerField(default=100, help_text="People admitted per round.")
     admission_interval_seconds = models.PositiveIntegerField(default=2, help_text="Seconds between rounds.")
@@ -131,6 +137,10 @@ class Event(models.Model):
         if public == self.PublicStatus.CLOSED:
             return Conflict("sale_closed", error_messages["sale_closed"])
         return None
+
+    def cancel_open(self, *, now: datetime | None = None) -> bool:
+        """Buyers may still cancel their orders: there is a deadline and it is ahead."""
+        return self.cancel_until is not None and (now or timezone.now()) < self.cancel_until
 
 
 class PriceGrade(models.Model):
@@ -299,10 +309,18 @@ class Order(models.Model):
 
 
 class Ticket(models.Model):
-    """One sold seat. A partial unique index makes a seat part of at most one valid ticket."""
+    """One sold seat. ``valid`` admits its holder once: a check-in makes it
+    ``checked_in`` (who scanned it and when are kept); a cancellation or a
+    refund makes it ``void`` (``refund`` is the refund it is part of).
+
+    A partial unique index makes a seat part of at most one ticket that is
+    not void, and a ticket that was checked in can never be void: its
+    ``checked_in_at`` stays, and the database allows it only on a checked-in
+    ticket."""
 
     class Status(models.TextChoices):
         VALID = "valid"
+        CHECKED_IN = "checked_in"
         VOID = "void"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="tickets")
@@ -312,19 +330,91 @@ class Ticket(models.Model):
     code = models.CharField(max_length=64, unique=True)
     price = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.VALID)
+    checked_in_at = models.DateTimeField(null=True, blank=True)
+    checked_in_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets_scanned"
+    )
+    refund = models.ForeignKey("Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="tickets")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["user", "event", "status"], name="ticket_user_event_status")]
-        constraints = [
-            models.UniqueConstraint(fields=["seat"], condition=Q(status="valid"), name="ticket_one_valid_per_seat"),
-            models.CheckConstraint(condition=Q(status__in=["valid", "void"]), name="ticket_status_valid"),
-            models.CheckConstraint(condition=Q(code__regex=r"^[A-Za-z0-9_-]{16,}$"), name="ticket_code_long"),
+        indexes = [
+            models.Index(fields=["user", "event", "status"], name="ticket_user_event_status"),
+            models.Index(fields=["event", "status"], name="ticket_event_status"),
         ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["seat"], condition=Q(status__in=["valid", "checked_in"]), name="ticket_one_live_per_seat"
+            ),
+            models.CheckConstraint(condition=Q(status__in=["valid", "checked_in", "void"]), name="ticket_status_valid"),
+            models.CheckConstraint(condition=Q(code__regex=r"^[A-Za-z0-9_-]{16,}$"), name="ticket_code_long"),
+            models.CheckConstraint(
+                condition=Q(status="checked_in", checked_in_at__isnull=False)
+                | (~Q(status="checked_in") & Q(checked_in_at__isnull=True, checked_in_by__isnull=True)),
+                name="ticket_checked_in_recorded",
+            ),
+            models.CheckConstraint(condition=Q(status="void") | Q(refund__isnull=True), name="ticket_refund_only_void"),
+        ]
+        permissions = [("scan_ticket", "Can check tickets in at the door")]
 
     def __str__(self) -> str:
         return f"Ticket {self.code[:6]}..."
+
+
+class Refund(models.Model):
+    """Money owed back for voided tickets, as an outbox row: written in the
+    transaction that voids them, settled after commit by a gateway call
+    outside any lock, and retried by reconciliation until the gateway has
+    taken it (``reservations.settlement.refund_settle``). ``key`` is the
+    refund's own idempotency key at the gateway, so a retry after a crash or
+    a timeout is the same refund, never a second one."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        REFUNDED = "refunded"
+
+    class Reason(models.TextChoices):
+        BUYER = "buyer", "Cancelled by the buyer"
+        ORGANIZER = "organizer", "Refunded by the organizer"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey("Payment", on_delete=models.PROTECT, related_name="refunds")
+    amount = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds_requested"
+    )
+    gateway_attempts = models.PositiveIntegerField(default=0, help_text="Failed refund calls so far.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["updated_at"], condition=Q(status="pending"), name="refund_pending")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(condition=Q(status__in=["pending", "refunded"]), name="refund_status_valid"),
+            models.CheckConstraint(condition=Q(reason__in=["buyer", "organizer"]), name="refund_reason_valid"),
+            models.CheckConstraint(
+                condition=Q(status="refunded", refunded_at__isnull=False)
+                | Q(status="pending", refunded_at__isnull=True),
+                name="refund_refunded_at_refunded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.pk} of order {self.order_id} ({self.status})"
+
+    @property
+    def key(self) -> str:
+        """The refund's idempotency key at the gateway."""
+        return f"refund-{self.pk}"
 
 
 class Payment(models.Model):
@@ -334,11 +424,14 @@ class Payment(models.Model):
     only when a failed attempt (nothing charged) is retried, so a replay can
     never charge twice.
 
-    ``voiding`` and ``refunding`` are debts to the buyer: money the gateway
-    must give back. They are written before the gateway is called and left
-    only when it has answered, so a crash or an outage leaves them for
-    reconciliation (``reservations.reconciliation``), which retries with
-    backoff (``gateway_attempts``, ``next_attempt_at``).
+    ``voiding`` is a debt to the buyer: a charge that never became a sale,
+    which the gateway must give back. It is written before the gateway is
+    called and left only when it has answered, so a crash or an outage
+    leaves it for reconciliation (``reservations.reconciliation``), which
+    retries with backoff (``gateway_attempts``, ``next_attempt_at``). Money
+    given back after a sale is a ``Refund`` row each (tickets may be
+    refunded one by one); the payment is ``refunding`` once its whole order
+    is refunded and ``refunded`` when the last of its refunds went through.
     """
 
     class Status(models.TextChoices):

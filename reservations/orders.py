@@ -1,5 +1,5 @@
 """After the sale: the confirmation email (a transactional outbox, sent once
-per order and retried) and refunds."""
+per order and retried). Cancellations and refunds are ``reservations.refunds``."""
 
 from __future__ import annotations
 
@@ -20,11 +20,7 @@ from django.utils import timezone
 
 from core.coalesce import LoopBatch
 from core.redis import get_redis
-from reservations.errors import order_not_found
-from reservations.holds import seats_release_sql
-from reservations.locking import locked_atomic
-from reservations.models import Confirmation, Order, Payment, Ticket
-from reservations.settlement import payment_refund
+from reservations.models import Confirmation, Order, Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -278,27 +274,3 @@ def confirmation_resend(*, order_id: int) -> bool:
         updated_at=timezone.now(),
     )
     return bool(changed)
-
-
-def order_refund(*, order_id: int) -> Order:
-    """Cancel a paid order (admin): tickets void, seats back on sale at once;
-    the payment becomes ``refunding`` in the same transaction and the gateway
-    refund runs after it, outside any lock. A refund the gateway does not
-    take now stays owed and the reconciliation job retries it."""
-    with locked_atomic():
-        order = Order.objects.select_for_update().filter(pk=order_id).first()
-        if order is None:
-            raise order_not_found()
-        if order.status == Order.Status.REFUNDED:
-            return order
-        seat_ids = list(order.tickets.filter(status=Ticket.Status.VALID).values_list("seat_id", flat=True))
-        with connection.cursor() as cursor:
-            cursor.execute(seats_release_sql("id = ANY(%s) AND status = 'sold'"), [seat_ids])
-        order.tickets.update(status=Ticket.Status.VOID)
-        order.status = Order.Status.REFUNDED
-        order.save(update_fields=["status", "updated_at"])
-        payment_ids = list(Payment.objects.filter(order=order, status=Payment.Status.PAID).values_list("id", flat=True))
-        Payment.objects.filter(id__in=payment_ids).update(status=Payment.Status.REFUNDING, updated_at=timezone.now())
-    for payment_id in payment_ids:
-        payment_refund(payment_id=payment_id)
-    return order

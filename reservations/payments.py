@@ -13,6 +13,7 @@ import json
 import secrets
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
+from redis import Redis
+from redis.commands.core import Script
 
 from core.redis import get_async_redis, get_redis
 
@@ -69,8 +72,12 @@ class PaymentGateway:
         """Cancel (or refund) whatever the charge with this key captured; a no-op if none."""
         raise NotImplementedError
 
-    def refund(self, *, idempotency_key: str) -> None:
-        """Give back a captured charge after the sale (a cancelled order); a no-op if none."""
+    def refund(self, *, idempotency_key: str, refund_key: str, amount: int) -> None:
+        """Give back ``amount`` of the charge made with ``idempotency_key``
+        after the sale (a cancelled order, refunded tickets). ``refund_key``
+        is the refund's own idempotency key: the same key never refunds
+        twice, so a retry after a crash or a timeout is safe. A no-op if the
+        charge is unknown."""
         raise NotImplementedError
 
     def charge_status(self, *, idempotency_key: str) -> str | None:
@@ -104,12 +111,20 @@ class TestGateway(PaymentGateway):
     benchmarks can count what was captured, voided and refunded. The Redis
     set ``testgw:outage`` names the calls (``charge``, ``void``, ``refund``,
     ``status``) that fail as unavailable while they are in it: an outage of
-    the provider, for the fault tests.
+    the provider, for the fault tests. The Redis hash ``testgw:delays`` maps
+    ``void`` or ``refund`` to ``"BEFORE AFTER"`` seconds: the call waits
+    BEFORE, acts, then waits AFTER before it answers; past
+    ``PAYMENT_TIMEOUT_SECONDS`` in all, the caller's timeout ends it as
+    unavailable (having acted or not, as a real timeout would). A refund
+    leaves the charge ``captured`` until the refunds cover its amount, then
+    ``refunded``; each refund is kept under its key in the charge's
+    ``refunds``, and a key seen before changes nothing.
     """
 
     __test__ = False  # not a pytest class
     CHARGES_KEY = "testgw:charges"
     OUTAGE_KEY = "testgw:outage"
+    DELAYS_KEY = "testgw:delays"
 
     def _available(self, call: str) -> None:
         if get_redis().sismember(self.OUTAGE_KEY, call):
@@ -171,20 +186,41 @@ class TestGateway(PaymentGateway):
         record = json.loads(stored)
         return Charge(id=record["id"], amount=record["amount"], currency=record["currency"])
 
-    def _settle(self, idempotency_key: str, status: str) -> None:
-        self._available("void" if status == VOIDED else "refund")
-        redis = get_redis()
-        raw = redis.hget(self.CHARGES_KEY, idempotency_key)
-        if raw is not None:
-            record = json.loads(raw)
-            record["status"] = status
-            redis.hset(self.CHARGES_KEY, idempotency_key, json.dumps(record))
+    def _delayed(self, call: str, act: Callable[[], None]) -> None:
+        """Run ``act`` as the gateway would with this call's ``testgw:delays``,
+        ended by the caller's timeout (``PAYMENT_TIMEOUT_SECONDS``)."""
+        self._available(call)
+        raw = get_redis().hget(self.DELAYS_KEY, call)
+        before, after = (float(part) for part in raw.split()) if raw else (0.0, 0.0)
+        timeout = float(settings.PAYMENT_TIMEOUT_SECONDS)
+        if before >= timeout:
+            time.sleep(timeout)
+            raise PaymentUnavailable(f"The payment gateway did not answer in time ({call}).")
+        time.sleep(before)
+        act()
+        if before + after >= timeout:
+            time.sleep(timeout - before)
+            raise PaymentUnavailable(f"The payment gateway did not answer in time ({call}).")
+        time.sleep(after)
 
     def void(self, *, idempotency_key: str) -> None:
-        self._settle(idempotency_key, VOIDED)
+        def act() -> None:
+            redis = get_redis()
+            raw = redis.hget(self.CHARGES_KEY, idempotency_key)
+            if raw is not None:
+                record = json.loads(raw)
+                record["status"] = VOIDED
+                redis.hset(self.CHARGES_KEY, idempotency_key, json.dumps(record))
 
-    def refund(self, *, idempotency_key: str) -> None:
-        self._settle(idempotency_key, REFUNDED)
+        self._delayed("void", act)
+
+    def refund(self, *, idempotency_key: str, refund_key: str, amount: int) -> None:
+        def act() -> None:
+            outcome = _refund_script(get_redis())(keys=[self.CHARGES_KEY], args=[idempotency_key, refund_key, amount])
+            if outcome == b"too_much":
+                raise PaymentDeclined("The refund is larger than what is left of the charge.")
+
+        self._delayed("refund", act)
 
     def charge_status(self, *, idempotency_key: str) -> str | None:
         self._available("status")
@@ -195,6 +231,30 @@ class TestGateway(PaymentGateway):
     def charges(cls) -> dict[str, dict]:
         """Every charge the test gateway holds, by idempotency key."""
         return {k.decode(): json.loads(v) for k, v in get_redis().hgetall(cls.CHARGES_KEY).items()}
+
+
+#: The test gateway's refund, atomic in Redis: two refunds of one charge at
+#: once (tickets refunded one by one) cannot lose each other's update.
+_REFUND_LUA = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 'none' end
+local charge = cjson.decode(raw)
+if type(charge.refunds) ~= 'table' then charge.refunds = {} end
+if charge.refunds[ARGV[2]] then return 'again' end
+local amount = tonumber(ARGV[3])
+local refunded = (charge.refunded or 0) + amount
+if refunded > charge.amount then return 'too_much' end
+charge.refunds[ARGV[2]] = amount
+charge.refunded = refunded
+if refunded == charge.amount then charge.status = 'refunded' end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(charge))
+return 'ok'
+"""
+
+
+@lru_cache(maxsize=8)
+def _refund_script(client: Redis) -> Script:
+    return client.register_script(_REFUND_LUA)
 
 
 @lru_cache(maxsize=4)

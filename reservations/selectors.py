@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum, prefetch_related_objects
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum, prefetch_related_objects
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from core.pg import sync_db
 from reservations.availability import seat_free_q, seat_public_status
 from reservations.errors import event_not_found, hold_not_found, order_not_found
-from reservations.models import Event, Hold, Order, Payment, Seat, Ticket
+from reservations.models import Event, Hold, Order, Payment, Refund, Seat, Ticket
 
 
 @dataclass
@@ -195,7 +195,10 @@ def hold_get_or_404(*, hold_id: int, user_id: int) -> Hold:
 
 def _orders() -> QuerySet[Order]:
     tickets = Ticket.objects.select_related("seat__grade").order_by("id")
-    return Order.objects.select_related("event").prefetch_related(Prefetch("tickets", queryset=tickets))
+    refunds = Refund.objects.order_by("id")
+    return Order.objects.select_related("event").prefetch_related(
+        Prefetch("tickets", queryset=tickets), Prefetch("refunds", queryset=refunds)
+    )
 
 
 def order_list(*, user_id: int) -> QuerySet[Order]:
@@ -276,3 +279,39 @@ def event_sales_figures(*, event_id: int, since: datetime, now: datetime | None 
         checkouts_per_minute=_per_minute(orders.filter(created_at__gte=since), "created_at"),
         failures_per_minute=_per_minute(failed.filter(created_at__gte=since), "created_at"),
     )
+
+
+@dataclass(frozen=True)
+class CheckInCounts:
+    """An event's door figures: tickets checked in, tickets that admit (valid
+    or checked in), and the last scan."""
+
+    checked_in: int = 0
+    admitting: int = 0
+    last_scan: datetime | None = None
+
+
+def event_checkin_counts(*, event_ids: list[int]) -> dict[int, CheckInCounts]:
+    """Check-in figures of many events in one query (the ``ticket_event_status`` index)."""
+    rows = (
+        Ticket.objects.filter(event_id__in=event_ids, status__in=[Ticket.Status.VALID, Ticket.Status.CHECKED_IN])
+        .values("event_id")
+        .annotate(
+            checked_in=Count("id", filter=Q(status=Ticket.Status.CHECKED_IN)),
+            admitting=Count("id"),
+            last_scan=Max("checked_in_at"),
+        )
+        .order_by()
+    )
+    found = {row["event_id"]: CheckInCounts(row["checked_in"], row["admitting"], row["last_scan"]) for row in rows}
+    return {event_id: found.get(event_id, CheckInCounts()) for event_id in event_ids}
+
+
+#: Events at the door: those starting from this long ago on.
+DOOR_EVENTS_SINCE = timedelta(hours=24)
+
+
+def door_events(*, now: datetime | None = None) -> list[Event]:
+    """The events door staff may be scanning for: starting from a day ago on, soonest first."""
+    since = (now or timezone.now()) - DOOR_EVENTS_SINCE
+    return list(Event.objects.filter(starts_at__gte=since).select_related("venue").order_by("starts_at", "id"))

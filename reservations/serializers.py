@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reservations.models import Event, Hold, Order, Seat, Ticket
+from reservations.models import Event, Hold, Order, Refund, Seat, Ticket
 from reservations.selectors import EventCounts
 
 
@@ -21,6 +21,7 @@ def event_data(event: Event, counts: EventCounts) -> dict[str, Any]:
         "max_tickets_per_user": event.max_tickets_per_user,
         "hold_seconds": event.hold_seconds,
         "admission_seconds": event.admission_seconds,
+        "cancel_until": event.cancel_until.isoformat() if event.cancel_until else None,
         "currency": event.currency,
         "price_tiers": [{"grade": g.grade, "price": g.price, "available": g.available} for g in counts.grades],
         "seats_total": counts.total,
@@ -60,13 +61,28 @@ def ticket_data(ticket: Ticket) -> dict[str, Any]:
         "event": ticket.event_id,
         "order": ticket.order_id,
         "status": ticket.status,
+        "checked_in_at": ticket.checked_in_at.isoformat() if ticket.checked_in_at else None,
         "price": ticket.price,
         "seat": ticket_seat_data(ticket.seat),
     }
 
 
+def refund_data(refund: Refund) -> dict[str, Any]:
+    return {
+        "id": refund.id,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "status": refund.status,
+        "reason": refund.reason,
+        "created_at": refund.created_at.isoformat(),
+        "refunded_at": refund.refunded_at.isoformat() if refund.refunded_at else None,
+    }
+
+
 def order_data(order: Order, tickets: list[Ticket] | None = None) -> dict[str, Any]:
-    """The order; ``tickets`` when the caller already has them (a checkout that just wrote them)."""
+    """The order; ``tickets`` when the caller already has them (a checkout
+    that just wrote them: no refunds yet)."""
+    refunds = [] if tickets is not None else [refund_data(r) for r in order.refunds.all()]
     if tickets is None:
         tickets = list(order.tickets.all())
     return {
@@ -78,4 +94,5 @@ def order_data(order: Order, tickets: list[Ticket] | None = None) -> dict[str, A
         "currency": order.currency,
         "created_at": order.created_at.isoformat(),
         "tickets": [ticket_data(t) for t in tickets],
+        "refunds": refunds,
     }

@@ -32,9 +32,12 @@ def event_create(
     admission_seconds: int | None = None,
     arrival_seconds: int | None = None,
     challenge_bits: int | None = None,
+    cancel_hours: float | None = None,
 ) -> Event:
-    """Create an event with its whole seat map, all or nothing."""
+    """Create an event with its whole seat map, all or nothing. With
+    ``cancel_hours`` buyers may cancel until that many hours before it starts."""
     now = timezone.now()
+    starts_at = starts_at or now + timedelta(days=30)
     venue, _ = Venue.objects.get_or_create(name=venue_name)
     fields = {
         "admission_batch_size": batch,
@@ -51,7 +54,8 @@ def event_create(
         venue=venue,
         sale_opens_at=now + timedelta(seconds=opens_in),
         sale_closes_at=sale_closes_at,
-        starts_at=starts_at or now + timedelta(days=30),
+        starts_at=starts_at,
+        cancel_until=None if cancel_hours is None else starts_at - timedelta(hours=cancel_hours),
         currency=currency,
         queue_enabled=queue_enabled,
         **{key: value for key, value in fields.items() if value is not None},

@@ -13,5 +13,7 @@ urlpatterns = [
     path("api/holds/<int:hold_id>/checkout/", api.CheckoutApi.as_view(), name="api-checkout"),
     path("api/orders/", api.OrderListApi.as_view(), name="api-orders"),
     path("api/orders/<int:order_id>/", api.OrderDetailApi.as_view(), name="api-order"),
+    path("api/orders/<int:order_id>/cancel/", api.OrderCancelApi.as_view(), name="api-order-cancel"),
+    path("api/checkin/", api.CheckInApi.as_view(), name="api-checkin"),
     path("api/tickets/", api.TicketListApi.as_view(), name="api-tickets"),
 ]

@@ -317,6 +317,8 @@ BOOKING_ADMISSION_CHECK_ASYNC = "queue_app.admission.admission_require_async"
 # off and a pause widens the gap between check and write, to show the races.
 BOOKING_ROW_LOCKS = True
 BOOKING_RACE_PAUSE_SECONDS = 0.0
+# The same for check-in: False writes a scan without its condition (status still valid).
+CHECKIN_CONDITIONAL_UPDATE = True
 # The same for the seat status snapshot: False lets every stale reader rebuild it.
 SEAT_STATUS_SINGLE_FLIGHT = True
 # A payment still in progress this long after PAYMENT_TIMEOUT_SECONDS is

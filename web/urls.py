@@ -16,6 +16,7 @@ urlpatterns = [
     path("orders/<int:order_id>/", views.order_confirmation, name="order-confirmation"),
     path("tickets/", views.my_tickets, name="my-tickets"),
     path("tickets/<str:code>/qr.svg", views.ticket_qr, name="ticket-qr"),
+    path("door/", views.door_scanner, name="door-scanner"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/login/", views.LimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
@@ -28,6 +29,7 @@ from core.errors import ApplicationError, RateLimited
 from queue_app.admission import admission_is_active
 from queue_app.services import ws_path
 from reservations import selectors
+from reservations.checkin import may_scan_tickets
 from reservations.models import Event, Ticket
 from reservations.serializers import event_data
 from web.forms import SignupForm
@@ -177,6 +179,7 @@ def order_confirmation(request: HttpRequest, order_id: int) -> HttpResponse:
         "orders_api": reverse("api-order", kwargs={"order_id": order_id}),
         "single": True,
         "qr_url": _qr_url_template(),
+        "cancel_url": _cancel_url_template(),
     }
     return render(request, "web/confirmation.html", {"orders_config": config})
 
@@ -184,7 +187,12 @@ def order_confirmation(request: HttpRequest, order_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def my_tickets(request: HttpRequest) -> HttpResponse:
-    config = {"orders_api": reverse("api-orders"), "single": False, "qr_url": _qr_url_template()}
+    config = {
+        "orders_api": reverse("api-orders"),
+        "single": False,
+        "qr_url": _qr_url_template(),
+        "cancel_url": _cancel_url_template(),
+    }
     return render(request, "web/tickets.html", {"orders_config": config})
 
 
@@ -192,14 +200,35 @@ def _qr_url_template() -> str:
     return reverse("web:ticket-qr", kwargs={"code": "CODE"}).replace("CODE", "{code}")
 
 
+def _cancel_url_template() -> str:
+    return reverse("api-order-cancel", kwargs={"order_id": 0}).replace("/0/", "/{id}/")
+
+
 @require_GET
 @login_required
 def ticket_qr(request: HttpRequest, code: str) -> HttpResponse:
-    """The QR code of one of the person's valid tickets, as SVG; 404 for anyone else's."""
+    """The QR code of one of the person's tickets that is not void, as SVG; 404 for anyone else's."""
     if not TICKET_CODE_RE.match(code):
         raise Http404("Not a ticket code.")
-    if not selectors.ticket_list(user_id=request.user.pk).filter(code=code, status=Ticket.Status.VALID).exists():
+    admitting = [Ticket.Status.VALID, Ticket.Status.CHECKED_IN]
+    if not selectors.ticket_list(user_id=request.user.pk).filter(code=code, status__in=admitting).exists():
         raise Http404("No such ticket.")
     response = HttpResponse(qr_svg(data=code), content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@require_GET
+@login_required
+def door_scanner(request: HttpRequest) -> HttpResponse:
+    """Door staff's scanner for phones: the camera reads a ticket's QR code
+    (or staff type it) and ``POST /api/checkin/`` answers green or red.
+    Anyone who may not scan gets 403."""
+    if not may_scan_tickets(request.user):
+        raise PermissionDenied
+    config = {
+        "checkin_api": reverse("api-checkin"),
+        "jsqr_url": static("web/vendor/jsqr/jsQR.js"),
+        "login_url": reverse("web:login") + "?" + urlencode({"next": request.path}),
+    }
+    return render(request, "web/scanner.html", {"events": selectors.door_events(), "scanner_config": config})

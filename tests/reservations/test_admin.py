@@ -16,6 +16,7 @@ from accounts.services import token_issue
 from reservations.checkout import checkout
 from reservations.holds import hold_create
 from reservations.models import Event, Hold, PriceGrade, Seat, Venue
+from reservations.refunds import order_refund
 from reservations.services import event_create
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +31,8 @@ def staff_client(client):
 
 @pytest.fixture
 def one_of_everything(make_user, django_capture_on_commit_callbacks):
-    """An event, a live hold and a paid order (so orders, tickets, payments
-    and confirmations have a row each to open)."""
+    """An event, a live hold, a paid order and a refunded one (so orders,
+    tickets, payments, refunds and confirmations have a row each to open)."""
     event = event_create(name="Show", venue_name="Arena", sections="A:2x3:R:1000,B:1x2:S:500", queue_enabled=False)
     shopper = make_user("shopper")
     hold = Hold.objects.create(event=event, user=shopper, expires_at=timezone.now() + timedelta(minutes=5))
@@ -40,6 +41,14 @@ def one_of_everything(make_user, django_capture_on_commit_callbacks):
     paid = hold_create(event=event, user_id=buyer.id, seat_ids=[seat.id])
     with django_capture_on_commit_callbacks(execute=True):
         checkout(hold_id=paid.id, user_id=buyer.id, payment_token="tok_ok", idempotency_key="admin-fixture")
+    refunded = hold_create(
+        event=event, user_id=buyer.id, seat_ids=[Seat.objects.filter(event=event, section="A").first().id]
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        order = checkout(
+            hold_id=refunded.id, user_id=buyer.id, payment_token="tok_ok", idempotency_key="refunded"
+        ).order
+        order_refund(order_id=order.id)  # a refund to open too
     token_issue(user=shopper)
     Group.objects.create(name="Organizers")
     return event, hold

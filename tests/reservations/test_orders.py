@@ -7,8 +7,8 @@ import pytest
 from reservations.checkout import checkout
 from reservations.holds import hold_create
 from reservations.models import Order, Payment, Seat, Ticket
-from reservations.orders import order_refund
 from reservations.payments import TestGateway
+from reservations.refunds import order_refund
 from tests.reservations.conftest import seat_ids
 
 pytestmark = pytest.mark.django_db

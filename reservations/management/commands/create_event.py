@@ -31,6 +31,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--challenge-bits", type=int, help="Proof of work asked at a first join, in zero bits (0: none)."
         )
+        parser.add_argument(
+            "--cancel-hours",
+            type=float,
+            help="Buyers may cancel their orders until this many hours before the event starts (default: never).",
+        )
         parser.add_argument("--currency", default="KRW")
         parser.add_argument("--no-queue", action="store_true", help="Admit every logged-in user at once.")
 
@@ -43,6 +48,8 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name.replace('_', '-')} must not be negative")
         if options["opens_in"] < 0:
             raise CommandError("--opens-in must not be negative")
+        if options["cancel_hours"] is not None and not 0 <= options["cancel_hours"] < 24 * 366:
+            raise CommandError("--cancel-hours must be between 0 and a year (8784)")
         try:
             event = event_create(
                 name=options["name"],
@@ -59,6 +66,7 @@ class Command(BaseCommand):
                 admission_seconds=options["admission_seconds"],
                 arrival_seconds=options["arrival_seconds"],
                 challenge_bits=options["challenge_bits"],
+                cancel_hours=options["cancel_hours"],
             )
         except Invalid as exc:
             fields = exc.extra.get("fields", {})

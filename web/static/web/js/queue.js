@@ -1,6 +1,8 @@
 /* The waiting page: join (idempotent), then live updates over the WebSocket,
  * with reconnect + backoff and plain polling of GET .../queue/ while the
- * socket is down. The socket only notifies; the GET is the truth. */
+ * socket is down. The socket only notifies; the GET is the truth. A sold-out
+ * sale keeps the page listening: seats that come back (a cancellation) say
+ * "resumed", and the page goes back to the line (or joins it). */
 (function () {
   "use strict";
   var cfg = T.readJson("queue-config");
@@ -12,7 +14,8 @@
   var attempts = 0;
   var reconnectTimer = null;
   var pollTimer = null;
-  var finished = false; // admitted, sold out, closed: stop all live work
+  var finished = false; // admitted, closed, expired: stop all live work
+  var soldOut = false; // sold out: keep listening in case seats come back
   var paused = cfg.event.status === "paused";
   var lastState = null;
 
@@ -53,6 +56,7 @@
 
   function showPosition(p) {
     if (finished) return;
+    if (soldOut) reopened();
     lastState = "waiting";
     $("queue-live").hidden = false;
     $("queue-opens").hidden = true;
@@ -82,8 +86,7 @@
     $("leave-button").hidden = true;
     $("queue-title").textContent = "Waiting line for " + cfg.event.name;
     $("queue-intro").hidden = true;
-    if (kind === "sold_out") message("error", "Sold out. Every seat has been sold, so the line has closed. We are sorry.");
-    else if (kind === "closed") message("muted", "The sale has closed.");
+    if (kind === "closed") message("muted", "The sale has closed.");
     else if (kind === "expired") {
       message("warn", "Your turn to choose seats has ended. You can join the line again at the back.");
       $("rejoin-box").hidden = false;
@@ -96,6 +99,31 @@
       message("warn", "We lost your place in line after a fault on our side. We are sorry: please join the line again.");
       $("rejoin-box").hidden = false;
     }
+  }
+
+  /* Every seat is sold. The page stays connected: if an order is cancelled
+   * and seats come back, the line moves again and whoever kept their place
+   * keeps it. */
+  function showSoldOut() {
+    if (finished) return;
+    soldOut = true;
+    lastState = "sold_out";
+    $("queue-live").hidden = true;
+    $("queue-opens").hidden = true;
+    $("queue-title").textContent = "Waiting line for " + cfg.event.name;
+    $("queue-intro").hidden = true;
+    message("error", "Sold out. Every seat has been sold. Keep this page open: if seats come back (a buyer cancels), it tells you at once and you keep your place in line.");
+    if (socket && socket.readyState === 1) setConn("ok", "Listening for returned seats");
+    connect();
+  }
+
+  /* The sale is on again after it sold out: back to the line. */
+  function reopened() {
+    if (!soldOut) return;
+    soldOut = false;
+    $("queue-intro").hidden = false;
+    message("ok", "Seats came back on sale! The line is moving again.");
+    window.setTimeout(function () { if (!soldOut && !finished && lastState === "waiting") message("", ""); }, 6000);
   }
 
   /* Another tab or window of this person opened the line (one socket per person per event). */
@@ -117,10 +145,10 @@
     if (!s) return;
     if (s.state === "waiting") showPosition(s);
     else if (s.state === "admitted") goToSeats();
-    else if (s.state === "sold_out") showEnded("sold_out");
+    else if (s.state === "sold_out") showSoldOut();
     else if (s.state === "closed") showEnded("closed");
     else if (s.state === "expired") showEnded("expired");
-    else if (s.state === "not_in_queue") join();
+    else if (s.state === "not_in_queue") { reopened(); join(); }
   }
 
   /* The join challenge: a single-use puzzle solved in a Web Worker (pow-worker.js), progress shown. */
@@ -166,7 +194,7 @@
         });
       }
       if (code === "sale_not_open") { waitForOpening(r.data.opens_at); return; }
-      if (code === "sold_out") { showEnded("sold_out"); return; }
+      if (code === "sold_out") { showSoldOut(); return; }
       if (code === "sale_closed") { showEnded("closed"); return; }
       var retry = Number(r.headers.get("Retry-After")) || Math.min(30, Math.pow(2, attempts++));
       message(r.status === 0 ? "warn" : "error",
@@ -218,7 +246,7 @@
     socket.onopen = function () {
       attempts = 0;
       stopPolling();
-      setConn("ok", "Live");
+      setConn("ok", soldOut ? "Listening for returned seats" : "Live");
       // Race-free start: the socket is up, now read the real state once.
       poll();
     };
@@ -229,9 +257,10 @@
       else if (msg.type === "admitted") goToSeats();
       else if (msg.type === "expired") showEnded(msg.reason === "not_arrived" ? "not_arrived" : "expired");
       else if (msg.type === "not_in_queue") showEnded("lost");
-      else if (msg.type === "sold_out") showEnded("sold_out");
+      else if (msg.type === "sold_out") showSoldOut();
       else if (msg.type === "closed") showEnded("closed");
       else if (msg.type === "paused") showPaused(true);
+      else if (msg.type === "resumed" && soldOut) poll(); // seats came back: read the state (the line, or join it)
       else if (msg.type === "resumed") showPaused(false);
     };
     socket.onclose = function (ev) {
@@ -287,7 +316,7 @@
   }
 
   if (paused) showPaused(true);
-  if (cfg.event.status === "sold_out") showEnded("sold_out");
+  if (cfg.event.status === "sold_out") showSoldOut();
   else if (cfg.event.status === "closed") showEnded("closed");
   else start();
 })();

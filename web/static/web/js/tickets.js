@@ -1,5 +1,9 @@
 /* Confirmation and My tickets: orders from the API, each ticket with its
- * code and a QR code (an SVG drawn server-side from the code). */
+ * code and a QR code (an SVG drawn server-side from the code), whether it was
+ * checked in, and the order's refunds. An order of an event that takes
+ * cancellations can be cancelled here until the event's deadline
+ * (POST /api/orders/{id}/cancel/): its tickets become void, its seats go
+ * back on sale and the payment is refunded. */
 (function () {
   "use strict";
   var cfg = T.readJson("orders-config");
@@ -15,32 +19,97 @@
         alt: "QR code of ticket " + ticket.code, loading: "lazy",
       })
       : T.el("div", { class: "qr qr-void", text: "Void" });
-    return T.el("li", { class: "ticket" + (valid ? "" : " ticket-void"), "data-ticket-code": ticket.code }, [
+    var lines = [
+      T.el("p", { class: "ticket-seat", text: T.seatLabel(seat) }),
+      T.el("p", { class: "small muted", text: "Grade " + seat.grade + " · " + T.money(seat.price, order.currency) }),
+      T.el("p", { class: "ticket-code-line" }, [T.el("span", { class: "small muted", text: "Ticket code " }), T.el("code", { class: "ticket-code", text: ticket.code })]),
+    ];
+    if (ticket.status === "checked_in") {
+      lines.push(T.el("p", { class: "small ticket-used", text: "Checked in " + T.dateTime(ticket.checked_in_at) }));
+    }
+    return T.el("li", { class: "ticket" + (valid ? "" : " ticket-void"), "data-ticket-code": ticket.code, "data-status": ticket.status }, [
       img,
-      T.el("div", { class: "ticket-body" }, [
-        T.el("p", { class: "ticket-seat", text: T.seatLabel(seat) }),
-        T.el("p", { class: "small muted", text: "Grade " + seat.grade + " · " + T.money(seat.price, order.currency) }),
-        T.el("p", { class: "ticket-code-line" }, [T.el("span", { class: "small muted", text: "Ticket code " }), T.el("code", { class: "ticket-code", text: ticket.code })]),
-      ]),
+      T.el("div", { class: "ticket-body" }, lines),
     ]);
+  }
+
+  function refundLines(order) {
+    return (order.refunds || []).map(function (r) {
+      var text = r.status === "refunded"
+        ? "Refunded " + T.money(r.amount, r.currency) + " to your card on " + T.dateTime(r.refunded_at) + "."
+        : "Refund of " + T.money(r.amount, r.currency) + " to your card: on its way.";
+      return T.el("p", { class: "small refund-line refund-" + r.status, text: text });
+    });
+  }
+
+  /* The cancel button and its two-step confirmation, or why there is none. */
+  function cancelBox(order) {
+    var e = events[order.event];
+    var live = (order.tickets || []).filter(function (t) { return t.status !== "void"; });
+    if (!e || order.status !== "paid" || !live.length) return null;
+    var used = live.some(function (t) { return t.status === "checked_in"; });
+    var until = e.cancel_until ? new Date(e.cancel_until) : null;
+    if (!until) return T.el("p", { class: "small muted", text: "This event does not take cancellations." });
+    if (until <= new Date()) return T.el("p", { class: "small muted", text: "Cancellation closed on " + T.dateTime(e.cancel_until) + "." });
+    if (used) return T.el("p", { class: "small muted", text: "A ticket of this order was used at the door, so it can no longer be cancelled." });
+    var refund = live.reduce(function (sum, t) { return sum + t.price; }, 0);
+    var box = T.el("div", { class: "cancel-box" });
+    var ask = T.el("button", { type: "button", class: "button button-ghost cancel-open", text: "Cancel this order" });
+    var note = T.el("p", { class: "small muted", text: "You can cancel until " + T.dateTime(e.cancel_until) + "." });
+    var confirm = T.el("div", { class: "cancel-confirm notice notice-warn", role: "group", "aria-label": "Confirm the cancellation of order " + order.id }, [
+      T.el("p", { text: "Cancel order #" + order.id + "? " + (live.length === 1
+        ? "Its ticket stops working at once, the seat goes back on sale, and "
+        : "Its " + live.length + " tickets stop working at once, the seats go back on sale, and ") +
+        T.money(refund, order.currency) + " is refunded to your card. This cannot be undone." }),
+      T.el("button", { type: "button", class: "button button-primary cancel-yes", text: "Yes, cancel the order" }),
+      T.el("button", { type: "button", class: "button button-ghost cancel-no", text: "Keep my tickets" }),
+    ]);
+    confirm.hidden = true;
+    var status = T.el("p", { class: "small", role: "status" });
+    ask.addEventListener("click", function () { confirm.hidden = false; ask.hidden = true; confirm.querySelector(".cancel-yes").focus(); });
+    confirm.querySelector(".cancel-no").addEventListener("click", function () { confirm.hidden = true; ask.hidden = false; ask.focus(); });
+    confirm.querySelector(".cancel-yes").addEventListener("click", function (ev) {
+      ev.target.disabled = true;
+      status.textContent = "Cancelling…";
+      T.api("POST", cfg.cancel_url.replace("{id}", String(order.id))).then(function (r) {
+        if (r.ok) {
+          var card = document.querySelector('[data-order-id="' + order.id + '"]');
+          card.replaceWith(orderCard(r.data));
+          T.say("orders-message", "ok", "Order #" + order.id + " is cancelled. Its seats are back on sale and your refund is on its way.");
+          return;
+        }
+        ev.target.disabled = false;
+        status.textContent = "";
+        T.say("orders-message", "error", T.errorDetail(r, "We could not cancel this order. Please try again."));
+      });
+    });
+    box.appendChild(note);
+    box.appendChild(ask);
+    box.appendChild(confirm);
+    box.appendChild(status);
+    return box;
   }
 
   function orderCard(order) {
     var e = events[order.event];
+    var badge = order.status === "paid" ? ["on-sale", "Paid"] : order.status === "refunded" ? ["closed", "Cancelled and refunded"] : ["closed", order.status];
     var head = T.el("header", { class: "order-head" }, [
       T.el("div", {}, [
         T.el("h2", { class: "order-title", text: e ? e.name : "Event #" + order.event }),
         T.el("p", { class: "muted small", text: e ? e.venue + " · " + T.dateTime(e.starts_at) : "" }),
       ]),
       T.el("div", { class: "order-meta" }, [
-        T.el("span", { class: "badge badge-" + (order.status === "paid" ? "on-sale" : "closed"), text: order.status === "paid" ? "Paid" : order.status === "refunded" ? "Refunded" : order.status }),
+        T.el("span", { class: "badge badge-" + badge[0], text: badge[1] }),
         T.el("p", { class: "small muted", text: "Order #" + order.id + " · " + T.dateTime(order.created_at) }),
         T.el("p", { class: "order-total", text: T.money(order.total, order.currency) }),
       ]),
     ]);
     var list = T.el("ul", { class: "tickets", "aria-label": "Tickets of order " + order.id });
     (order.tickets || []).forEach(function (t) { list.appendChild(ticketCard(t, order)); });
-    return T.el("article", { class: "card order", "data-order-id": String(order.id) }, [head, list]);
+    var parts = [head, list].concat(refundLines(order));
+    var cancel = cfg.single ? null : cancelBox(order);
+    if (cancel) parts.push(cancel);
+    return T.el("article", { class: "card order", "data-order-id": String(order.id), "data-status": order.status }, parts);
   }
 
   function show(orders) {
