@@ -324,7 +324,7 @@ class Ticket(models.Model):
         VOID = "void"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="tickets")
-    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="tickets")
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="tickets", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets", db_index=False)
     seat = models.ForeignKey(Seat, on_delete=models.PROTECT, related_name="tickets")
     code = models.CharField(max_length=64, unique=True)
