@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 from django.http import HttpResponse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -54,22 +56,26 @@ def _int_or_none(data: dict[str, Any], name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(f"{name} must be an integer.", fields={name: ["Must be an integer."]})
+        raise Invalid(
+            format_lazy(_("{name} must be an integer."), name=name), fields={name: [_("Must be an integer.")]}
+        )
     return value
 
 
 def _hold_input(data: Any) -> dict[str, Any]:
     """The hold body's shape: ``seat_ids`` (integers), or ``quantity`` and ``grade``."""
     if not isinstance(data, dict):
-        raise Invalid("Send a JSON object with seat_ids, or quantity and grade.")
+        raise Invalid(_("Send a JSON object with seat_ids, or quantity and grade."))
     seat_ids = data.get("seat_ids")
     if seat_ids is not None and (
         not isinstance(seat_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in seat_ids)
     ):
-        raise Invalid("seat_ids must be a list of seat ids.", fields={"seat_ids": ["Must be a list of integers."]})
+        raise Invalid(
+            _("seat_ids must be a list of seat ids."), fields={"seat_ids": [_("Must be a list of integers.")]}
+        )
     grade = data.get("grade")
     if grade is not None and not isinstance(grade, str):
-        raise Invalid("grade must be a string.", fields={"grade": ["Must be a string."]})
+        raise Invalid(_("grade must be a string."), fields={"grade": [_("Must be a string.")]})
     return {"seat_ids": seat_ids, "quantity": _int_or_none(data, "quantity"), "grade": grade}
 
 
@@ -91,7 +97,7 @@ def _since(request: Request) -> int | None:
     if raw is None:
         return None
     if not SINCE.fullmatch(raw):
-        raise Invalid("since must be a version: a whole number.", fields={"since": ["Must be a whole number."]})
+        raise Invalid(_("since must be a version: a whole number."), fields={"since": [_("Must be a whole number.")]})
     return int(raw)
 
 

@@ -59,7 +59,7 @@ def event_create(
     try:
         event.full_clean(exclude=["venue"])
     except ValidationError as exc:
-        raise Invalid("The event is not valid.", fields=exc.message_dict) from None
+        raise Invalid(_("The event is not valid."), fields=exc.message_dict) from None
     event.save()
     seat_map_generate(event=event, spec=sections)
     return event

@@ -70,6 +70,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.HeaderTextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of pages, e-mails and API details: the switcher's cookie,
+    # else Accept-Language (core.i18n makes the same choice on the fast paths).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -148,7 +151,14 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
-LANGUAGE_CODE = "en-us"
+# Korean and English: pages, e-mails and API ``detail`` messages (codes stay
+# English identifiers). The catalogues are locale/<lang>/LC_MESSAGES/*.po,
+# compiled to .mo by ``manage.py translations_compile`` (pure Python, no GNU
+# gettext needed), which dev.py and the Dockerfile run.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ko", "한국어")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The zone of every event's dates (pages and PDF tickets say it by name).
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
