@@ -9,9 +9,11 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.utils.text import format_lazy
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,6 +27,7 @@ from reservations.gates import admission_check
 from reservations.health import booking_latency_record
 from reservations.holds import hold_create, hold_release
 from reservations.serializers import event_data, hold_data, order_data, ticket_data
+from reservations.ticket_pdf import ticket_pdf
 
 
 class EventListApi(APIView):
@@ -206,3 +209,37 @@ class OrderDetailApi(APIView):
 class TicketListApi(APIView):
     def get(self, request: Request) -> Response:
         return Response([ticket_data(t) for t in selectors.ticket_list(user_id=request.user.id)])
+
+
+class PdfRenderer(BaseRenderer):
+    """Lets ``Accept: application/pdf`` through content negotiation; the view writes the bytes."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> Any:
+        return data
+
+
+class TicketPdfApi(APIView):
+    """One of the person's tickets as a PDF, in the request's language; 404
+    for anyone else's ticket, as for none; 429 past ``RATE_LIMIT_PDF`` (a
+    PDF costs about 50 ms of CPU). Errors are the contract's JSON whatever
+    ``Accept`` asked for."""
+
+    renderer_classes = [JSONRenderer, PdfRenderer]
+
+    def get(self, request: Request, ticket_id: int) -> HttpResponse:
+        ticket = selectors.ticket_get_or_404(ticket_id=ticket_id, user_id=request.user.id)
+        rate_limit_check(scope="ticket_pdf", subject=request.user.id, setting="RATE_LIMIT_PDF")
+        response = HttpResponse(ticket_pdf(ticket=ticket, language=get_language()), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="ticket-{ticket.id}.pdf"'
+        response["Cache-Control"] = "private, no-store"  # a ticket can be voided: never serve an old copy
+        return response
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return response

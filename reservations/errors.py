@@ -19,6 +19,7 @@ error_messages = {
     "event_not_found": _("No such event."),
     "hold_not_found": _("No such hold."),
     "order_not_found": _("No such order."),
+    "ticket_not_found": _("No such ticket."),
     "sale_not_open": _("The sale has not opened yet."),
     "sale_paused": _("The sale is paused."),
     "sale_closed": _("The sale is closed."),
@@ -47,6 +48,10 @@ def hold_not_found() -> NotFound:
 
 def order_not_found() -> NotFound:
     return NotFound(error_messages["order_not_found"])
+
+
+def ticket_not_found() -> NotFound:
+    return NotFound(error_messages["ticket_not_found"])
 
 
 def already_checked_out() -> Conflict:

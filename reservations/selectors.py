@@ -9,14 +9,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from core.pg import sync_db
 from reservations.availability import seat_free_q, seat_public_status
-from reservations.errors import event_not_found, hold_not_found, order_not_found
+from reservations.errors import event_not_found, hold_not_found, order_not_found, ticket_not_found
 from reservations.models import Event, Hold, Order, Seat, Ticket
 
 
@@ -211,3 +213,23 @@ def order_get_or_404(*, order_id: int, user_id: int) -> Order:
 
 def ticket_list(*, user_id: int) -> QuerySet[Ticket]:
     return Ticket.objects.filter(user_id=user_id).select_related("seat__grade", "order").order_by("-order_id", "id")
+
+
+def event_time_zone(event: Event) -> ZoneInfo:
+    """The zone an event's dates are told in (tickets, e-mails): the site's
+    ``TIME_ZONE``, one per deployment. Events carry no zone of their own
+    yet; a venue field would take a migration, and this function its place."""
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def ticket_get_or_404(*, ticket_id: int, user_id: int) -> Ticket:
+    """The user's own ticket with its event, venue, seat and grade; 404 for
+    anyone else's, as for one that does not exist."""
+    ticket = (
+        Ticket.objects.filter(pk=ticket_id, user_id=user_id)
+        .select_related("event__venue", "seat__grade", "order", "user")
+        .first()
+    )
+    if ticket is None:
+        raise ticket_not_found()
+    return ticket

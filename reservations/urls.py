@@ -14,4 +14,5 @@ urlpatterns = [
     path("api/orders/", api.OrderListApi.as_view(), name="api-orders"),
     path("api/orders/<int:order_id>/", api.OrderDetailApi.as_view(), name="api-order"),
     path("api/tickets/", api.TicketListApi.as_view(), name="api-tickets"),
+    path("api/tickets/<int:ticket_id>/pdf/", api.TicketPdfApi.as_view(), name="api-ticket-pdf"),
 ]
