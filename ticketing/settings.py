@@ -93,6 +93,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -199,6 +200,8 @@ RATE_LIMIT_JOIN = env.str("RATE_LIMIT_JOIN", default="30/m")
 RATE_LIMIT_HOLD = env.str("RATE_LIMIT_HOLD", default="60/m")
 RATE_LIMIT_REGISTER = env.str("RATE_LIMIT_REGISTER", default="20/h")
 RATE_LIMIT_LOGIN = env.str("RATE_LIMIT_LOGIN", default="20/m")
+# A PDF ticket costs about 50 ms of CPU (the font's subset is embedded anew): per user.
+RATE_LIMIT_PDF = env.str("RATE_LIMIT_PDF", default="30/m")
 # The join challenge of events with challenge_bits > 0 (queue_app.challenge):
 # the verifier class, and Cloudflare Turnstile's keys for TurnstileVerifier.
 JOIN_CHALLENGE_VERIFIER = env.str("JOIN_CHALLENGE_VERIFIER", default="queue_app.challenge.ProofOfWork")

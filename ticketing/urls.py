@@ -9,7 +9,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.urls import include, path
 from django.utils.translation import gettext
+from django.views.decorators.cache import cache_control
 from django.views.defaults import bad_request, page_not_found
+from django.views.i18n import JavaScriptCatalog
 
 from core import ops
 from core.errors import ErrorParts, error_parts, request_error_parts, server_error_parts, service_error_parts
@@ -19,6 +21,14 @@ urlpatterns = [
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    # The language switcher (a form posting to set_language) and the pages'
+    # JavaScript translations (cached a day: the URL names language and version).
+    path("i18n/", include("django.conf.urls.i18n")),
+    path(
+        "jsi18n/",
+        cache_control(max_age=86400, private=True)(JavaScriptCatalog.as_view(domain="djangojs")),
+        name="javascript-catalog",
+    ),
     path("", include("accounts.urls")),
     path("", include("reservations.urls")),
     path("", include("queue_app.urls")),

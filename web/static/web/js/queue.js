@@ -39,8 +39,8 @@
     $("queue-live").hidden = false;
     $("position").textContent = "0";
     setProgress(100);
-    message("ok", "It's your turn! Taking you to the seat map…");
-    setConn("ok", "Admitted");
+    message("ok", gettext("It's your turn! Taking you to the seat map…"));
+    setConn("ok", gettext("Admitted"));
     window.setTimeout(function () { window.location.assign(cfg.seats_url); }, 600);
   }
 
@@ -48,7 +48,7 @@
     percent = Math.max(0, Math.min(100, Math.round(percent)));
     $("progress-bar").style.width = percent + "%";
     $("progress").setAttribute("aria-valuenow", String(percent));
-    $("progress").setAttribute("aria-valuetext", percent + "% of the way to the front");
+    $("progress").setAttribute("aria-valuetext", interpolate(gettext("%(percent)s of the way to the front"), { percent: percent + "%" }, true));
   }
 
   function showPosition(p) {
@@ -58,11 +58,11 @@
     $("queue-opens").hidden = true;
     $("rejoin-box").hidden = true;
     $("queue-intro").hidden = false;
-    $("queue-title").textContent = "You are in line for " + cfg.event.name;
+    $("queue-title").textContent = interpolate(gettext("You are in line for %s"), [cfg.event.name]);
     var position = Number(p.position);
-    $("position").textContent = position.toLocaleString();
-    $("waiting-total").textContent = Number(p.waiting_total || 0).toLocaleString();
-    $("eta").textContent = paused ? "paused" : T.roughWait(p.eta_seconds);
+    $("position").textContent = position.toLocaleString(T.lang);
+    $("waiting-total").textContent = Number(p.waiting_total || 0).toLocaleString(T.lang);
+    $("eta").textContent = paused ? gettext("paused") : T.roughWait(p.eta_seconds);
     $("likely-sold-out").hidden = !p.likely_sold_out;
     // The bar measures progress from the place first seen on this device,
     // so a reload keeps it where it was.
@@ -78,22 +78,22 @@
     localStorage.removeItem(startKey);
     $("queue-live").hidden = true;
     $("queue-opens").hidden = true;
-    setConn("off", "Not waiting");
+    setConn("off", gettext("Not waiting"));
     $("leave-button").hidden = true;
-    $("queue-title").textContent = "Waiting line for " + cfg.event.name;
+    $("queue-title").textContent = interpolate(gettext("Waiting line for %s"), [cfg.event.name]);
     $("queue-intro").hidden = true;
-    if (kind === "sold_out") message("error", "Sold out. Every seat has been sold, so the line has closed. We are sorry.");
-    else if (kind === "closed") message("muted", "The sale has closed.");
+    if (kind === "sold_out") message("error", gettext("Sold out. Every seat has been sold, so the line has closed. We are sorry."));
+    else if (kind === "closed") message("muted", gettext("The sale has closed."));
     else if (kind === "expired") {
-      message("warn", "Your turn to choose seats has ended. You can join the line again at the back.");
+      message("warn", gettext("Your turn to choose seats has ended. You can join the line again at the back."));
       $("rejoin-box").hidden = false;
     }
     else if (kind === "not_arrived") {
-      message("warn", "It was your turn, but the seat map was not opened in time, so your turn went to the next person in line. You can join the line again at the back.");
+      message("warn", gettext("It was your turn, but the seat map was not opened in time, so your turn went to the next person in line. You can join the line again at the back."));
       $("rejoin-box").hidden = false;
     }
     else if (kind === "lost") {
-      message("warn", "We lost your place in line after a fault on our side. We are sorry: please join the line again.");
+      message("warn", gettext("We lost your place in line after a fault on our side. We are sorry: please join the line again."));
       $("rejoin-box").hidden = false;
     }
   }
@@ -101,15 +101,15 @@
   /* Another tab or window of this person opened the line (one socket per person per event). */
   function showElsewhere() {
     stopLive();
-    setConn("off", "Open in another tab");
-    message("warn", "This waiting line is open in another tab or window, which keeps your place. This tab has stopped updating; reload it to follow the line here instead.");
+    setConn("off", gettext("Open in another tab"));
+    message("warn", gettext("This waiting line is open in another tab or window, which keeps your place. This tab has stopped updating; reload it to follow the line here instead."));
   }
 
   function showPaused(isPaused) {
     paused = isPaused;
-    if (isPaused) $("eta").textContent = "paused";
-    if (isPaused) message("warn", "The organizer has paused the sale. You keep your place in line; it moves again when the sale resumes.");
-    else message("ok", "The sale has resumed.");
+    if (isPaused) $("eta").textContent = gettext("paused");
+    if (isPaused) message("warn", gettext("The organizer has paused the sale. You keep your place in line; it moves again when the sale resumes."));
+    else message("ok", gettext("The sale has resumed."));
     if (!isPaused) window.setTimeout(function () { if (!paused) message("", ""); }, 4000);
   }
 
@@ -126,7 +126,7 @@
   /* The join challenge: a single-use puzzle solved in a Web Worker (pow-worker.js), progress shown. */
   function solveChallenge() {
     $("challenge-box").hidden = false;
-    setConn("wait", "Checking…");
+    setConn("wait", gettext("Checking…"));
     return T.api("POST", cfg.challenge_api).then(function (r) {
       if (!r.ok) return null;
       return new Promise(function (resolve) {
@@ -149,7 +149,7 @@
 
   function join(proof, retried) {
     message("", "");
-    setConn("wait", "Joining the line…");
+    setConn("wait", gettext("Joining the line…"));
     return T.api("POST", cfg.api, proof || undefined).then(function (r) {
       if (r.ok) {
         applyState(r.data);
@@ -162,7 +162,7 @@
       if (code === "challenge_required" || (code === "challenge_failed" && !retried)) {
         return solveChallenge().then(function (answer) {
           if (answer) return join(answer, code === "challenge_failed");
-          message("error", "The check could not be completed in this browser. Please reload the page.");
+          message("error", gettext("The check could not be completed in this browser. Please reload the page."));
         });
       }
       if (code === "sale_not_open") { waitForOpening(r.data.opens_at); return; }
@@ -170,14 +170,15 @@
       if (code === "sale_closed") { showEnded("closed"); return; }
       var retry = Number(r.headers.get("Retry-After")) || Math.min(30, Math.pow(2, attempts++));
       message(r.status === 0 ? "warn" : "error",
-        (r.status === 0 ? "We could not reach the server." : T.errorDetail(r)) + " Trying again in " + Math.ceil(retry) + " s…");
-      setConn("off", "Offline");
+        (r.status === 0 ? gettext("We could not reach the server.") : T.errorDetail(r)) + " " +
+        interpolate(gettext("Trying again in %s s…"), [Math.ceil(retry)]));
+      setConn("off", gettext("Offline"));
       window.setTimeout(function () { join(proof, retried); }, retry * 1000);
     });
   }
 
   function waitForOpening(opensAt) {
-    setConn("wait", "Waiting for the sale to open");
+    setConn("wait", gettext("Waiting for the sale to open"));
     $("queue-opens").hidden = false;
     $("queue-live").hidden = true;
     var at = $("opens-at");
@@ -214,11 +215,11 @@
       scheduleReconnect();
       return;
     }
-    setConn("wait", attempts ? "Reconnecting…" : "Connecting…");
+    setConn("wait", attempts ? gettext("Reconnecting…") : gettext("Connecting…"));
     socket.onopen = function () {
       attempts = 0;
       stopPolling();
-      setConn("ok", "Live");
+      setConn("ok", gettext("Live"));
       // Race-free start: the socket is up, now read the real state once.
       poll();
     };
@@ -249,13 +250,13 @@
     // Exponential backoff with jitter: 1, 2, 4 ... 30 s, so a server restart is not stampeded.
     var delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
     attempts += 1;
-    setConn("wait", "Reconnecting… (updates every few seconds meanwhile)");
+    setConn("wait", gettext("Reconnecting… (updates every few seconds meanwhile)"));
     clearTimeout(reconnectTimer);
     reconnectTimer = setTimeout(connect, delay);
   }
 
   $("leave-button").addEventListener("click", function () {
-    if (!window.confirm("Leave the line? If you come back you start again at the back.")) return;
+    if (!window.confirm(gettext("Leave the line? If you come back you start again at the back."))) return;
     T.api("DELETE", cfg.api).then(function () {
       stopLive();
       localStorage.removeItem(startKey);

@@ -1,5 +1,5 @@
 /* Confirmation and My tickets: orders from the API, each ticket with its
- * code and a QR code (an SVG drawn server-side from the code). */
+ * code, a QR code (an SVG drawn server-side from the code) and its PDF. */
 (function () {
   "use strict";
   var cfg = T.readJson("orders-config");
@@ -12,16 +12,23 @@
     var img = valid
       ? T.el("img", {
         class: "qr", src: cfg.qr_url.replace("{code}", encodeURIComponent(ticket.code)), width: "132", height: "132",
-        alt: "QR code of ticket " + ticket.code, loading: "lazy",
+        alt: interpolate(gettext("QR code of ticket %s"), [ticket.code]), loading: "lazy",
       })
-      : T.el("div", { class: "qr qr-void", text: "Void" });
+      : T.el("div", { class: "qr qr-void", text: gettext("Void") });
+    var pdf = valid
+      ? T.el("a", {
+        class: "button button-small button-secondary ticket-pdf", href: cfg.pdf_url.replace("{id}", String(ticket.id)),
+        download: "ticket-" + ticket.id + ".pdf", text: gettext("Download PDF"),
+        "aria-label": interpolate(gettext("Download the PDF ticket for %s"), [T.seatLabel(seat)]),
+      })
+      : null;
     return T.el("li", { class: "ticket" + (valid ? "" : " ticket-void"), "data-ticket-code": ticket.code }, [
       img,
       T.el("div", { class: "ticket-body" }, [
         T.el("p", { class: "ticket-seat", text: T.seatLabel(seat) }),
-        T.el("p", { class: "small muted", text: "Grade " + seat.grade + " · " + T.money(seat.price, order.currency) }),
-        T.el("p", { class: "ticket-code-line" }, [T.el("span", { class: "small muted", text: "Ticket code " }), T.el("code", { class: "ticket-code", text: ticket.code })]),
-      ]),
+        T.el("p", { class: "small muted", text: interpolate(gettext("Grade %s"), [seat.grade]) + " · " + T.money(seat.price, order.currency) }),
+        T.el("p", { class: "ticket-code-line" }, [T.el("span", { class: "small muted", text: gettext("Ticket code") + " " }), T.el("code", { class: "ticket-code", text: ticket.code })]),
+      ].concat(pdf ? [T.el("p", {}, [pdf])] : [])),
     ]);
   }
 
@@ -29,16 +36,16 @@
     var e = events[order.event];
     var head = T.el("header", { class: "order-head" }, [
       T.el("div", {}, [
-        T.el("h2", { class: "order-title", text: e ? e.name : "Event #" + order.event }),
+        T.el("h2", { class: "order-title", text: e ? e.name : interpolate(gettext("Event #%s"), [order.event]) }),
         T.el("p", { class: "muted small", text: e ? e.venue + " · " + T.dateTime(e.starts_at) : "" }),
       ]),
       T.el("div", { class: "order-meta" }, [
-        T.el("span", { class: "badge badge-" + (order.status === "paid" ? "on-sale" : "closed"), text: order.status === "paid" ? "Paid" : order.status === "refunded" ? "Refunded" : order.status }),
-        T.el("p", { class: "small muted", text: "Order #" + order.id + " · " + T.dateTime(order.created_at) }),
+        T.el("span", { class: "badge badge-" + (order.status === "paid" ? "on-sale" : "closed"), text: order.status === "paid" ? gettext("Paid") : order.status === "refunded" ? gettext("Refunded") : order.status }),
+        T.el("p", { class: "small muted", text: interpolate(gettext("Order #%s"), [order.id]) + " · " + T.dateTime(order.created_at) }),
         T.el("p", { class: "order-total", text: T.money(order.total, order.currency) }),
       ]),
     ]);
-    var list = T.el("ul", { class: "tickets", "aria-label": "Tickets of order " + order.id });
+    var list = T.el("ul", { class: "tickets", "aria-label": interpolate(gettext("Tickets of order %s"), [order.id]) });
     (order.tickets || []).forEach(function (t) { list.appendChild(ticketCard(t, order)); });
     return T.el("article", { class: "card order", "data-order-id": String(order.id) }, [head, list]);
   }
@@ -48,8 +55,8 @@
     box.textContent = "";
     if (!orders.length) {
       box.appendChild(T.el("div", { class: "card empty" }, [
-        T.el("p", { text: "You have no tickets yet." }),
-        T.el("a", { class: "button button-primary", href: "/", text: "Find an event" }),
+        T.el("p", { text: gettext("You have no tickets yet.") }),
+        T.el("a", { class: "button button-primary", href: "/", text: gettext("Find an event") }),
       ]));
       return;
     }
@@ -62,7 +69,7 @@
     if (results[1].ok) results[1].data.forEach(function (e) { events[e.id] = e; });
     if (!r.ok) {
       $("orders").textContent = "";
-      T.say("orders-message", "error", r.status === 404 ? "We could not find this order." : T.errorDetail(r, "We could not load your tickets."));
+      T.say("orders-message", "error", r.status === 404 ? gettext("We could not find this order.") : T.errorDetail(r, gettext("We could not load your tickets.")));
       return;
     }
     show(cfg.single ? [r.data] : r.data);
