@@ -21,6 +21,8 @@ from django.utils import translation
 
 #: How ``patch_vary_headers`` splits a ``Vary`` header.
 VARY_SPLIT = re.compile(r"\s*,\s*")
+#: Longest Accept-Language whose choice is kept (browsers send under 100 bytes).
+CACHED_HEADER_BYTES = 256
 #: Header names Django reads as ``HTTP_ACCEPT_LANGUAGE``.
 ACCEPT_LANGUAGE_NAMES = frozenset({b"accept-language", b"accept_language"})
 
@@ -40,11 +42,13 @@ def scope_language(scope: dict) -> str:
     if cookies:
         jar = parse_cookie(b"; ".join(cookies).decode("latin-1"))
         cookie_language = jar.get(settings.LANGUAGE_COOKIE_NAME)
-    return _language_for(b",".join(accept), cookie_language)
+    header = b",".join(accept)
+    if len(header) > CACHED_HEADER_BYTES or (cookie_language is not None and len(cookie_language) > 16):
+        return _language_choose(header, cookie_language)  # no client fills the cache with its own long keys
+    return _language_cached(header, cookie_language)
 
 
-@lru_cache(maxsize=1024)
-def _language_for(accept_language: bytes, cookie_language: str | None) -> str:
+def _language_choose(accept_language: bytes, cookie_language: str | None) -> str:
     request = SimpleNamespace(
         COOKIES={} if cookie_language is None else {settings.LANGUAGE_COOKIE_NAME: cookie_language},
         META={"HTTP_ACCEPT_LANGUAGE": accept_language.decode("latin-1")},
@@ -52,6 +56,9 @@ def _language_for(accept_language: bytes, cookie_language: str | None) -> str:
     )
     with translation.override(translation.get_language_from_request(request)):
         return translation.get_language()
+
+
+_language_cached = lru_cache(maxsize=1024)(_language_choose)
 
 
 @lru_cache(maxsize=64)

@@ -78,6 +78,16 @@ def test_language_choice_examples(accept, cookie, expected):
     assert scope_language(_scope(accept, cookie)) == expected
 
 
+@pytest.mark.parametrize("accept", ["en-US;q=0.1," * 100 + "ko", "ko," + "x" * 5000, "fr;q=0.9," * 60 + "ko;q=0.5"])
+def test_long_headers_are_chosen_as_django_does_and_kept_out_of_the_cache(accept):
+    from core.i18n import _language_cached
+
+    scope = _scope(accept, "x" * 40)
+    before = _language_cached.cache_info().currsize
+    assert scope_language(scope) == _django_choice(scope)[0]
+    assert _language_cached.cache_info().currsize == before
+
+
 @pytest.mark.parametrize("vary", [None, "Accept-Encoding", "Accept-Encoding, Cookie", "accept-language", "*"])
 def test_the_fast_paths_patch_vary_as_django_does(vary):
     response = HttpResponse()
