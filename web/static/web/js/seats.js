@@ -91,9 +91,9 @@
     });
     Object.keys(overview).forEach(function (name) {
       var n = free[name] || 0, item = overview[name];
-      var numbers = { free: n.toLocaleString(T.lang), total: item.total.toLocaleString(T.lang), section: name };
-      item.count.textContent = interpolate(gettext("%(free)s of %(total)s free"), numbers, true);
-      item.button.setAttribute("aria-label", interpolate(gettext("Section %(section)s, %(free)s of %(total)s seats free"), numbers, true));
+      var shown = { free: n.toLocaleString(T.lang), total: item.total.toLocaleString(T.lang) };
+      item.count.textContent = interpolate(gettext("%(free)s of %(total)s free"), shown, true);
+      item.button.setAttribute("aria-label", interpolate(gettext("Section %(section)s, %(free)s of %(total)s seats free"), { section: name, free: n, total: item.total }, true));
     });
   }
 
