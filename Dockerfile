@@ -14,7 +14,10 @@ RUN pip install -r requirements.txt
 COPY . .
 # Static files (the admin's) are collected at build time; WhiteNoise serves
 # them. Placeholder URLs keep settings from starting the embedded servers.
+# The translation catalogues are compiled here too, in pure Python (no GNU gettext in the image).
 RUN DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
+    python manage.py translations_compile \
+ && DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --noinput --verbosity 0 \
  && useradd --create-home --uid 1000 app \
  && chown -R app /app

@@ -7,7 +7,9 @@
     python3 dev.py manage ARGS...   # manage.py inside the project's virtualenv
 
 The first call creates ``.venv`` and installs ``requirements.txt``; later
-calls reinstall only when that file changes. With no ``DATABASE_URL`` /
+calls reinstall only when that file changes. Each compiles the translation
+catalogues (``locale/*/LC_MESSAGES/*.po`` to ``.mo``, with Babel) where a
+``.mo`` is missing or stale. With no ``DATABASE_URL`` /
 ``REDIS_URL`` the embedded PostgreSQL and Redis start by themselves.
 
 The browser tests drive Chromium: Debian's (``CHROMIUM_PATH``, default
@@ -101,6 +103,10 @@ def main(argv: list[str]) -> int:
         os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(ROOT / "dev.py"), *argv])
     os.chdir(ROOT)
     command, rest = argv[0], argv[1:]
+    if command in {"test", "manage", "run"}:
+        from core.translations import catalogues_compile
+
+        catalogues_compile()  # locale/*/*.po -> .mo in pure Python (no GNU msgfmt needed)
     if command in {"test", "manage"}:
         # Taken before importing the project: its package (the Celery app)
         # sets DJANGO_SETTINGS_MODULE, which would beat pytest's test settings.

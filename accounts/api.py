@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import get_authorization_header
@@ -71,7 +72,7 @@ class TokenApi(APIView):
         services.account_attempt_check(kind="login", address=client_address(request))
         data = TokenInput(data=request.data)
         if not data.is_valid():
-            raise ApplicationError("invalid_credentials", "Username and password are required.")
+            raise ApplicationError("invalid_credentials", gettext_lazy("Username and password are required."))
         return Response({"token": services.token_obtain(**data.validated_data)})
 
 

@@ -10,6 +10,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 from knox.crypto import hash_token
 from knox.models import AuthToken, get_digest_token
 from knox.settings import CONSTANTS, knox_settings
@@ -35,9 +37,11 @@ def _lengths_check(**values: str) -> None:
     for name, value in values.items():
         limit = User._meta.get_field(name).max_length
         if len(value) > limit:
-            fields[name] = [f"Ensure this field has no more than {limit} characters."]
+            fields[name] = [
+                format_lazy(gettext_lazy("Ensure this field has no more than {limit} characters."), limit=limit)
+            ]
     if fields:
-        raise Invalid("The request is not valid.", fields=fields)
+        raise Invalid(gettext_lazy("The request is not valid."), fields=fields)
 
 
 #: What each kind of account attempt is counted against, per client address.
@@ -61,15 +65,17 @@ def user_register(*, username: str, password: str, email: str = "") -> tuple[Use
     try:
         validate_password(password, user=candidate)
     except ValidationError as exc:
-        raise Invalid("The password is not acceptable.", fields={"password": list(exc.messages)}) from None
+        raise Invalid(
+            gettext_lazy("The password is not acceptable."), fields={"password": list(exc.messages)}
+        ) from None
     if User.objects.filter(username__iexact=username).exists():
-        raise Conflict("username_taken", "That username is already taken.")
+        raise Conflict("username_taken", gettext_lazy("That username is already taken."))
     try:
         with transaction.atomic():
             user = User.objects.create_user(username=username, password=password, email=email)
             token = token_issue(user=user)
     except IntegrityError:
-        raise Conflict("username_taken", "That username is already taken.") from None
+        raise Conflict("username_taken", gettext_lazy("That username is already taken.")) from None
     return user, token
 
 
@@ -78,7 +84,7 @@ def token_obtain(*, username: str, password: str) -> str:
     stored, normalised). Each login gets its own token, which expires."""
     user = authenticate(username=username_normalize(username), password=password)
     if user is None:
-        raise ApplicationError("invalid_credentials", "Unable to log in with those credentials.")
+        raise ApplicationError("invalid_credentials", gettext_lazy("Unable to log in with those credentials."))
     return token_issue(user=user)
 
 

@@ -3,6 +3,11 @@
 Every JSON error body is ``{"error": "<code>", "detail": "<sentence>", ...extra}``.
 Services raise :class:`ApplicationError`; DRF's own exceptions (401, 404, 400,
 405, 429, ...) are translated here too, so no view formats an error by hand.
+
+``detail`` (and any message under ``fields``) is a lazy translation
+(``gettext_lazy``): it is put into words when the answer is rendered, in
+the request's language (Korean or English; ``LocaleMiddleware``, or the
+fast path's ``core.i18n``). The code stays an English identifier.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.db import OperationalError
 from django.http import Http404
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 from django_redis.exceptions import ConnectionInterrupted
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -30,7 +37,7 @@ class ApplicationError(Exception):
     def __init__(
         self,
         code: str,
-        detail: str,
+        detail: str | Promise,
         *,
         status_code: int | None = None,
         retry_after: float | None = None,
@@ -49,27 +56,27 @@ class NotFound(ApplicationError, Http404):
     """404 ``not_found``. Also an ``Http404``, so a page view that raises it
     gets Django's 404 page while the API answers the contract's JSON."""
 
-    def __init__(self, detail: str = "Not found.") -> None:
+    def __init__(self, detail: str | Promise = gettext_lazy("Not found.")) -> None:
         super().__init__("not_found", detail, status_code=status.HTTP_404_NOT_FOUND)
 
 
 class Invalid(ApplicationError):
     """400 ``invalid``, with per-field messages under ``fields`` when known."""
 
-    def __init__(self, detail: str, *, fields: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, detail: str | Promise, *, fields: dict[str, list[Any]] | None = None) -> None:
         extra = {"fields": fields} if fields else {}
         super().__init__("invalid", detail, status_code=status.HTTP_400_BAD_REQUEST, **extra)
 
 
 class Conflict(ApplicationError):
-    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+    def __init__(self, code: str, detail: str | Promise, **extra: Any) -> None:
         super().__init__(code, detail, status_code=status.HTTP_409_CONFLICT, **extra)
 
 
 class Forbidden(ApplicationError):
     """403 with the contract's code: the person may not do this (yet)."""
 
-    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+    def __init__(self, code: str, detail: str | Promise, **extra: Any) -> None:
         super().__init__(code, detail, status_code=status.HTTP_403_FORBIDDEN, **extra)
 
 
@@ -77,7 +84,7 @@ class RateLimited(ApplicationError):
     def __init__(self, retry_after: float) -> None:
         super().__init__(
             "rate_limited",
-            "Too many requests; try again later.",
+            gettext_lazy("Too many requests; try again later."),
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
             retry_after=retry_after,
         )
@@ -93,15 +100,32 @@ class ErrorParts:
 
 
 def error_parts(
-    code: str, detail: str, status_code: int, *, retry_after: float | None = None, **extra: Any
+    code: str, detail: str | Promise, status_code: int, *, retry_after: float | None = None, **extra: Any
 ) -> ErrorParts:
-    """The contract's error body, plus ``Retry-After`` when the caller may try again."""
+    """The contract's error body, plus ``Retry-After`` when the caller may try
+    again; lazy messages are put into words here, in the active language."""
     headers = {} if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
-    return ErrorParts(status_code, {"error": code, "detail": detail, **extra}, headers)
+    return ErrorParts(status_code, _worded({"error": code, "detail": detail, **extra}), headers)
+
+
+def _worded(value: Any) -> Any:
+    """``value`` with every lazy translation in it made a plain string."""
+    if isinstance(value, Promise):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _worded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_worded(item) for item in value]
+    return value
+
+
+def server_error_parts() -> ErrorParts:
+    """500 ``server_error``: what no entry point knew how to answer."""
+    return error_parts("server_error", gettext("Something went wrong on our side."), 500)
 
 
 def error_response(
-    code: str, detail: str, status_code: int, *, retry_after: float | None = None, **extra: Any
+    code: str, detail: str | Promise, status_code: int, *, retry_after: float | None = None, **extra: Any
 ) -> Response:
     """Build the contract's error body (also used by plain Django views)."""
     parts = error_parts(code, detail, status_code, retry_after=retry_after, **extra)
@@ -133,7 +157,7 @@ def service_error_parts(exc: Exception) -> ErrorParts | None:
     if isinstance(exc, UNAVAILABLE_ERRORS):
         return error_parts(
             "unavailable",
-            "The service is busy or briefly unavailable; try again shortly.",
+            gettext("The service is busy or briefly unavailable; try again shortly."),
             status.HTTP_503_SERVICE_UNAVAILABLE,
             retry_after=2,
         )
@@ -152,12 +176,12 @@ def request_error_parts(exc: Exception) -> ErrorParts | None:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return error_parts(
             "too_large",
-            f"The request body is larger than {limit} bytes.",
+            gettext("The request body is larger than {limit} bytes.").format(limit=limit),
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             limit_bytes=limit,
         )
     if isinstance(exc, SuspiciousOperation):
-        return error_parts("invalid", "The request is not valid.", status.HTTP_400_BAD_REQUEST)
+        return error_parts("invalid", gettext("The request is not valid."), status.HTTP_400_BAD_REQUEST)
     return None
 
 
@@ -175,14 +199,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if parts is not None:
         return Response(parts.body, status=parts.status, headers=parts.headers)
     if isinstance(exc, Http404):
-        return error_response("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
+        return error_response("not_found", gettext("Not found."), status.HTTP_404_NOT_FOUND)
     if isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     if isinstance(exc, exceptions.ParseError):
         return error_response("invalid", str(exc.detail), status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ValidationError):
         return error_response(
-            "invalid", "The request is not valid.", status.HTTP_400_BAD_REQUEST, fields=_flatten(exc.detail)
+            "invalid", gettext("The request is not valid."), status.HTTP_400_BAD_REQUEST, fields=_flatten(exc.detail)
         )
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         response = error_response(exc.default_code, str(exc.detail), status.HTTP_401_UNAUTHORIZED)

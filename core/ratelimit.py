@@ -1,9 +1,9 @@
 """Rate limits counted in Redis (fixed window, one round trip), per user
-(joins, holds) or per client address (registration, login).
+(joins, holds, PDF tickets) or per client address (registration, login).
 
 A rate is written ``"N/s"``, ``"N/m"`` or ``"N/h"`` (settings
 ``RATE_LIMIT_JOIN``, ``RATE_LIMIT_HOLD``, ``RATE_LIMIT_REGISTER``,
-``RATE_LIMIT_LOGIN``). Past the limit the caller gets
+``RATE_LIMIT_LOGIN``, ``RATE_LIMIT_PDF``). Past the limit the caller gets
 :class:`core.errors.RateLimited` (429 ``rate_limited`` with
 ``Retry-After``).
 """

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+from django.utils.translation import gettext_lazy as _
+
 from core.errors import Forbidden
 from queue_app.store import store_admission_end, store_arrive, store_arrive_async
 from reservations.models import Event
@@ -12,7 +14,7 @@ from reservations.models import Event
 
 class NotAdmitted(Forbidden):
     def __init__(self) -> None:
-        super().__init__("not_admitted", "You have not been admitted to this event's sale; join the queue first.")
+        super().__init__("not_admitted", _("You have not been admitted to this event's sale; join the queue first."))
 
 
 def admission_is_active(*, event: Event, user_id: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -38,7 +39,7 @@ class JoinInput(serializers.Serializer):
         if "challenge" not in data and "nonce" not in data:
             return None
         if "challenge" not in data or "nonce" not in data:
-            raise Invalid("A challenge's answer needs both challenge and nonce.")
+            raise Invalid(_("A challenge's answer needs both challenge and nonce."))
         return Proof(challenge=data["challenge"], nonce=data["nonce"])
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import Forbidden
 from core.redis import get_redis
@@ -50,12 +51,12 @@ PROOF_MAX_CHARS = 2048
 
 class ChallengeRequired(Forbidden):
     def __init__(self) -> None:
-        super().__init__("challenge_required", "This sale asks for a challenge before you join; get one first.")
+        super().__init__("challenge_required", _("This sale asks for a challenge before you join; get one first."))
 
 
 class ChallengeFailed(Forbidden):
     def __init__(self) -> None:
-        super().__init__("challenge_failed", "The challenge was wrong, expired or already used; get a new one.")
+        super().__init__("challenge_failed", _("The challenge was wrong, expired or already used; get a new one."))
 
 
 @dataclass(frozen=True)

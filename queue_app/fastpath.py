@@ -31,9 +31,10 @@ from collections.abc import Callable
 from functools import cache
 
 from django.conf import settings
+from django.utils import translation
 
 from accounts.authentication import token_user_id_async
-from core.errors import error_parts, service_error_parts
+from core.errors import server_error_parts, service_error_parts
 from core.fastpath import (
     ASGIApp,
     body_read,
@@ -45,6 +46,7 @@ from core.fastpath import (
     view_headers,
     view_servable,
 )
+from core.i18n import language_headers, scope_language
 from queue_app.api import EventQueueApi
 from queue_app.services import queue_join_async, queue_state_get_async
 
@@ -89,7 +91,10 @@ def queue_fast_path_wrap(app: ASGIApp) -> ASGIApp:
 
 
 async def _serve(event_id: int, key: str, scope: dict, headers: dict[bytes, bytes], send: Callable) -> bool:
-    """Answer the request (it has no body); False (nothing sent) when Django would answer 401."""
+    """Answer the request (it has no body); False (nothing sent) when Django
+    would answer 401. An error's ``detail`` is worded in the language Django
+    would choose (``core.i18n``), and the answer says which, as Django's does."""
+    language = scope_language(scope)
     try:
         user_id = await token_user_id_async(key)
         if user_id is None:
@@ -100,12 +105,14 @@ async def _serve(event_id: int, key: str, scope: dict, headers: dict[bytes, byte
         else:
             status, body, extra = 200, (await queue_state_get_async(event_id=event_id, user_id=user_id)).as_dict(), {}
     except Exception as exc:
-        parts = service_error_parts(exc)
-        if parts is None:
-            logger.exception("Internal Server Error: %s", scope["path"])
-            parts = error_parts("server_error", "Something went wrong on our side.", 500)
+        with translation.override(language):
+            parts = service_error_parts(exc)
+            if parts is None:
+                logger.exception("Internal Server Error: %s", scope["path"])
+                parts = server_error_parts()
         status, body, extra = parts.status, parts.body, parts.headers
-    await json_respond(send, status, body, {**extra, **view_headers(scope, headers, allow=_allow_header())})
+    answer_headers = {**extra, **view_headers(scope, headers, allow=_allow_header()), **language_headers(language)}
+    await json_respond(send, status, body, answer_headers)
     return True
 
 

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import Conflict
 from core.ratelimit import parse_rate, rate_limit_check, rate_limit_check_async, rate_limited_raise
@@ -150,7 +151,7 @@ def queue_challenge_issue(*, event_id: int, user_id: int) -> dict:
     no such event, 409 ``invalid`` when the event asks for none."""
     snap = _snapshot_or_404(event_id)
     if not snap.asks_challenge:
-        raise Conflict("invalid", "This sale asks for no challenge: join directly.")
+        raise Conflict("invalid", _("This sale asks for no challenge: join directly."))
     # Each challenge is a Redis key for two minutes: as many a person may ask for as joins.
     rate_limit_check(scope="queue_challenge", subject=user_id, setting="RATE_LIMIT_JOIN")
     issued = join_verifier().issue(event_id=event_id, user_id=user_id, bits=snap.challenge_bits)

@@ -8,10 +8,14 @@ import time
 from typing import Any
 
 from django.http import HttpResponse
+from django.utils.text import format_lazy
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -53,6 +57,7 @@ from reservations.openapi import (
 )
 from reservations.refunds import order_cancel
 from reservations.serializers import event_data, hold_data, order_data, ticket_data
+from reservations.ticket_pdf import ticket_pdf
 
 
 class EventListApi(APIView):
@@ -87,22 +92,26 @@ def _int_or_none(data: dict[str, Any], name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(f"{name} must be an integer.", fields={name: ["Must be an integer."]})
+        raise Invalid(
+            format_lazy(_("{name} must be an integer."), name=name), fields={name: [_("Must be an integer.")]}
+        )
     return value
 
 
 def _hold_input(data: Any) -> dict[str, Any]:
     """The hold body's shape: ``seat_ids`` (integers), or ``quantity`` and ``grade``."""
     if not isinstance(data, dict):
-        raise Invalid("Send a JSON object with seat_ids, or quantity and grade.")
+        raise Invalid(_("Send a JSON object with seat_ids, or quantity and grade."))
     seat_ids = data.get("seat_ids")
     if seat_ids is not None and (
         not isinstance(seat_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in seat_ids)
     ):
-        raise Invalid("seat_ids must be a list of seat ids.", fields={"seat_ids": ["Must be a list of integers."]})
+        raise Invalid(
+            _("seat_ids must be a list of seat ids."), fields={"seat_ids": [_("Must be a list of integers.")]}
+        )
     grade = data.get("grade")
     if grade is not None and not isinstance(grade, str):
-        raise Invalid("grade must be a string.", fields={"grade": ["Must be a string."]})
+        raise Invalid(_("grade must be a string."), fields={"grade": [_("Must be a string.")]})
     return {"seat_ids": seat_ids, "quantity": _int_or_none(data, "quantity"), "grade": grade}
 
 
@@ -124,7 +133,7 @@ def _since(request: Request) -> int | None:
     if raw is None:
         return None
     if not SINCE.fullmatch(raw):
-        raise Invalid("since must be a version: a whole number.", fields={"since": ["Must be a whole number."]})
+        raise Invalid(_("since must be a version: a whole number."), fields={"since": [_("Must be a whole number.")]})
     return int(raw)
 
 
@@ -398,3 +407,35 @@ class CheckInApi(APIView):
                 "checked_in_at": result.checked_in_at.isoformat(),
             }
         )
+class PdfRenderer(BaseRenderer):
+    """Lets ``Accept: application/pdf`` through content negotiation; the view writes the bytes."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> Any:
+        return data
+
+
+class TicketPdfApi(APIView):
+    """One of the person's tickets as a PDF, in the request's language; 404
+    for anyone else's ticket, as for none; 429 past ``RATE_LIMIT_PDF`` (a
+    PDF costs about 50 ms of CPU). Errors are the contract's JSON whatever
+    ``Accept`` asked for."""
+
+    renderer_classes = [JSONRenderer, PdfRenderer]
+
+    def get(self, request: Request, ticket_id: int) -> HttpResponse:
+        ticket = selectors.ticket_get_or_404(ticket_id=ticket_id, user_id=request.user.id)
+        rate_limit_check(scope="ticket_pdf", subject=request.user.id, setting="RATE_LIMIT_PDF")
+        response = HttpResponse(ticket_pdf(ticket=ticket, language=get_language()), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="ticket-{ticket.id}.pdf"'
+        response["Cache-Control"] = "private, no-store"  # a ticket can be voided: never serve an old copy
+        return response
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return response

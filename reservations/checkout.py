@@ -27,6 +27,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from psycopg import errors as pg_errors
 from rest_framework import status
 
@@ -95,7 +96,9 @@ def checkout_input_error(*, idempotency_key: str, payment_token: object) -> Inva
     if not idempotency_key or len(idempotency_key) > 255:
         return Invalid(error_messages["key_required"])
     if not isinstance(payment_token, str) or not payment_token:
-        return Invalid(error_messages["token_required"], fields={"payment_token": ["This field is required."]})
+        return Invalid(
+            error_messages["token_required"], fields={"payment_token": [gettext_lazy("This field is required.")]}
+        )
     return None
 
 

@@ -1,45 +1,48 @@
 """The booking domain's error catalogue: every code once, with its message
 (pretix keeps one ``error_messages`` dict per service module; booking's
-services share this one, so a code cannot mean two things).
+services share this one, so a code cannot mean two things). The messages
+are lazy translations, worded in the request's language when answered.
 
 The factories below build the errors more than one service raises.
 """
 
 from __future__ import annotations
 
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 
 from core.errors import ApplicationError, Conflict, Invalid, NotFound
 from reservations.locking import Busy
 
 error_messages = {
-    "event_not_found": "No such event.",
-    "hold_not_found": "No such hold.",
-    "order_not_found": "No such order.",
-    "sale_not_open": "The sale has not opened yet.",
-    "sale_paused": "The sale is paused.",
-    "sale_closed": "The sale is closed.",
-    "sold_out": "Every seat of this event is sold.",
-    "seat_unavailable": "Some of these seats are no longer available.",
-    "limit_exceeded": "You may hold and buy at most {limit} seats for this event.",
-    "not_enough_seats": "Not enough seats of this grade are available.",
-    "already_checked_out": "This hold has already been checked out.",
-    "checkout_in_progress": "A checkout of this hold is running; try again in a moment.",
-    "hold_expired": "This hold has expired; its seats went back on sale.",
-    "payment_declined": "The payment was declined; the seats stay held until the hold expires.",
-    "payment_unavailable": "The payment service did not answer; nothing was charged, the seats stay held.",
-    "key_reused": "This Idempotency-Key was used for another hold.",
-    "key_required": "The Idempotency-Key header is required (at most 255 characters).",
-    "token_required": "payment_token is required.",
-    "ticket_not_found": "No ticket has this code.",
-    "code_invalid": "This is not a ticket code.",
-    "event_invalid": "event must be an event id.",
-    "already_checked_in": "This ticket was already checked in.",
-    "order_checked_in": "A ticket of this order was already checked in; the order cannot be cancelled.",
-    "ticket_void": "This ticket is void: its order was cancelled or refunded.",
-    "wrong_event": "This ticket is for another event.",
-    "cancel_closed": "This order can no longer be cancelled: the event's deadline has passed, or it takes none.",
-    "scan_forbidden": "Only door staff may check tickets in.",
+    "event_not_found": _("No such event."),
+    "hold_not_found": _("No such hold."),
+    "order_not_found": _("No such order."),
+    "ticket_not_found": _("No such ticket."),
+    "sale_not_open": _("The sale has not opened yet."),
+    "sale_paused": _("The sale is paused."),
+    "sale_closed": _("The sale is closed."),
+    "sold_out": _("Every seat of this event is sold."),
+    "seat_unavailable": _("Some of these seats are no longer available."),
+    "limit_exceeded": _("You may hold and buy at most {limit} seats for this event."),
+    "not_enough_seats": _("Not enough seats of this grade are available."),
+    "already_checked_out": _("This hold has already been checked out."),
+    "checkout_in_progress": _("A checkout of this hold is running; try again in a moment."),
+    "hold_expired": _("This hold has expired; its seats went back on sale."),
+    "payment_declined": _("The payment was declined; the seats stay held until the hold expires."),
+    "payment_unavailable": _("The payment service did not answer; nothing was charged, the seats stay held."),
+    "key_reused": _("This Idempotency-Key was used for another hold."),
+    "key_required": _("The Idempotency-Key header is required (at most 255 characters)."),
+    "token_required": _("payment_token is required."),
+    "code_invalid": _("This is not a ticket code."),
+    "event_invalid": _("event must be an event id."),
+    "already_checked_in": _("This ticket was already checked in."),
+    "order_checked_in": _("A ticket of this order was already checked in; the order cannot be cancelled."),
+    "ticket_void": _("This ticket is void: its order was cancelled or refunded."),
+    "wrong_event": _("This ticket is for another event."),
+    "cancel_closed": _("This order can no longer be cancelled: the event's deadline has passed, or it takes none."),
+    "scan_forbidden": _("Only door staff may check tickets in."),
 }
 
 
@@ -53,6 +56,10 @@ def hold_not_found() -> NotFound:
 
 def order_not_found() -> NotFound:
     return NotFound(error_messages["order_not_found"])
+
+
+def ticket_not_found() -> NotFound:
+    return NotFound(error_messages["ticket_not_found"])
 
 
 def already_checked_out() -> Conflict:
@@ -77,11 +84,7 @@ def payment_unavailable() -> ApplicationError:
 
 def limit_exceeded(limit: int) -> Conflict:
     """409 with ``limit``: held and bought seats plus these would pass ``max_tickets_per_user``."""
-    return Conflict("limit_exceeded", error_messages["limit_exceeded"].format(limit=limit), limit=limit)
-
-
-def ticket_not_found() -> NotFound:
-    return NotFound(error_messages["ticket_not_found"])
+    return Conflict("limit_exceeded", format_lazy(error_messages["limit_exceeded"], limit=limit), limit=limit)
 
 
 def code_invalid() -> Invalid:

@@ -37,9 +37,10 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
+from django.utils import translation
 
 from accounts.authentication import token_user_id_async
-from core.errors import error_parts, service_error_parts
+from core.errors import ErrorParts, server_error_parts, service_error_parts
 from core.fastpath import (
     ASGIApp,
     body_read,
@@ -51,6 +52,7 @@ from core.fastpath import (
     view_headers,
     view_servable,
 )
+from core.i18n import language_headers, scope_language
 from core.pg import sync_db
 from core.ratelimit import rate_limit_check_async
 from reservations import seat_status, selectors
@@ -122,6 +124,7 @@ async def _status(event_id: int, scope: dict, send: Callable) -> bool:
     query = STATUS_QUERY.fullmatch(scope.get("query_string", b""))
     if key is None or query is None or not view_servable(scope, headers):
         return False
+    language = scope_language(scope)
     try:
         user_id = await token_user_id_async(key)
         if user_id is None:
@@ -130,23 +133,30 @@ async def _status(event_id: int, scope: dict, send: Callable) -> bool:
         await admission_check_async(event=event, user_id=user_id)
         since = int(query[1]) if query[1] else None
         answer = await seat_status.status_answer_async(event_id=event.id, since=since)
-    except Exception as exc:
-        parts = service_error_parts(exc)
-        if parts is None:
-            logger.exception("Internal Server Error: %s", scope["path"])
-            parts = error_parts("server_error", "Something went wrong on our side.", 500)
-        await json_respond(send, parts.status, parts.body, {**parts.headers, **_status_view_headers(scope, headers)})
+    except Exception as exc:  # noqa: BLE001 - every error is answered; _error_parts logs an unexpected one
+        parts = _error_parts(exc, scope, language)
+        answer_headers = {**parts.headers, **_status_view_headers(scope, headers), **language_headers(language)}
+        await json_respond(send, parts.status, parts.body, answer_headers)
         return True
     takes_gzip = b"gzip" in headers.get(b"accept-encoding", b"").lower()
     status, extra, body = seat_status.status_wire(answer, takes_gzip=takes_gzip)
-    raw = [
-        (name.lower().encode(), value.encode())
-        for name, value in {**extra, **_status_view_headers(scope, headers)}.items()
-    ]
+    answer_headers = {**extra, **_status_view_headers(scope, headers), **language_headers(language, extra.get("Vary"))}
+    raw = [(name.lower().encode(), value.encode()) for name, value in answer_headers.items()]
     raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
     return True
+
+
+def _error_parts(exc: Exception, scope: dict, language: str) -> ErrorParts:
+    """The error answer, its ``detail`` worded in ``language`` (the one
+    Django would choose, ``core.i18n``); an unexpected error is logged, 500."""
+    with translation.override(language):
+        parts = service_error_parts(exc)
+        if parts is None:
+            logger.exception("Internal Server Error: %s", scope["path"])
+            parts = server_error_parts()
+    return parts
 
 
 def _status_view_headers(scope: dict, headers: dict[bytes, bytes]) -> dict[str, str]:
@@ -209,6 +219,7 @@ async def _serve(
     data = _json_object(body)
     if data is None:
         return False
+    language = scope_language(scope)
     try:
         user_id = await token_user_id_async(key)
         if user_id is None:
@@ -216,14 +227,12 @@ async def _serve(
         answer = await route(object_id, user_id, (data, headers))
         if answer is None:
             return False
-    except Exception as exc:
-        parts = service_error_parts(exc)
-        if parts is None:
-            logger.exception("Internal Server Error: %s", scope["path"])
-            parts = error_parts("server_error", "Something went wrong on our side.", 500)
+    except Exception as exc:  # noqa: BLE001 - every error is answered; _error_parts logs an unexpected one
+        parts = _error_parts(exc, scope, language)
         answer = parts.status, parts.body, parts.headers
     status, payload, extra = answer
-    await json_respond(send, status, payload, {**extra, **view_headers(scope, headers, allow=allow)})
+    answer_headers = {**extra, **view_headers(scope, headers, allow=allow), **language_headers(language)}
+    await json_respond(send, status, payload, answer_headers)
     await booking_latency_record_async(time.perf_counter() - arrived)
     return True
 

@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from core.errors import Conflict, Invalid
 from reservations.availability import hold_lapsed_q
@@ -86,7 +88,8 @@ def hold_from_rows(rows: list[tuple], *, event: Event, user_id: int, now: dateti
     if outcome == "unknown_seat":
         unknown = [row[2] for row in rows]
         raise Invalid(
-            "Some seats do not exist in this event.", fields={"seat_ids": [f"Unknown seat {i}." for i in unknown]}
+            gettext_lazy("Some seats do not exist in this event."),
+            fields={"seat_ids": [format_lazy(gettext_lazy("Unknown seat {id}."), id=i) for i in unknown]},
         )
     if outcome == "limit_exceeded":
         raise limit_exceeded(event.max_tickets_per_user)
@@ -148,7 +151,7 @@ def hold_statement(
     run and its parameters (``hold_create`` and ``hold_create_async``)."""
     if seat_ids is not None:
         if quantity is not None or grade is not None:
-            raise Invalid("Give either seat_ids, or quantity and grade, not both.")
+            raise Invalid(gettext_lazy("Give either seat_ids, or quantity and grade, not both."))
         ids = hold_by_ids_check(event=event, seat_ids=seat_ids, now=now)
         return HOLD_SQL, hold_sql_params(event=event, user_id=user_id, seats=ids, wanted=len(ids), now=now)
     grade_id = hold_best_check(event=event, quantity=quantity, grade=grade, now=now)
@@ -161,11 +164,17 @@ def hold_by_ids_check(*, event: Event, seat_ids: list[int], now: datetime) -> li
     (``event_sale_require``) and the limit's bound; the ids sorted (the
     lock order)."""
     if not seat_ids:
-        raise Invalid("seat_ids is empty.", fields={"seat_ids": ["Choose at least one seat."]})
+        raise Invalid(
+            gettext_lazy("seat_ids is empty."), fields={"seat_ids": [gettext_lazy("Choose at least one seat.")]}
+        )
     if len(set(seat_ids)) != len(seat_ids):
-        raise Invalid("seat_ids has duplicates.", fields={"seat_ids": ["A seat appears twice."]})
+        raise Invalid(
+            gettext_lazy("seat_ids has duplicates."), fields={"seat_ids": [gettext_lazy("A seat appears twice.")]}
+        )
     if not all(0 < seat_id < 2**63 for seat_id in seat_ids):  # seat ids are positive bigints
-        raise Invalid("seat_ids holds ids no seat can have.", fields={"seat_ids": ["Unknown seat."]})
+        raise Invalid(
+            gettext_lazy("seat_ids holds ids no seat can have."), fields={"seat_ids": [gettext_lazy("Unknown seat.")]}
+        )
     event_sale_require(event=event, now=now)
     _limit_check(event=event, have=0, adding=len(seat_ids))
     return sorted(seat_ids)
@@ -176,14 +185,21 @@ def hold_best_check(*, event: Event, quantity: int | None, grade: str | None, no
     grade (400; the event's grades come with it from the booking cache), the
     sale, the limit's bound. Returns the grade's id."""
     if quantity is None or grade is None:
-        raise Invalid("Give seat_ids, or quantity and grade.")
+        raise Invalid(gettext_lazy("Give seat_ids, or quantity and grade."))
     if quantity < 1:
-        raise Invalid("quantity must be at least 1.", fields={"quantity": ["Must be at least 1."]})
+        raise Invalid(
+            gettext_lazy("quantity must be at least 1."), fields={"quantity": [gettext_lazy("Must be at least 1.")]}
+        )
     if quantity >= 2**31:  # past any integer column, and twice it is the SQL LIMIT
-        raise Invalid("quantity is too large.", fields={"quantity": ["Must be below 2147483648."]})
+        raise Invalid(
+            gettext_lazy("quantity is too large."), fields={"quantity": [gettext_lazy("Must be below 2147483648.")]}
+        )
     grade_id = event_grade_ids(event).get(grade)
     if grade_id is None:
-        raise Invalid(f"This event has no grade {grade!r}.", fields={"grade": ["Unknown grade."]})
+        raise Invalid(
+            format_lazy(gettext_lazy("This event has no grade {grade!r}."), grade=grade),
+            fields={"grade": [gettext_lazy("Unknown grade.")]},
+        )
     event_sale_require(event=event, now=now)
     _limit_check(event=event, have=0, adding=quantity)
     return grade_id

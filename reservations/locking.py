@@ -19,6 +19,8 @@ from contextlib import contextmanager
 import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 from psycopg import errors as pg_errors
 
 from core.errors import Conflict
@@ -27,10 +29,13 @@ from core.pg import pg_fetchall
 _LOCK_FAILURES = (pg_errors.LockNotAvailable, pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
 
+BUSY_DETAIL = _("Someone else is changing these seats; try again.")
+
+
 class Busy(Conflict):
     """409: a row stayed locked past ``lock_timeout``; the client should retry."""
 
-    def __init__(self, code: str = "busy", detail: str = "Someone else is changing these seats; try again.") -> None:
+    def __init__(self, code: str = "busy", detail: str | Promise = BUSY_DETAIL) -> None:
         super().__init__(code, detail)
         self.retry_after = 1
 

@@ -16,11 +16,14 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.db.models import Prefetch
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from core.coalesce import LoopBatch
+from core.l10n import date_text, money_text, time_text
 from core.redis import get_redis
 from reservations.models import Confirmation, Order, Ticket
+from reservations.selectors import event_time_zone
 
 logger = logging.getLogger(__name__)
 
@@ -38,18 +41,58 @@ def confirmation_message_id(order_id: int) -> str:
 
 
 def _confirmation_message(*, order: Order, to: str) -> EmailMessage:
-    lines = [f"Thank you for your order {order.id} for {order.event.name}.", ""]
-    for ticket in sorted(order.tickets.all(), key=lambda t: t.id):  # prefetched with their seats by the sender
-        seat = ticket.seat
-        lines.append(f"Section {seat.section}, row {seat.row}, seat {seat.number} ({seat.grade.code}): {ticket.code}")
-    lines += ["", f"Total: {order.total} {order.currency}"]
+    """The confirmation in every language of the site, the default one first:
+    the buyer's language is not stored with the order, and a ticket e-mail
+    must be readable by whoever bought it."""
+    languages = mail_languages()
+    subject = " / ".join(_in(language, _confirmation_subject, order) for language in languages)
+    body = "\n\n--\n\n".join(_in(language, _confirmation_text, order, language) for language in languages)
     return EmailMessage(
-        subject=f"Your tickets for {order.event.name} (order {order.id})",
-        body="\n".join(lines),
+        subject=subject,
+        body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
         headers={"Message-ID": confirmation_message_id(order.id)},
     )
+
+
+def mail_languages() -> list[str]:
+    """The languages of every e-mail: ``LANGUAGE_CODE`` first, then the rest of ``LANGUAGES``."""
+    return [settings.LANGUAGE_CODE] + [code for code, _ in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
+
+
+def _in(language: str, write: Any, *args: Any) -> str:
+    with translation.override(language):
+        return write(*args)
+
+
+def _confirmation_subject(order: Order) -> str:
+    return gettext("Your tickets for {event} (order {order})").format(event=order.event.name, order=order.id)
+
+
+def _confirmation_text(order: Order, language: str) -> str:
+    event = order.event
+    zone = event_time_zone(event)
+    lines = [
+        gettext("Thank you for your order {order} for {event}.").format(order=order.id, event=event.name),
+        " · ".join(
+            (event.venue.name, date_text(event.starts_at, zone, language), time_text(event.starts_at, zone, language))
+        ),
+        "",
+    ]
+    for ticket in sorted(order.tickets.all(), key=lambda t: t.id):  # prefetched with their seats by the sender
+        seat = ticket.seat
+        lines.append(
+            gettext("Section {section}, row {row}, seat {number} ({grade}): {code}").format(
+                section=seat.section, row=seat.row, number=seat.number, grade=seat.grade.code, code=ticket.code
+            )
+        )
+    lines += [
+        "",
+        gettext("Total: {total}").format(total=money_text(order.total, order.currency, language)),
+        gettext("Your tickets, with their QR codes and as PDFs, are under My tickets."),
+    ]
+    return "\n".join(lines)
 
 
 _CLAIM_SQL = """
@@ -97,7 +140,7 @@ def _confirmations_deliver(*, order_ids: list[int]) -> dict[int, Delivery]:
     or becomes ``failed`` after ``CONFIRMATION_MAX_ATTEMPTS``."""
     confirmations = list(
         Confirmation.objects.filter(order_id__in=order_ids)
-        .select_related("order__event", "order__user")
+        .select_related("order__event__venue", "order__user")
         .prefetch_related(Prefetch("order__tickets", queryset=Ticket.objects.select_related("seat__grade")))
     )
     errors: dict[int, str | None] = {}

@@ -9,7 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum, prefetch_related_objects
 from django.db.models.functions import TruncMinute
@@ -17,7 +19,7 @@ from django.utils import timezone
 
 from core.pg import sync_db
 from reservations.availability import seat_free_q, seat_public_status
-from reservations.errors import event_not_found, hold_not_found, order_not_found
+from reservations.errors import event_not_found, hold_not_found, order_not_found, ticket_not_found
 from reservations.models import Event, Hold, Order, Payment, Refund, Seat, Ticket
 
 
@@ -315,3 +317,21 @@ def door_events(*, now: datetime | None = None) -> list[Event]:
     """The events door staff may be scanning for: starting from a day ago on, soonest first."""
     since = (now or timezone.now()) - DOOR_EVENTS_SINCE
     return list(Event.objects.filter(starts_at__gte=since).select_related("venue").order_by("starts_at", "id"))
+def event_time_zone(event: Event) -> ZoneInfo:
+    """The zone an event's dates are told in (tickets, e-mails): the site's
+    ``TIME_ZONE``, one per deployment. Events carry no zone of their own
+    yet; a venue field would take a migration, and this function its place."""
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def ticket_get_or_404(*, ticket_id: int, user_id: int) -> Ticket:
+    """The user's own ticket with its event, venue, seat and grade; 404 for
+    anyone else's, as for one that does not exist."""
+    ticket = (
+        Ticket.objects.filter(pk=ticket_id, user_id=user_id)
+        .select_related("event__venue", "seat__grade", "order", "user")
+        .first()
+    )
+    if ticket is None:
+        raise ticket_not_found()
+    return ticket

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from core.errors import Invalid
 from reservations.models import Event, Venue
@@ -63,7 +64,7 @@ def event_create(
     try:
         event.full_clean(exclude=["venue"])
     except ValidationError as exc:
-        raise Invalid("The event is not valid.", fields=exc.message_dict) from None
+        raise Invalid(gettext_lazy("The event is not valid."), fields=exc.message_dict) from None
     event.save()
     seat_map_generate(event=event, spec=sections)
     return event

@@ -16,4 +16,5 @@ urlpatterns = [
     path("api/orders/<int:order_id>/cancel/", api.OrderCancelApi.as_view(), name="api-order-cancel"),
     path("api/checkin/", api.CheckInApi.as_view(), name="api-checkin"),
     path("api/tickets/", api.TicketListApi.as_view(), name="api-tickets"),
+    path("api/tickets/<int:ticket_id>/pdf/", api.TicketPdfApi.as_view(), name="api-ticket-pdf"),
 ]

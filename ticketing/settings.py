@@ -72,6 +72,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.HeaderTextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of pages, e-mails and API details: the switcher's cookie,
+    # else Accept-Language (core.i18n makes the same choice on the fast paths).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -92,6 +95,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -150,7 +154,14 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
-LANGUAGE_CODE = "en-us"
+# Korean and English: pages, e-mails and API ``detail`` messages (codes stay
+# English identifiers). The catalogues are locale/<lang>/LC_MESSAGES/*.po,
+# compiled to .mo by ``manage.py translations_compile`` (pure Python, no GNU
+# gettext needed), which dev.py and the Dockerfile run.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ko", "한국어")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The zone of every event's dates (pages and PDF tickets say it by name).
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -218,6 +229,8 @@ RATE_LIMIT_JOIN = env.str("RATE_LIMIT_JOIN", default="30/m")
 RATE_LIMIT_HOLD = env.str("RATE_LIMIT_HOLD", default="60/m")
 RATE_LIMIT_REGISTER = env.str("RATE_LIMIT_REGISTER", default="20/h")
 RATE_LIMIT_LOGIN = env.str("RATE_LIMIT_LOGIN", default="20/m")
+# A PDF ticket costs about 50 ms of CPU (the font's subset is embedded anew): per user.
+RATE_LIMIT_PDF = env.str("RATE_LIMIT_PDF", default="30/m")
 # The join challenge of events with challenge_bits > 0 (queue_app.challenge):
 # the verifier class, and Cloudflare Turnstile's keys for TurnstileVerifier.
 JOIN_CHALLENGE_VERIFIER = env.str("JOIN_CHALLENGE_VERIFIER", default="queue_app.challenge.ProofOfWork")

@@ -8,11 +8,14 @@ from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.urls import include, path
+from django.utils.translation import gettext
+from django.views.decorators.cache import cache_control
 from django.views.defaults import bad_request, page_not_found
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import ops
-from core.errors import ErrorParts, error_parts, request_error_parts, service_error_parts
+from core.errors import ErrorParts, error_parts, request_error_parts, server_error_parts, service_error_parts
 
 urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
@@ -21,6 +24,14 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The language switcher (a form posting to set_language) and the pages'
+    # JavaScript translations (cached a day: the URL names language and version).
+    path("i18n/", include("django.conf.urls.i18n")),
+    path(
+        "jsi18n/",
+        cache_control(max_age=86400, private=True)(JavaScriptCatalog.as_view(domain="djangojs")),
+        name="javascript-catalog",
+    ),
     path("", include("accounts.urls")),
     path("", include("reservations.urls")),
     path("", include("queue_app.urls")),
@@ -31,7 +42,7 @@ urlpatterns = [
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Unknown API paths answer in the contract's error shape; pages get Django's 404 page."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": "not_found", "detail": "Not found."}, status=404)
+        return _json(error_parts("not_found", gettext("Not found."), 404))
     return page_not_found(request, exception or Http404())
 
 
@@ -49,7 +60,7 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Http
     on API paths; pages get Django's 400 page."""
     if _is_api(request):
         parts = request_error_parts(exception) if exception is not None else None
-        return _json(parts or error_parts("invalid", "The request is not valid.", 400))
+        return _json(parts or error_parts("invalid", gettext("The request is not valid."), 400))
     return bad_request(request, exception or Exception())
 
 
@@ -59,9 +70,7 @@ def handler500(request: HttpRequest) -> HttpResponse:
     500: JSON on API paths, a page elsewhere. The page is rendered without
     the request (no context processors): the user and session behind them
     may be what is down."""
-    parts = service_error_parts(sys.exception()) or error_parts(
-        "server_error", "Something went wrong on our side.", 500
-    )
+    parts = service_error_parts(sys.exception()) or server_error_parts()
     if _is_api(request):
         return _json(parts)
     if parts.status == 503:

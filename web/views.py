@@ -21,11 +21,13 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from accounts.services import account_attempt_check, user_register
 from core.client_address import client_address
 from core.errors import ApplicationError, RateLimited
+from core.qr import qr_svg
 from queue_app.admission import admission_is_active
 from queue_app.services import ws_path
 from reservations import selectors
@@ -33,7 +35,6 @@ from reservations.checkin import may_scan_tickets
 from reservations.models import Event, Ticket
 from reservations.serializers import event_data
 from web.forms import SignupForm
-from web.qr import qr_svg
 
 # Ticket codes are URL-safe and unguessable (API.md); anything else is not a code.
 TICKET_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
@@ -54,7 +55,8 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 def _too_many(request: HttpRequest, template: str, context: dict[str, Any], exc: RateLimited) -> HttpResponse:
     """The page again, with the contract's 429 and ``Retry-After``, and nothing done."""
     wait = math.ceil(exc.retry_after or 1)
-    context["form"].add_error(None, f"Too many attempts from your network. Please try again in {wait} seconds.")
+    message = gettext("Too many attempts from your network. Please try again in {wait} seconds.").format(wait=wait)
+    context["form"].add_error(None, message)
     response = render(request, template, context, status=429)
     response["Retry-After"] = str(wait)
     return response
@@ -180,6 +182,7 @@ def order_confirmation(request: HttpRequest, order_id: int) -> HttpResponse:
         "single": True,
         "qr_url": _qr_url_template(),
         "cancel_url": _cancel_url_template(),
+        "pdf_url": _pdf_url_template(),
     }
     return render(request, "web/confirmation.html", {"orders_config": config})
 
@@ -192,8 +195,13 @@ def my_tickets(request: HttpRequest) -> HttpResponse:
         "single": False,
         "qr_url": _qr_url_template(),
         "cancel_url": _cancel_url_template(),
+        "pdf_url": _pdf_url_template(),
     }
     return render(request, "web/tickets.html", {"orders_config": config})
+
+
+def _pdf_url_template() -> str:
+    return reverse("api-ticket-pdf", kwargs={"ticket_id": 0}).replace("/0/", "/{id}/")
 
 
 def _qr_url_template() -> str:

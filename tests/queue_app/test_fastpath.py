@@ -81,13 +81,13 @@ def _url(event_id: int) -> str:
     return f"/api/events/{event_id}/queue/"
 
 
-async def _same_as_django(method: str, path: str, token: str) -> dict:
+async def _same_as_django(method: str, path: str, token: str, **headers: str) -> dict:
     """Send the request to Django, then to the fast path: both answers must
     agree in status, body and headers. Returns the fast path's answer."""
     downstream = Downstream()
-    by_django = await _call(django_asgi_app, method, path, token)
+    by_django = await _call(django_asgi_app, method, path, token, **headers)
     selectors.event_sale_snapshot_forget()  # both read the event afresh
-    by_fast_path = await _call(QueueFastPath(downstream), method, path, token)
+    by_fast_path = await _call(QueueFastPath(downstream), method, path, token, **headers)
     assert downstream.calls == 0, "the fast path passed the request on"
     assert by_fast_path["status"] == by_django["status"]
     assert by_fast_path["body"] == by_django["body"]
@@ -161,6 +161,39 @@ async def test_refusals_answer_as_the_django_view_does():
     assert (missing["status"], missing["body"]) == (404, b'{"error":"not_found","detail":"No such event."}')
     assert (await _same_as_django("GET", _url(999_999), token))["status"] == 404
     assert (await _same_as_django("POST", _url(10**30), token))["status"] == 404  # past bigint
+
+
+@pytest.mark.parametrize(
+    ("headers", "korean"),
+    [
+        ({}, False),
+        ({"accept_language": "ko"}, True),
+        ({"accept_language": "ko-KR,ko;q=0.9,en-US;q=0.8"}, True),
+        ({"accept_language": "fr-FR, en;q=0.1, ko;q=0.05"}, False),
+        ({"accept_language": "ja, ko;q=0.5"}, True),
+        ({"accept_language": "en", "cookie": "theme=dark; django_language=ko"}, True),  # the switcher's cookie
+        ({"accept_language": "*"}, False),
+    ],
+)
+async def test_answers_are_worded_and_marked_in_the_language_django_chooses(headers, korean):
+    """Same bytes as Django for the same Accept-Language (and cookie): the
+    detail in Korean or English, the code unchanged, Content-Language and
+    Vary as LocaleMiddleware writes them, on errors and on success."""
+    ((_, token),) = await _tokens(1)
+    later = await _event(opens_in=3600)
+    not_open = await _same_as_django("POST", _url(later.id), token, **headers)
+    missing = await _same_as_django("GET", _url(999_999), token, **headers)
+    open_event = await _event()
+    await _call(django_asgi_app, "POST", _url(open_event.id), token)
+    joined = await _same_as_django("GET", _url(open_event.id), token, **headers)
+    language = "ko" if korean else "en"
+    for answer in (not_open, missing, joined):
+        assert (answer["headers"]["content-language"], answer["headers"]["vary"]) == (language, "Accept-Language")
+    detail = {"ko": "그런 공연이 없습니다.", "en": "No such event."}[language]
+    assert missing["body"] == b'{"error":"not_found","detail":"%s"}' % detail.encode()
+    opening = {"ko": "아직 예매가 시작되지 않았습니다.", "en": "The sale has not opened yet."}[language]
+    assert b'"error":"sale_not_open","detail":"%s"' % opening.encode() in not_open["body"]
+    assert joined["status"] == 200 and b'"state":"waiting"' in joined["body"]
 
 
 async def test_a_queue_free_event_admits_at_once_as_the_view_does():

@@ -82,3 +82,26 @@ def test_checkout_emails_through_a_real_worker_after_commit(event, buyer):
             time.sleep(0.05)
     assert Confirmation.objects.get(order=order).status == "sent"
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_the_confirmation_is_in_english_and_korean(make_event, buyer, settings):
+    """The buyer's language is not stored with the order: the one message
+    carries both, the site's default first, each with its own money and date."""
+    from datetime import UTC, datetime
+
+    settings.TIME_ZONE = "Asia/Seoul"
+    event = make_event(starts_at=datetime(2031, 3, 1, 10, 0, tzinfo=UTC))
+    order = _order(event, buyer)
+    order_confirmation_send(order_id=order.id)
+    (message,) = mail.outbox
+    assert message.subject == f"Your tickets for Show (order {order.id}) / Show 티켓 (주문 {order.id})"
+    english, korean = message.body.split("\n\n--\n\n")
+    assert f"Thank you for your order {order.id} for Show." in english
+    assert "Arena · Saturday, March 1, 2031 · 7:00\u202fPM (Korean Standard Time)" in english
+    assert "Total: ₩2,000" in english and "Section A, row 1, seat 1 (R): " in english
+    assert f"Show 주문 {order.id}에 감사드립니다." in korean
+    assert "Arena · 2031년 3월 1일 토요일 · 오후 7:00 (대한민국 표준시)" in korean
+    assert "합계: ₩2,000" in korean and "A구역 1열 1번 (R): " in korean
+    for code in order.tickets.values_list("code", flat=True):
+        assert code in english and code in korean

@@ -230,6 +230,56 @@ async def test_hold_refusals_answer_as_the_view_does(settings):
     assert 1 <= int(refused["headers"]["retry-after"]) <= 60
 
 
+@pytest.mark.parametrize("accept_language", ["ko", "ko-KR,ko;q=0.9,en;q=0.8", "en-GB", "de, ko;q=0.3"])
+async def test_answers_are_worded_and_marked_in_the_language_django_chooses(accept_language):
+    """Holds and checkouts, refused and made: the same bytes as the views
+    for the same Accept-Language, the detail in that language."""
+    event = await _event()
+    s = await _seats(event)
+    a, b, taker = await _people(3)
+    await _call(django_asgi_app, _holds(event.id), taker[1], {"seat_ids": [s[5]]})
+    korean = accept_language.startswith("ko") or "ko;" in accept_language
+    cases = [
+        ({"seat_ids": [s[5]]}, "seat_unavailable", "일부 좌석은 더 이상 선택할 수 없습니다."),
+        (
+            {"seat_ids": [s[0], s[1], s[2]]},
+            "limit_exceeded",
+            "이 공연은 1인당 최대 2석까지 선점하고 구매할 수 있습니다.",
+        ),
+        ({"quantity": 1, "grade": "ZZ"}, "invalid", "이 공연에는 'ZZ' 등급이 없습니다."),
+        ({"seat_ids": [s[0], s[0]]}, "invalid", "seat_ids에 중복된 값이 있습니다."),
+    ]
+    for body, code, in_korean in cases:
+        by_django, by_fast, downstream = await _both(
+            lambda p: _holds(event.id), a, b, lambda p, body=body: body, accept_language=accept_language
+        )
+        assert downstream.bodies == []
+        _same(by_django, by_fast)
+        answer = json.loads(by_fast["body"])
+        assert answer["error"] == code
+        assert (answer["detail"] == in_korean) is korean, answer
+        assert by_fast["headers"]["content-language"] == ("ko" if korean else "en")
+    seat_of = {a[0]: s[2], b[0]: s[3]}
+    by_django, by_fast, _ = await _both(
+        lambda p: _holds(event.id), a, b, lambda p: {"seat_ids": [seat_of[p[0]]]}, accept_language=accept_language
+    )
+    _same(by_django, by_fast)
+    assert by_fast["status"] == 201 and by_fast["headers"]["vary"] == "Accept-Language"
+    holds = {a[0]: json.loads(by_django["body"])["id"], b[0]: json.loads(by_fast["body"])["id"]}
+    by_django, by_fast, _ = await _both(
+        lambda p: _checkout(holds[p[0]]),
+        a,
+        b,
+        lambda p: {"payment_token": "tok_declined"},
+        idempotency_key="k-lang",
+        accept_language=accept_language,
+    )
+    _same(by_django, by_fast)
+    declined = json.loads(by_fast["body"])
+    assert declined["error"] == "payment_declined"
+    assert (declined["detail"] == "결제가 거절되었습니다. 선점 시간이 끝날 때까지 좌석은 유지됩니다.") is korean
+
+
 async def test_an_admitted_shopper_of_a_queued_event_is_served():
     event = await _event(queue_enabled=True)
     s = await _seats(event)

@@ -205,13 +205,27 @@ async def test_the_fast_path_answers_the_status_read_as_the_view_does(make_event
     assert passed_on == [] and first["status"] == 200
     version = json.loads(gzip.decompress(first["body"]))["version"]
     await sync_to_async(hold_create)(event=event, user_id=person.id, seat_ids=[ids[7]], quantity=None, grade=None)
-    for query, encoding in ((b"", "gzip"), (b"", "identity"), (f"since={version}".encode(), "gzip"), (b"since=0", "")):
-        by_fast = await _asgi_get(fast, path, token, query, accept_encoding=encoding)
-        by_django = await _asgi_get(django_asgi_app, path, token, query, accept_encoding=encoding)
+    readings = (
+        (b"", "gzip", "ko"),
+        (b"", "identity", "en"),
+        (f"since={version}".encode(), "gzip", "ko-KR"),
+        (b"since=0", "", ""),
+    )
+    for query, encoding, language in readings:
+        by_fast = await _asgi_get(fast, path, token, query, accept_encoding=encoding, accept_language=language)
+        by_django = await _asgi_get(
+            django_asgi_app, path, token, query, accept_encoding=encoding, accept_language=language
+        )
         assert passed_on == []
         assert (by_fast["status"], by_fast["body"]) == (by_django["status"], by_django["body"]), query
-        for name in ("content-encoding", "cache-control", "content-type", "vary", "allow"):
+        for name in ("content-encoding", "cache-control", "content-type", "vary", "allow", "content-language"):
             assert by_fast["headers"].get(name) == by_django["headers"].get(name), (name, query)
+    refused = f"/api/events/{event.id + 1000}/seats/status/"
+    by_fast = await _asgi_get(fast, refused, token, accept_language="ko")
+    by_django = await _asgi_get(django_asgi_app, refused, token, accept_language="ko")
+    assert (by_fast["status"], by_fast["body"]) == (by_django["status"], by_django["body"])
+    assert json.loads(by_fast["body"]) == {"error": "not_found", "detail": "그런 공연이 없습니다."}
+    assert by_fast["headers"]["content-language"] == by_django["headers"]["content-language"] == "ko"
     latest = json.loads((await _asgi_get(fast, path, token))["body"])["version"]
     assert (await _asgi_get(fast, path, token, f"since={latest}".encode()))["status"] == 304
     assert (await _asgi_get(fast, path, token, b"since=-1"))["status"] == 599  # Django's 400 to give

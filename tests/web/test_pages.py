@@ -89,7 +89,7 @@ def test_event_list_and_page_show_status_prices_and_book_button(client: Client, 
     assert "Page Night" in listing
     assert "On sale" in listing
     page = client.get(f"/events/{event.id}/").content.decode()
-    assert "150,000 KRW" in page
+    assert "₩150,000" in page  # the server-side text, in the page's language (the JS writes the same)
     assert 'id="book-button"' in page
     assert f'href="/events/{event.id}/queue/"' in page
     assert client.get("/events/999999/").status_code == 404

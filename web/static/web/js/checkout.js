@@ -11,11 +11,12 @@
   var stopTimer = null;
 
   function message(kind, text) { T.say("checkout-message", kind, text); }
+  function payLabel() { return interpolate(gettext("Pay %s"), [T.money(hold.total, hold.currency)]); }
   function seatsUrl(extra) { return cfg.seats_url.replace("{event}", String(hold.event)) + (extra || ""); }
 
   function backToSeats() {
     sessionStorage.removeItem("hold:" + hold.event);
-    message("warn", "Your hold expired before payment, so the seats went back on sale. Taking you back to the seat map…");
+    message("warn", gettext("Your hold expired before payment, so the seats went back on sale. Taking you back to the seat map…"));
     $("checkout-body").hidden = true;
     window.setTimeout(function () { window.location.assign(seatsUrl("?hold_expired=1")); }, 2500);
   }
@@ -31,7 +32,7 @@
       ]));
     });
     $("hold-total").textContent = T.money(hold.total, hold.currency);
-    $("pay-button").textContent = "Pay " + T.money(hold.total, hold.currency);
+    $("pay-button").textContent = payLabel();
     $("back-link").href = seatsUrl();
     if (stopTimer) stopTimer();
     stopTimer = T.countdown(hold.expires_at, function (left) {
@@ -45,8 +46,8 @@
 
   function load() {
     return T.api("GET", cfg.hold_api).then(function (r) {
-      if (r.status === 404) { message("error", "We could not find this hold. It may belong to another account."); return; }
-      if (!r.ok) { message("error", r.status === 0 ? "We could not reach the server. Retrying…" : T.errorDetail(r)); window.setTimeout(load, 3000); return; }
+      if (r.status === 404) { message("error", gettext("We could not find this hold. It may belong to another account.")); return; }
+      if (!r.ok) { message("error", r.status === 0 ? gettext("We could not reach the server. Retrying…") : T.errorDetail(r)); window.setTimeout(load, 3000); return; }
       hold = r.data;
       if (!ev) {
         T.api("GET", "/api/events/" + hold.event + "/").then(function (e) {
@@ -59,11 +60,11 @@
       if (hold.status === "active" && new Date(hold.expires_at) > new Date()) render();
       else if (hold.status === "active" || hold.status === "expired") backToSeats();
       else if (hold.status === "checked_out") {
-        message("ok", "This hold is already paid. Your tickets are in My tickets.");
+        message("ok", gettext("This hold is already paid. Your tickets are in My tickets."));
         $("checkout-body").hidden = true;
         window.setTimeout(function () { window.location.assign(cfg.tickets_url); }, 2000);
       } else {
-        message("info", "These seats were released. Choose seats again on the seat map.");
+        message("info", gettext("These seats were released. Choose seats again on the seat map."));
         $("checkout-body").hidden = true;
         window.setTimeout(function () { window.location.assign(seatsUrl()); }, 2500);
       }
@@ -79,7 +80,7 @@
     paying = on;
     $("pay-button").disabled = on;
     $("release-button").disabled = on;
-    $("pay-button").textContent = on ? "Processing payment…" : "Pay " + T.money(hold.total, hold.currency);
+    $("pay-button").textContent = on ? gettext("Processing payment…") : payLabel();
     $("pay-form").setAttribute("aria-busy", on ? "true" : "false");
   }
 
@@ -87,7 +88,7 @@
     T.api("POST", hold && "/api/holds/" + hold.id + "/checkout/", { payment_token: token }, { "Idempotency-Key": key }).then(function (r) {
       if (r.ok) {
         sessionStorage.removeItem("hold:" + hold.event);
-        message("ok", "Payment approved. Issuing your tickets…");
+        message("ok", gettext("Payment approved. Issuing your tickets…"));
         window.location.assign(cfg.order_url.replace("{id}", String(r.data.id)));
         return;
       }
@@ -100,18 +101,18 @@
       }
       setPaying(false);
       if (code === "payment_declined") {
-        message("error", "Your card was declined. You have not been charged and your seats are still held until " + T.clockTime(hold.expires_at) + ". Try another card.");
+        message("error", interpolate(gettext("Your card was declined. You have not been charged and your seats are still held until %s. Try another card."), [T.clockTime(hold.expires_at)]));
       } else if (code === "payment_unavailable") {
-        message("error", "The payment service did not answer, so you have not been charged. Your seats are still held; please try again.");
+        message("error", gettext("The payment service did not answer, so you have not been charged. Your seats are still held; please try again."));
       } else if (code === "hold_expired") {
         backToSeats();
       } else if (code === "already_checked_out") {
-        message("ok", "This hold is already paid. Taking you to your tickets…");
+        message("ok", gettext("This hold is already paid. Taking you to your tickets…"));
         window.setTimeout(function () { window.location.assign(cfg.tickets_url); }, 1500);
       } else if (code === "not_admitted") {
-        message("error", "Your turn to shop has ended before payment. Your seats will be released when the hold expires.");
+        message("error", gettext("Your turn to shop has ended before payment. Your seats will be released when the hold expires."));
       } else if (r.status === 0) {
-        message("error", "We lost the connection while paying. Press Pay again: you will not be charged twice.");
+        message("error", gettext("We lost the connection while paying. Press Pay again: you will not be charged twice."));
         retryKey = key;
       } else {
         message("error", T.errorDetail(r));
@@ -124,7 +125,7 @@
     e.preventDefault();
     if (paying || !hold) return;
     if (!$("cardholder").value.trim()) {
-      message("error", "Please enter the name on the card.");
+      message("error", gettext("Please enter the name on the card."));
       $("cardholder").focus();
       return;
     }

@@ -1,8 +1,11 @@
 /* Shared helpers of the booking pages: JSON API calls with the session
- * cookie and CSRF token, money and time in the viewer's locale, countdowns.
- * Plain ES2019, no build step. Exposed as window.T. */
+ * cookie and CSRF token, money and time in the page's language, countdowns.
+ * Plain ES2019, no build step. Exposed as window.T. Text goes through
+ * Django's JavaScript catalogue (gettext, ngettext, interpolate: /jsi18n/,
+ * loaded before this file), the page's language is <html lang>. */
 (function () {
   "use strict";
+  var lang = document.documentElement.lang || undefined;
 
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
@@ -38,14 +41,14 @@
 
   function errorCode(result) { return result && result.data && result.data.error; }
   function errorDetail(result, fallback) {
-    return (result && result.data && result.data.detail) || fallback || "Something went wrong. Please try again.";
+    return (result && result.data && result.data.detail) || fallback || gettext("Something went wrong. Please try again.");
   }
 
   var moneyFormats = {};
   /* Integer minor units -> localized currency text (KRW has no minor unit, USD has 2). */
   function money(amount, currency) {
     try {
-      if (!moneyFormats[currency]) moneyFormats[currency] = new Intl.NumberFormat(undefined, { style: "currency", currency: currency });
+      if (!moneyFormats[currency]) moneyFormats[currency] = new Intl.NumberFormat(lang, { style: "currency", currency: currency });
       var fmt = moneyFormats[currency];
       var digits = fmt.resolvedOptions().maximumFractionDigits;
       return fmt.format(amount / Math.pow(10, digits));
@@ -54,10 +57,10 @@
     }
   }
 
-  var dateTimeFmt = new Intl.DateTimeFormat(undefined, {
+  var dateTimeFmt = new Intl.DateTimeFormat(lang, {
     weekday: "short", year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit", timeZoneName: "short",
   });
-  var timeFmt = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", second: "2-digit" });
+  var timeFmt = new Intl.DateTimeFormat(lang, { hour: "numeric", minute: "2-digit", second: "2-digit" });
   function dateTime(iso) { var d = new Date(iso); return isNaN(d) ? iso : dateTimeFmt.format(d); }
   function clockTime(iso) { var d = new Date(iso); return isNaN(d) ? iso : timeFmt.format(d); }
 
@@ -73,11 +76,11 @@
   /* A rough human wait: "about 2 minutes", "less than a minute". */
   function roughWait(seconds) {
     if (seconds == null) return "—";
-    if (seconds < 60) return "less than a minute";
+    if (seconds < 60) return gettext("less than a minute");
     var minutes = Math.round(seconds / 60);
-    if (minutes < 60) return "about " + minutes + " minute" + (minutes === 1 ? "" : "s");
+    if (minutes < 60) return interpolate(ngettext("about %s minute", "about %s minutes", minutes), [minutes]);
     var hours = Math.round(minutes / 6) / 10;
-    return "about " + hours + " hour" + (hours === 1 ? "" : "s");
+    return interpolate(ngettext("about %s hour", "about %s hours", hours), [hours.toLocaleString(lang)]);
   }
 
   /* Calls render(secondsLeft) every second until the deadline, then onDone().
@@ -115,7 +118,7 @@
       el.dataset.countdownStarted = "1";
       countdown(el.dataset.countdown, function (left) { el.textContent = duration(left); }, function () {
         if (el.dataset.countdownDone === "reload") window.setTimeout(function () { window.location.reload(); }, 1500);
-        else el.textContent = "now";
+        else el.textContent = gettext("now");
       });
     });
   }
@@ -147,12 +150,14 @@
     box.textContent = text || "";
   }
 
-  function seatLabel(seat) { return "Section " + seat.section + ", row " + seat.row + ", seat " + seat.number; }
+  function seatLabel(seat) {
+    return interpolate(gettext("Section %(section)s, row %(row)s, seat %(number)s"), seat, true);
+  }
 
   window.T = {
     api: api, errorCode: errorCode, errorDetail: errorDetail, money: money, dateTime: dateTime, clockTime: clockTime,
     duration: duration, roughWait: roughWait, countdown: countdown, localize: localize, readJson: readJson, el: el,
-    say: say, seatLabel: seatLabel,
+    say: say, seatLabel: seatLabel, lang: lang,
   };
 
   document.addEventListener("DOMContentLoaded", function () { localize(document); });

@@ -42,8 +42,8 @@
     $("queue-live").hidden = false;
     $("position").textContent = "0";
     setProgress(100);
-    message("ok", "It's your turn! Taking you to the seat map…");
-    setConn("ok", "Admitted");
+    message("ok", gettext("It's your turn! Taking you to the seat map…"));
+    setConn("ok", gettext("Admitted"));
     window.setTimeout(function () { window.location.assign(cfg.seats_url); }, 600);
   }
 
@@ -51,7 +51,7 @@
     percent = Math.max(0, Math.min(100, Math.round(percent)));
     $("progress-bar").style.width = percent + "%";
     $("progress").setAttribute("aria-valuenow", String(percent));
-    $("progress").setAttribute("aria-valuetext", percent + "% of the way to the front");
+    $("progress").setAttribute("aria-valuetext", interpolate(gettext("%(percent)s of the way to the front"), { percent: percent + "%" }, true));
   }
 
   function showPosition(p) {
@@ -62,11 +62,11 @@
     $("queue-opens").hidden = true;
     $("rejoin-box").hidden = true;
     $("queue-intro").hidden = false;
-    $("queue-title").textContent = "You are in line for " + cfg.event.name;
+    $("queue-title").textContent = interpolate(gettext("You are in line for %s"), [cfg.event.name]);
     var position = Number(p.position);
-    $("position").textContent = position.toLocaleString();
-    $("waiting-total").textContent = Number(p.waiting_total || 0).toLocaleString();
-    $("eta").textContent = paused ? "paused" : T.roughWait(p.eta_seconds);
+    $("position").textContent = position.toLocaleString(T.lang);
+    $("waiting-total").textContent = Number(p.waiting_total || 0).toLocaleString(T.lang);
+    $("eta").textContent = paused ? gettext("paused") : T.roughWait(p.eta_seconds);
     $("likely-sold-out").hidden = !p.likely_sold_out;
     // The bar measures progress from the place first seen on this device,
     // so a reload keeps it where it was.
@@ -82,21 +82,21 @@
     localStorage.removeItem(startKey);
     $("queue-live").hidden = true;
     $("queue-opens").hidden = true;
-    setConn("off", "Not waiting");
+    setConn("off", gettext("Not waiting"));
     $("leave-button").hidden = true;
-    $("queue-title").textContent = "Waiting line for " + cfg.event.name;
+    $("queue-title").textContent = interpolate(gettext("Waiting line for %s"), [cfg.event.name]);
     $("queue-intro").hidden = true;
-    if (kind === "closed") message("muted", "The sale has closed.");
+    if (kind === "closed") message("muted", gettext("The sale has closed."));
     else if (kind === "expired") {
-      message("warn", "Your turn to choose seats has ended. You can join the line again at the back.");
+      message("warn", gettext("Your turn to choose seats has ended. You can join the line again at the back."));
       $("rejoin-box").hidden = false;
     }
     else if (kind === "not_arrived") {
-      message("warn", "It was your turn, but the seat map was not opened in time, so your turn went to the next person in line. You can join the line again at the back.");
+      message("warn", gettext("It was your turn, but the seat map was not opened in time, so your turn went to the next person in line. You can join the line again at the back."));
       $("rejoin-box").hidden = false;
     }
     else if (kind === "lost") {
-      message("warn", "We lost your place in line after a fault on our side. We are sorry: please join the line again.");
+      message("warn", gettext("We lost your place in line after a fault on our side. We are sorry: please join the line again."));
       $("rejoin-box").hidden = false;
     }
   }
@@ -129,15 +129,15 @@
   /* Another tab or window of this person opened the line (one socket per person per event). */
   function showElsewhere() {
     stopLive();
-    setConn("off", "Open in another tab");
-    message("warn", "This waiting line is open in another tab or window, which keeps your place. This tab has stopped updating; reload it to follow the line here instead.");
+    setConn("off", gettext("Open in another tab"));
+    message("warn", gettext("This waiting line is open in another tab or window, which keeps your place. This tab has stopped updating; reload it to follow the line here instead."));
   }
 
   function showPaused(isPaused) {
     paused = isPaused;
-    if (isPaused) $("eta").textContent = "paused";
-    if (isPaused) message("warn", "The organizer has paused the sale. You keep your place in line; it moves again when the sale resumes.");
-    else message("ok", "The sale has resumed.");
+    if (isPaused) $("eta").textContent = gettext("paused");
+    if (isPaused) message("warn", gettext("The organizer has paused the sale. You keep your place in line; it moves again when the sale resumes."));
+    else message("ok", gettext("The sale has resumed."));
     if (!isPaused) window.setTimeout(function () { if (!paused) message("", ""); }, 4000);
   }
 
@@ -154,7 +154,7 @@
   /* The join challenge: a single-use puzzle solved in a Web Worker (pow-worker.js), progress shown. */
   function solveChallenge() {
     $("challenge-box").hidden = false;
-    setConn("wait", "Checking…");
+    setConn("wait", gettext("Checking…"));
     return T.api("POST", cfg.challenge_api).then(function (r) {
       if (!r.ok) return null;
       return new Promise(function (resolve) {
@@ -177,7 +177,7 @@
 
   function join(proof, retried) {
     message("", "");
-    setConn("wait", "Joining the line…");
+    setConn("wait", gettext("Joining the line…"));
     return T.api("POST", cfg.api, proof || undefined).then(function (r) {
       if (r.ok) {
         applyState(r.data);
@@ -190,7 +190,7 @@
       if (code === "challenge_required" || (code === "challenge_failed" && !retried)) {
         return solveChallenge().then(function (answer) {
           if (answer) return join(answer, code === "challenge_failed");
-          message("error", "The check could not be completed in this browser. Please reload the page.");
+          message("error", gettext("The check could not be completed in this browser. Please reload the page."));
         });
       }
       if (code === "sale_not_open") { waitForOpening(r.data.opens_at); return; }
@@ -198,14 +198,15 @@
       if (code === "sale_closed") { showEnded("closed"); return; }
       var retry = Number(r.headers.get("Retry-After")) || Math.min(30, Math.pow(2, attempts++));
       message(r.status === 0 ? "warn" : "error",
-        (r.status === 0 ? "We could not reach the server." : T.errorDetail(r)) + " Trying again in " + Math.ceil(retry) + " s…");
-      setConn("off", "Offline");
+        (r.status === 0 ? gettext("We could not reach the server.") : T.errorDetail(r)) + " " +
+        interpolate(gettext("Trying again in %s s…"), [Math.ceil(retry)]));
+      setConn("off", gettext("Offline"));
       window.setTimeout(function () { join(proof, retried); }, retry * 1000);
     });
   }
 
   function waitForOpening(opensAt) {
-    setConn("wait", "Waiting for the sale to open");
+    setConn("wait", gettext("Waiting for the sale to open"));
     $("queue-opens").hidden = false;
     $("queue-live").hidden = true;
     var at = $("opens-at");
@@ -242,11 +243,11 @@
       scheduleReconnect();
       return;
     }
-    setConn("wait", attempts ? "Reconnecting…" : "Connecting…");
+    setConn("wait", attempts ? gettext("Reconnecting…") : gettext("Connecting…"));
     socket.onopen = function () {
       attempts = 0;
       stopPolling();
-      setConn("ok", soldOut ? "Listening for returned seats" : "Live");
+      setConn("ok", soldOut ? "Listening for returned seats" : gettext("Live"));
       // Race-free start: the socket is up, now read the real state once.
       poll();
     };
@@ -278,13 +279,13 @@
     // Exponential backoff with jitter: 1, 2, 4 ... 30 s, so a server restart is not stampeded.
     var delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
     attempts += 1;
-    setConn("wait", "Reconnecting… (updates every few seconds meanwhile)");
+    setConn("wait", gettext("Reconnecting… (updates every few seconds meanwhile)"));
     clearTimeout(reconnectTimer);
     reconnectTimer = setTimeout(connect, delay);
   }
 
   $("leave-button").addEventListener("click", function () {
-    if (!window.confirm("Leave the line? If you come back you start again at the back.")) return;
+    if (!window.confirm(gettext("Leave the line? If you come back you start again at the back."))) return;
     T.api("DELETE", cfg.api).then(function () {
       stopLive();
       localStorage.removeItem(startKey);

@@ -35,7 +35,9 @@
   function message(kind, text) { T.say("seats-message", kind, text); }
 
   function seatText(seat) {
-    return T.seatLabel(seat) + ", grade " + seat.grade + ", " + T.money(seat.price, ev.currency);
+    return interpolate(gettext("%(seat)s, grade %(grade)s, %(price)s"), {
+      seat: T.seatLabel(seat), grade: seat.grade, price: T.money(seat.price, ev.currency),
+    }, true);
   }
 
   function mineIds() { return hold ? hold.seats.map(function (s) { return s.id; }) : []; }
@@ -63,13 +65,13 @@
       if (!info[seat.section]) { info[seat.section] = { grade: seat.grade, price: seat.price, total: 0 }; names.push(seat.section); }
       info[seat.section].total += 1;
     });
-    map.appendChild(T.el("p", { class: "muted", id: "overview-help", text: "Choose a section to see its seats." }));
+    map.appendChild(T.el("p", { class: "muted", id: "overview-help", text: gettext("Choose a section to see its seats.") }));
     var ul = T.el("ul", { class: "section-overview", "aria-labelledby": "overview-help" });
     names.forEach(function (name) {
       var count = T.el("span", { class: "section-free" });
       var button = T.el("button", { type: "button", class: "section-button", "data-section": name }, [
         T.el("span", { class: "seat-swatch grade-" + gradeIndex[info[name].grade], "aria-hidden": "true" }),
-        T.el("span", { class: "section-name", text: "Section " + name }),
+        T.el("span", { class: "section-name", text: interpolate(gettext("Section %s"), [name]) }),
         T.el("span", { class: "muted", text: info[name].grade + " · " + T.money(info[name].price, ev.currency) }),
         count,
       ]);
@@ -89,8 +91,9 @@
     });
     Object.keys(overview).forEach(function (name) {
       var n = free[name] || 0, item = overview[name];
-      item.count.textContent = n.toLocaleString() + " of " + item.total.toLocaleString() + " free";
-      item.button.setAttribute("aria-label", "Section " + name + ", " + n + " of " + item.total + " seats free");
+      var shown = { free: n.toLocaleString(T.lang), total: item.total.toLocaleString(T.lang) };
+      item.count.textContent = interpolate(gettext("%(free)s of %(total)s free"), shown, true);
+      item.button.setAttribute("aria-label", interpolate(gettext("Section %(section)s, %(free)s of %(total)s seats free"), { section: name, free: n, total: item.total }, true));
     });
   }
 
@@ -99,7 +102,7 @@
     var list = layout.map(function (id) { return seats[id]; }).filter(function (seat) { return seat.section === name; });
     draw(list);
     openSection = name;
-    var back = T.el("button", { type: "button", class: "button button-secondary", id: "all-sections", text: "← All sections" });
+    var back = T.el("button", { type: "button", class: "button button-secondary", id: "all-sections", text: gettext("← All sections") });
     back.addEventListener("click", function () { drawOverview(layout.map(function (id) { return seats[id]; })); });
     $("seatmap").insertBefore(back, $("seatmap").firstChild);
     paint(list);
@@ -122,14 +125,14 @@
       sec.byRow[seat.row].push(seat);
     });
     sections.forEach(function (sec) {
-      var block = T.el("section", { class: "map-section", "aria-label": "Section " + sec.name });
+      var block = T.el("section", { class: "map-section", "aria-label": interpolate(gettext("Section %s"), [sec.name]) });
       block.appendChild(T.el("h3", { class: "map-section-title" }, [
         T.el("span", { class: "seat-swatch grade-" + gradeIndex[sec.grade], "aria-hidden": "true" }),
-        "Section " + sec.name + " · " + sec.grade,
+        interpolate(gettext("Section %s"), [sec.name]) + " · " + sec.grade,
       ]));
       var rows = T.el("div", { class: "map-rows" });
       sec.rows.forEach(function (row) {
-        var line = T.el("div", { class: "map-row", role: "group", "aria-label": "Section " + sec.name + ", row " + row });
+        var line = T.el("div", { class: "map-row", role: "group", "aria-label": interpolate(gettext("Section %(section)s, row %(row)s"), { section: sec.name, row: row }, true) });
         line.appendChild(T.el("span", { class: "row-label", "aria-hidden": "true", text: row }));
         var rowSeats = T.el("div", { class: "row-seats" });
         var gridRow = [];
@@ -207,12 +210,12 @@
       // aria-disabled, not disabled: taken seats stay reachable with the arrow keys and are announced.
       b.setAttribute("aria-disabled", taken || isMine || hold ? "true" : "false");
       b.setAttribute("aria-pressed", isSelected ? "true" : "false");
-      b.setAttribute("aria-label", seatText(seat) + (isMine ? ", held for you" : taken ? ", taken" : isSelected ? ", selected" : ", available"));
+      b.setAttribute("aria-label", seatText(seat) + ", " + (isMine ? gettext("held for you") : taken ? gettext("taken") : isSelected ? gettext("selected") : gettext("available")));
       b.dataset.status = isMine ? "mine" : seat.status;
     });
     if (lost.length) {
       selected = selected.filter(function (id) { return !lost.some(function (s) { return s.id === id; }); });
-      message("warn", "Sorry, someone else just took " + lost.map(T.seatLabel).join("; ") + ". Please choose another seat.");
+      message("warn", interpolate(gettext("Sorry, someone else just took %s. Please choose another seat."), [lost.map(T.seatLabel).join("; ")]));
       renderSelection();
     }
   }
@@ -220,7 +223,7 @@
   function renderSelection() {
     var list = $("selected-seats");
     list.textContent = "";
-    if (!selected.length) list.appendChild(T.el("li", { class: "muted", text: "No seats chosen yet." }));
+    if (!selected.length) list.appendChild(T.el("li", { class: "muted", text: gettext("No seats chosen yet.") }));
     var total = 0;
     selected.forEach(function (id) {
       var seat = seats[id];
@@ -232,7 +235,9 @@
     });
     $("selected-total").textContent = selected.length ? T.money(total, ev.currency) : "—";
     $("hold-button").disabled = !selected.length || busy;
-    $("hold-button").textContent = selected.length ? "Hold " + selected.length + " seat" + (selected.length > 1 ? "s" : "") : "Hold selected seats";
+    $("hold-button").textContent = selected.length
+      ? interpolate(ngettext("Hold %s seat", "Hold %s seats", selected.length), [selected.length])
+      : gettext("Hold selected seats");
   }
 
   function toggle(id) {
@@ -241,7 +246,7 @@
     if (at >= 0) selected.splice(at, 1);
     else if (seats[id].status !== "available") return;
     else if (selected.length >= ev.max_tickets_per_user) {
-      message("warn", "You can choose up to " + ev.max_tickets_per_user + " seats. Tap a chosen seat to remove it first.");
+      message("warn", interpolate(gettext("You can choose up to %s seats. Tap a chosen seat to remove it first."), [ev.max_tickets_per_user]));
       return;
     } else { selected.push(id); message("", ""); }
     paint(Object.keys(seats).map(function (k) { return seats[k]; }));
@@ -252,10 +257,10 @@
 
   function statusFailed(r, first) {
     if (T.errorCode(r) === "not_admitted") {
-      leaveForQueue("Your turn to choose seats has ended.");
+      leaveForQueue(gettext("Your turn to choose seats has ended."));
     } else if (first) {
       $("seatmap").textContent = "";
-      message("error", r.status === 0 ? "We could not load the seat map. Check your connection; retrying…" : T.errorDetail(r));
+      message("error", r.status === 0 ? gettext("We could not load the seat map. Check your connection; retrying…") : T.errorDetail(r));
     }
     return r;
   }
@@ -406,7 +411,7 @@
         if (lapsed) window.setTimeout(function () { checkHold(id, true); }, 1500);
         else showHold(r.data);
       } else if (r.ok && r.data.status === "expired" || lapsed) {
-        clearHold("Your hold expired and those seats went back on sale. Please choose again.");
+        clearHold(gettext("Your hold expired and those seats went back on sale. Please choose again."));
       } else {
         sessionStorage.removeItem(holdKey);
       }
@@ -418,12 +423,12 @@
     busy = true;
     renderSelection();
     $("best-button").disabled = true;
-    message("info", "Holding your seats…");
+    message("info", gettext("Holding your seats…"));
     T.api("POST", cfg.holds_api, body).then(function (r) {
       busy = false;
       $("best-button").disabled = false;
       if (r.ok) {
-        message("ok", "Your seats are held. Complete payment before the timer runs out.");
+        message("ok", gettext("Your seats are held. Complete payment before the timer runs out."));
         showHold(r.data);
         return;
       }
@@ -432,17 +437,17 @@
         (r.data.seat_ids || []).forEach(function (id) { if (seats[id]) seats[id].status = "held"; });
         selected = selected.filter(function (id) { return (r.data.seat_ids || []).indexOf(id) < 0; });
         paint(Object.keys(seats).map(function (k) { return seats[k]; }));
-        message("warn", "Someone else got there first: " + (r.data.seat_ids || []).map(function (id) { return seats[id] ? T.seatLabel(seats[id]) : "#" + id; }).join("; ") + ". Nothing was held; please choose again.");
+        message("warn", interpolate(gettext("Someone else got there first: %s. Nothing was held; please choose again."), [(r.data.seat_ids || []).map(function (id) { return seats[id] ? T.seatLabel(seats[id]) : "#" + id; }).join("; ")]));
       } else if (code === "limit_exceeded") {
-        message("warn", "That would pass the limit of " + r.data.limit + " tickets per person (seats you hold or already bought count too).");
+        message("warn", interpolate(gettext("That would pass the limit of %s tickets per person (seats you hold or already bought count too)."), [r.data.limit]));
       } else if (code === "not_enough_seats") {
-        message("warn", "There are not enough seats left in that grade. Try fewer seats or another grade.");
+        message("warn", gettext("There are not enough seats left in that grade. Try fewer seats or another grade."));
       } else if (code === "not_admitted") {
-        leaveForQueue("Your turn to choose seats has ended.");
+        leaveForQueue(gettext("Your turn to choose seats has ended."));
       } else if (code === "rate_limited") {
-        message("warn", "Too many tries in a short time. Please wait " + (r.headers.get("Retry-After") || "a few") + " seconds.");
+        message("warn", interpolate(gettext("Too many tries in a short time. Please wait %s seconds."), [r.headers.get("Retry-After") || "5"]));
       } else {
-        message("error", r.status === 0 ? "We could not reach the server. Nothing was held; please try again." : T.errorDetail(r));
+        message("error", r.status === 0 ? gettext("We could not reach the server. Nothing was held; please try again.") : T.errorDetail(r));
       }
       renderSelection();
       refresh();
@@ -462,7 +467,7 @@
     if (!hold) return;
     var id = hold.id;
     T.api("DELETE", "/api/holds/" + id + "/").then(function (r) {
-      if (r.ok || r.status === 404) clearHold("Your seats were released.", "info");
+      if (r.ok || r.status === 404) clearHold(gettext("Your seats were released."), "info");
       else message("error", T.errorDetail(r));
     });
   });
@@ -477,7 +482,7 @@
     if (!ev.queue_enabled) return;
     T.api("GET", cfg.queue_api).then(function (r) {
       if (!r.ok) return;
-      if (r.data.state !== "admitted") { leaveForQueue("Your turn to choose seats has ended."); return; }
+      if (r.data.state !== "admitted") { leaveForQueue(gettext("Your turn to choose seats has ended.")); return; }
       $("admission-box").hidden = false;
       T.countdown(r.data.admitted_until, function (left) {
         $("admission-left").textContent = T.duration(left);
@@ -486,7 +491,7 @@
     });
   }
 
-  if (cfg.hold_expired) message("warn", "Your hold expired before payment and those seats went back on sale. Please choose again.");
+  if (cfg.hold_expired) message("warn", gettext("Your hold expired before payment and those seats went back on sale. Please choose again."));
   renderSelection();
   loadSeats(true).then(function () {
     var stored = sessionStorage.getItem(holdKey);

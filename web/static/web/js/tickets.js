@@ -1,7 +1,7 @@
 /* Confirmation and My tickets: orders from the API, each ticket with its
- * code and a QR code (an SVG drawn server-side from the code), whether it was
- * checked in, and the order's refunds. An order of an event that takes
- * cancellations can be cancelled here until the event's deadline
+ * code, a QR code (an SVG drawn server-side from the code) and its PDF,
+ * whether it was checked in, and the order's refunds. An order of an event
+ * that takes cancellations can be cancelled here until the event's deadline
  * (POST /api/orders/{id}/cancel/): its tickets become void, its seats go
  * back on sale and the payment is refunded. */
 (function () {
@@ -16,17 +16,25 @@
     var img = valid
       ? T.el("img", {
         class: "qr", src: cfg.qr_url.replace("{code}", encodeURIComponent(ticket.code)), width: "132", height: "132",
-        alt: "QR code of ticket " + ticket.code, loading: "lazy",
+        alt: interpolate(gettext("QR code of ticket %s"), [ticket.code]), loading: "lazy",
       })
-      : T.el("div", { class: "qr qr-void", text: "Void" });
+      : T.el("div", { class: "qr qr-void", text: gettext("Void") });
+    var pdf = valid
+      ? T.el("a", {
+        class: "button button-small button-secondary ticket-pdf", href: cfg.pdf_url.replace("{id}", String(ticket.id)),
+        download: "ticket-" + ticket.id + ".pdf", text: gettext("Download PDF"),
+        "aria-label": interpolate(gettext("Download the PDF ticket for %s"), [T.seatLabel(seat)]),
+      })
+      : null;
     var lines = [
       T.el("p", { class: "ticket-seat", text: T.seatLabel(seat) }),
-      T.el("p", { class: "small muted", text: "Grade " + seat.grade + " · " + T.money(seat.price, order.currency) }),
-      T.el("p", { class: "ticket-code-line" }, [T.el("span", { class: "small muted", text: "Ticket code " }), T.el("code", { class: "ticket-code", text: ticket.code })]),
+      T.el("p", { class: "small muted", text: interpolate(gettext("Grade %s"), [seat.grade]) + " · " + T.money(seat.price, order.currency) }),
+      T.el("p", { class: "ticket-code-line" }, [T.el("span", { class: "small muted", text: gettext("Ticket code") + " " }), T.el("code", { class: "ticket-code", text: ticket.code })]),
     ];
     if (ticket.status === "checked_in") {
       lines.push(T.el("p", { class: "small ticket-used", text: "Checked in " + T.dateTime(ticket.checked_in_at) }));
     }
+    if (pdf) lines.push(T.el("p", {}, [pdf]));
     return T.el("li", { class: "ticket" + (valid ? "" : " ticket-void"), "data-ticket-code": ticket.code, "data-status": ticket.status }, [
       img,
       T.el("div", { class: "ticket-body" }, lines),
@@ -95,16 +103,16 @@
     var badge = order.status === "paid" ? ["on-sale", "Paid"] : order.status === "refunded" ? ["closed", "Cancelled and refunded"] : ["closed", order.status];
     var head = T.el("header", { class: "order-head" }, [
       T.el("div", {}, [
-        T.el("h2", { class: "order-title", text: e ? e.name : "Event #" + order.event }),
+        T.el("h2", { class: "order-title", text: e ? e.name : interpolate(gettext("Event #%s"), [order.event]) }),
         T.el("p", { class: "muted small", text: e ? e.venue + " · " + T.dateTime(e.starts_at) : "" }),
       ]),
       T.el("div", { class: "order-meta" }, [
         T.el("span", { class: "badge badge-" + badge[0], text: badge[1] }),
-        T.el("p", { class: "small muted", text: "Order #" + order.id + " · " + T.dateTime(order.created_at) }),
+        T.el("p", { class: "small muted", text: interpolate(gettext("Order #%s"), [order.id]) + " · " + T.dateTime(order.created_at) }),
         T.el("p", { class: "order-total", text: T.money(order.total, order.currency) }),
       ]),
     ]);
-    var list = T.el("ul", { class: "tickets", "aria-label": "Tickets of order " + order.id });
+    var list = T.el("ul", { class: "tickets", "aria-label": interpolate(gettext("Tickets of order %s"), [order.id]) });
     (order.tickets || []).forEach(function (t) { list.appendChild(ticketCard(t, order)); });
     var parts = [head, list].concat(refundLines(order));
     var cancel = cfg.single ? null : cancelBox(order);
@@ -117,8 +125,8 @@
     box.textContent = "";
     if (!orders.length) {
       box.appendChild(T.el("div", { class: "card empty" }, [
-        T.el("p", { text: "You have no tickets yet." }),
-        T.el("a", { class: "button button-primary", href: "/", text: "Find an event" }),
+        T.el("p", { text: gettext("You have no tickets yet.") }),
+        T.el("a", { class: "button button-primary", href: "/", text: gettext("Find an event") }),
       ]));
       return;
     }
@@ -131,7 +139,7 @@
     if (results[1].ok) results[1].data.forEach(function (e) { events[e.id] = e; });
     if (!r.ok) {
       $("orders").textContent = "";
-      T.say("orders-message", "error", r.status === 404 ? "We could not find this order." : T.errorDetail(r, "We could not load your tickets."));
+      T.say("orders-message", "error", r.status === 404 ? gettext("We could not find this order.") : T.errorDetail(r, gettext("We could not load your tickets.")));
       return;
     }
     show(cfg.single ? [r.data] : r.data);

@@ -1,0 +1,82 @@
+"""The pages in Korean and English: chosen from Accept-Language, switched
+with the header's buttons (a cookie), <html lang> right, the JavaScript
+catalogue of the page's language, error pages too."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.template.loader import render_to_string
+from django.test import Client
+from django.utils import translation
+
+from reservations.services import event_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def event() -> Any:
+    return event_create(name="Page Night", venue_name="Hall", sections="A:2x5:R:150000")
+
+
+def test_a_korean_browser_gets_korean_pages_and_an_english_one_english(client: Client, event: Any) -> None:
+    korean = client.get("/", HTTP_ACCEPT_LANGUAGE="ko-KR,ko;q=0.9,en;q=0.8").content.decode()
+    assert '<html lang="ko">' in korean
+    assert "다가오는 공연" in korean and "예매 중" in korean and "₩150,000부터" in re.sub(r"<[^>]+>", "", korean)
+    assert "Upcoming events" not in korean
+    english = client.get("/", HTTP_ACCEPT_LANGUAGE="fr-FR,en;q=0.5").content.decode()
+    assert '<html lang="en">' in english and "Upcoming events" in english and "다가오는 공연" not in english
+    assert '<html lang="en">' in client.get("/").content.decode()  # no header: English
+    page = client.get(f"/events/{event.id}/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "1인당 최대 3매" in page and "예매하기" in page and "전체 10석 중" in page
+
+
+def test_the_switcher_sets_the_language_for_every_page_after(client: Client, event: Any) -> None:
+    page = client.get(f"/events/{event.id}/").content.decode()
+    assert 'name="language" value="ko"' in page and ">한국어</button>" in page
+    switched = client.post("/i18n/setlang/", {"language": "ko", "next": f"/events/{event.id}/"})
+    assert switched.status_code == 302 and switched["Location"] == f"/events/{event.id}/"
+    assert switched.cookies["django_language"].value == "ko"
+    again = client.get(f"/events/{event.id}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="ko">' in again and "예매하기" in again
+    assert 'value="ko" lang="ko" class="link-button" aria-current="true" disabled' in again
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert '<html lang="en">' in client.get("/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+
+def test_the_javascript_catalogue_is_the_pages_language_and_cached_by_version(client: Client) -> None:
+    page = client.get("/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    url = re.search(r'<script src="(/jsi18n/\?l=ko&amp;v=[0-9a-f]{12})"', page)[1].replace("&amp;", "&")
+    catalogue = client.get(url, HTTP_ACCEPT_LANGUAGE="ko")
+    assert catalogue.status_code == 200 and "javascript" in catalogue["Content-Type"]
+    body = catalogue.content.decode()
+    assert "PDF \\ub0b4\\ub824\\ubc1b\\uae30" in body or "PDF 내려받기" in body  # "Download PDF"
+    assert "max-age=86400" in catalogue["Cache-Control"]
+    english = client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "/jsi18n/?l=en&amp;v=" in english
+
+
+def test_error_pages_speak_the_language_too(client: Client) -> None:
+    missing = client.get("/events/999999/", HTTP_ACCEPT_LANGUAGE="ko")
+    assert missing.status_code == 404
+    assert '<html lang="ko">' in missing.content.decode() and "페이지를 찾을 수 없습니다" in missing.content.decode()
+    with translation.override("ko"):
+        for template, words in (
+            ("500.html", "저희 쪽에서 문제가 발생했습니다"),
+            ("503.html", "잠시 후 돌아오겠습니다"),
+        ):
+            page = render_to_string(template)
+            assert '<html lang="ko">' in page and words in page
+
+
+def test_sign_up_form_labels_and_errors_in_korean(client: Client) -> None:
+    response = client.post(
+        "/accounts/signup/",
+        {"username": "kim", "password": "a-Long-pass-123", "password_again": "b-Long-pass-123"},
+        HTTP_ACCEPT_LANGUAGE="ko",
+    )
+    page = response.content.decode()
+    assert "사용자 이름" in page and "비밀번호 확인" in page and "두 비밀번호가 서로 다릅니다." in page
