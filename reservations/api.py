@@ -407,6 +407,8 @@ class CheckInApi(APIView):
                 "checked_in_at": result.checked_in_at.isoformat(),
             }
         )
+
+
 class PdfRenderer(BaseRenderer):
     """Lets ``Accept: application/pdf`` through content negotiation; the view writes the bytes."""
 

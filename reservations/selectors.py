@@ -317,6 +317,8 @@ def door_events(*, now: datetime | None = None) -> list[Event]:
     """The events door staff may be scanning for: starting from a day ago on, soonest first."""
     since = (now or timezone.now()) - DOOR_EVENTS_SINCE
     return list(Event.objects.filter(starts_at__gte=since).select_related("venue").order_by("starts_at", "id"))
+
+
 def event_time_zone(event: Event) -> ZoneInfo:
     """The zone an event's dates are told in (tickets, e-mails): the site's
     ``TIME_ZONE``, one per deployment. Events carry no zone of their own
