@@ -14,7 +14,7 @@ from pypdf import PdfReader
 from reservations.checkout import checkout
 from reservations.holds import hold_create
 from reservations.models import Ticket
-from reservations.orders import order_refund
+from reservations.refunds import order_refund
 from reservations.services import event_create
 from reservations.ticket_pdf import FONT
 from tests.reservations.conftest import seat_ids
