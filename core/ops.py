@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from core.metrics import metrics_on, metrics_text
 from core.redis import get_redis
 
 
@@ -39,4 +40,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    """Prometheus text, summed over every process of this run (``core.metrics``); 404 with metrics off."""
+    if not metrics_on():
+        return JsonResponse({"error": "not_found", "detail": "Metrics are off (METRICS_ENABLED=0)."}, status=404)
+    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)

@@ -8,9 +8,10 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from channels.db import database_sync_to_async
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.errors import Conflict
@@ -180,3 +181,15 @@ def admission_seat_budget(*, event_id: int, admitted_ids: list[int], now: dateti
             .distinct()
         )
     return SeatBudget(free=free, admitted_without_hold=len(set(admitted_ids) - holding))
+
+
+def queue_events_live(*, now: datetime) -> QuerySet[Event]:
+    """Queued events whose sale is open, or closed less than five minutes
+    ago (their waiting pages still hear the end): the admission rounds' and
+    the queue gauges' events."""
+    return Event.objects.filter(
+        Q(sale_closes_at__isnull=True) | Q(sale_closes_at__gt=now - timedelta(minutes=5)),
+        queue_enabled=True,
+        sale_opens_at__lte=now,
+        status__in=[Event.Status.ON_SALE, Event.Status.PAUSED],
+    )

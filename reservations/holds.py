@@ -25,6 +25,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core.errors import Conflict, Invalid
+from core.metrics import outcomes_counted
 from reservations.availability import hold_lapsed_q
 from reservations.errors import (
     already_checked_out,
@@ -34,6 +35,7 @@ from reservations.errors import (
     limit_exceeded,
 )
 from reservations.locking import Busy, locked_atomic, locked_fetch_async, row_locks_enabled
+from reservations.metrics import holds_total
 from reservations.models import Event, Hold, Seat
 from reservations.selectors import event_grade_ids
 
@@ -116,6 +118,11 @@ def hold_from_rows(rows: list[tuple], *, event: Event, user_id: int, now: dateti
     return hold
 
 
+def _held(hold: Hold) -> str:
+    return "held"
+
+
+@outcomes_counted(holds_total, ok=_held)
 def hold_create(
     *,
     event: Event,
@@ -189,6 +196,7 @@ def hold_best_check(*, event: Event, quantity: int | None, grade: str | None, no
     return grade_id
 
 
+@outcomes_counted(holds_total, ok=_held)
 async def hold_create_async(
     *,
     event: Event,

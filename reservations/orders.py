@@ -21,6 +21,7 @@ from core.redis import get_redis
 from reservations.errors import order_not_found
 from reservations.holds import seats_release_sql
 from reservations.locking import locked_atomic
+from reservations.metrics import confirmations_total
 from reservations.models import Confirmation, Order, Payment, Ticket
 from reservations.settlement import payment_refund
 
@@ -147,8 +148,20 @@ def _confirmations_deliver(*, order_ids: list[int]) -> dict[int, Delivery]:
             updated_at=now,
         )
         results[confirmation.order_id] = Delivery(error=error, retry_in=None if final else retry_in)
+        confirmations_total.labels("failed" if final else "retry").inc()
         if final:
             logger.error("confirmation of order %s failed for good: %s", confirmation.order_id, error)
+        else:
+            logger.warning(
+                "confirmation of order %s not sent (attempt %s), tried again in %.0f s: %s",
+                confirmation.order_id,
+                confirmation.attempts,
+                retry_in,
+                error,
+            )
+    if sent:
+        confirmations_total.labels("sent").inc(len(sent))
+        logger.info("%d confirmation e-mail(s) sent", len(sent))
     return results
 
 
