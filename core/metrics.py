@@ -71,9 +71,19 @@ def metrics_on() -> bool:
     return settings.METRICS_ENABLED
 
 
-def counter(name: str, documentation: str, labelnames: Iterable[str] = ()) -> Counter | _Off:
-    """A counter (exposed as ``<name>_total``), or a no-op with metrics off."""
-    return Counter(name, documentation, list(labelnames)) if metrics_on() else OFF
+def counter(
+    name: str, documentation: str, labelnames: Iterable[str] = (), *, initial: Iterable[str] = ()
+) -> Counter | _Off:
+    """A counter (exposed as ``<name>_total``), or a no-op with metrics off.
+    ``initial``: values of its one label shown at 0 from the start, so a
+    dashboard and ``rate()`` see the series before the first event (a
+    decline, a reconciliation) rather than no data."""
+    if not metrics_on():
+        return OFF
+    metric = Counter(name, documentation, list(labelnames))
+    for value in initial:
+        metric.labels(value)
+    return metric
 
 
 def live_gauge(name: str, documentation: str, labelnames: Iterable[str] = ()) -> Gauge | _Off:

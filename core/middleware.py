@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from core.metrics import ROUTE, UNMATCHED_ROUTE
 from core.parsers import text_storable
-from core.request_context import context_note
+from core.request_context import context_forget, context_note
 
 STATIC_ROUTE = "<static>"
 
@@ -30,6 +30,7 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        context_forget()  # a server that reuses a thread's context (WSGI, the test client) starts afresh
         response = self.get_response(request)
         scope = getattr(request, "scope", None)  # ASGI only: the test client's requests have none
         if scope is not None:

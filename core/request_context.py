@@ -53,6 +53,12 @@ def context_note(*, user_id: int | None = None, event_id: int | None = None) -> 
         EVENT_ID.set(event_id)
 
 
+def context_forget() -> None:
+    """A new request begins: no user or event known yet (the request id is the observer's)."""
+    USER_ID.set(None)
+    EVENT_ID.set(None)
+
+
 def task_publish_note(headers: dict[str, Any] | None) -> None:
     """Celery ``before_task_publish``: the current request id travels with the task."""
     request_id = REQUEST_ID.get()

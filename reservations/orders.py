@@ -134,6 +134,7 @@ def _confirmations_deliver(*, order_ids: list[int]) -> dict[int, Delivery]:
         status=Confirmation.Status.SENT, sent_at=now, last_error="", lease_until=None, updated_at=now
     )
     results = {order_id: Delivery() for order_id in sent}
+    retried: list[str] = []
     for confirmation in confirmations:
         error = errors[confirmation.order_id]
         if error is None:
@@ -152,13 +153,9 @@ def _confirmations_deliver(*, order_ids: list[int]) -> dict[int, Delivery]:
         if final:
             logger.error("confirmation of order %s failed for good: %s", confirmation.order_id, error)
         else:
-            logger.warning(
-                "confirmation of order %s not sent (attempt %s), tried again in %.0f s: %s",
-                confirmation.order_id,
-                confirmation.attempts,
-                retry_in,
-                error,
-            )
+            retried.append(error)
+    if retried:  # one line a batch: a mail server that is down must not print one per order
+        logger.warning("%d confirmation e-mail(s) not sent, tried again later: %s", len(retried), retried[0])
     if sent:
         confirmations_total.labels("sent").inc(len(sent))
         logger.info("%d confirmation e-mail(s) sent", len(sent))

@@ -58,14 +58,19 @@ def _in_request(request_id: str, user_id: int, event_id: int, action: Callable[[
         EVENT_ID.set(event_id)
         action()
 
-    contextvars.copy_context().run(run)
+    contextvars.Context().run(run)
+
+
+def _outside_requests(action: Callable[[], None]) -> None:
+    """Run ``action`` where nothing is known (the suite's own context may hold a test client's request)."""
+    contextvars.Context().run(action)
 
 
 def test_a_json_log_line_is_one_object_with_the_request_context():
     logger, stream = _emitter("json")
 
     _in_request("req-1", 7, 42, lambda: logger.warning("seat %s refused", 12, extra={"seat_id": 12}))
-    logger.info("nothing known")
+    _outside_requests(lambda: logger.info("nothing known"))
 
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
     assert list(first)[: len(FIELDS)] == FIELDS
@@ -94,7 +99,7 @@ def test_the_plain_line_ends_with_what_is_known():
     logger, stream = _emitter("plain")
 
     _in_request("req-2", 5, 9, lambda: logger.info("held"))
-    logger.info("idle")
+    _outside_requests(lambda: logger.info("idle"))
 
     held, idle = stream.getvalue().splitlines()
     assert held.endswith("tests.logs.plain: held [request=req-2 user=5 event=9]")

@@ -330,11 +330,10 @@ def test_live_metrics_sum_both_web_workers_and_the_celery_worker(stack, make_use
     tokens = [token_issue(user=person) for person in people]
     live = stack(ADMISSION_TICK_SECONDS="0.5", LOG_LEVEL="WARNING")
     live.start("web@2", "worker:booking@1", "beat")
-    healthz = {"route": "/healthz", "method": "GET", "status": "200"}
-    before = value("ticketing_http_request_duration_seconds_count", _scrape(live.url), **healthz)  # start-up polls
+    listing = {"route": "/api/events/", "method": "GET", "status": "200"}
     requests = 40
     for _ in range(requests):  # new connections: the two web processes share them
-        assert api(live.url, "GET", "/healthz")[0] == 200
+        assert api(live.url, "GET", "/api/events/")[0] == 200
     for token in tokens:
         assert api(live.url, "POST", f"/api/events/{event.id}/queue/", token=token)[0] == 201
     label = str(event.id)
@@ -346,7 +345,7 @@ def test_live_metrics_sum_both_web_workers_and_the_celery_worker(stack, make_use
     text = wait_for(admitted, timeout=30)
 
     assert value("ticketing_admitted_total", text, event=label) == 6  # counted in the Celery worker's pool
-    assert value("ticketing_http_request_duration_seconds_count", text, **healthz) == before + requests
+    assert value("ticketing_http_request_duration_seconds_count", text, **listing) == requests
     assert value(
         "ticketing_http_request_duration_seconds_count",
         text,
@@ -358,3 +357,16 @@ def test_live_metrics_sum_both_web_workers_and_the_celery_worker(stack, make_use
     counter_writers = {p.name for p in Path(live.metrics_dir).glob("counter_*.db")}
     assert len(histogram_writers) >= 2, histogram_writers  # both uvicorn workers answered
     assert counter_writers, "the Celery worker's pool wrote no counter"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_metrics_off_nothing_is_recorded_and_metrics_answers_404(stack):
+    live = stack(METRICS_ENABLED="0")
+    live.start("web")
+    for _ in range(5):
+        assert api(live.url, "GET", "/api/events/")[0] == 200
+
+    status, body = api(live.url, "GET", "/metrics")
+
+    assert status == 404 and body["error"] == "not_found"
+    assert list(Path(live.metrics_dir).glob("*.db")) == []  # no instrument wrote a value
