@@ -370,3 +370,24 @@ def test_with_metrics_off_nothing_is_recorded_and_metrics_answers_404(stack):
 
     assert status == 404 and body["error"] == "not_found"
     assert list(Path(live.metrics_dir).glob("*.db")) == []  # no instrument wrote a value
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_serves_its_own_processes_sum_on_its_metrics_port(stack):
+    from tests.live import free_port
+
+    port = free_port()
+    live = stack(METRICS_WORKER_PORT=str(port))
+    live.start("worker:booking@2")
+
+    def scrape() -> str:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            return ""
+
+    text = wait_for(scrape, timeout=60)
+
+    assert 'ticketing_payments_reconciled_total{outcome="completed"} 0.0' in text  # the pool's counters
+    assert "ticketing_queue_waiting" not in text  # the web's /metrics reads Redis, not each worker
