@@ -21,6 +21,7 @@ from accounts.tokens import (
     token_cached_async,
 )
 from core.pg import pg_fetchall, sync_db
+from core.request_context import context_note
 
 
 def cached_token_user(entry: CachedToken) -> Any:
@@ -46,6 +47,13 @@ class CachedTokenAuthentication(TokenAuthentication):
     then every other token of the user (to delete expired ones): two queries
     on each cold token. The digest is the key, so one indexed read finds the
     token; an expired token is deleted when it is presented."""
+
+    def authenticate(self, request: Any) -> tuple[Any, Any] | None:
+        """knox's, and the user noted for the request's log lines."""
+        found = super().authenticate(request)
+        if found is not None:
+            context_note(user_id=found[0].pk)
+        return found
 
     def authenticate_credentials(self, token: bytes) -> tuple[Any, Any]:
         try:

@@ -25,6 +25,13 @@ shopper's ``GET /api/tickets/``: every seat sold exactly once, nobody over
 the limit; and admission in join order (a shopper whose join finished
 before another's began is never admitted later than it, beyond the
 admission interval plus delivery slack). Last line: one JSON object.
+
+The processes share one metrics directory (``PROMETHEUS_MULTIPROC_DIR``),
+and ``/metrics`` is scraped every 2 s during the sale: the JSON's
+``metrics`` says which of the contract's series were seen and their
+figures; ``ONSALE_METRICS_OUT=file`` keeps the scrape taken at the deepest
+queue and the last one; ``ONSALE_PORT`` fixes the web port (for a
+Prometheus of one's own to scrape).
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.support import response_read, uvicorn_command  # noqa: E402
+from ticketing.metrics_dir import ENV_NAME as METRICS_DIR_ENV  # noqa: E402
+from ticketing.metrics_dir import metrics_dir  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -81,6 +90,18 @@ IDLE_RECONNECT_SECONDS = 2.0
 CHECKOUT_RETRY_SECONDS = 60  # past a capture whose sale failed, the key answers 409 for the payment window
 FULL_MAP = os.environ.get("ONSALE_FULL_MAP") == "1"
 ARRIVAL_SECONDS = 30  # shoppers arrive over the first 30 s (a 2-core box cannot take 2,000 in one instant)
+SCRAPE_SECONDS = 2.0
+CONTRACT_SERIES = (
+    "ticketing_queue_waiting",
+    "ticketing_queue_admitted",
+    "ticketing_admitted_total",
+    "ticketing_holds_total",
+    "ticketing_checkouts_total",
+    "ticketing_confirmations_total",
+    "ticketing_payments_reconciled_total",
+    "ticketing_websocket_connections",
+    "ticketing_http_request_duration_seconds_bucket",
+)
 
 
 class Http:
@@ -309,7 +330,11 @@ def _setup(tag: str) -> tuple[int, list[tuple[int, str]]]:
     user_model = get_user_model()
     password = make_password(uuid.uuid4().hex)
     user_model.objects.bulk_create(
-        [user_model(username=f"onsale-{tag}-{i}", password=password) for i in range(SHOPPERS)], batch_size=1000
+        [
+            user_model(username=f"onsale-{tag}-{i}", email=f"onsale-{tag}-{i}@example.com", password=password)
+            for i in range(SHOPPERS)
+        ],
+        batch_size=1000,
     )
     ids = list(
         user_model.objects.filter(username__startswith=f"onsale-{tag}-").order_by("id").values_list("id", flat=True)
@@ -319,9 +344,10 @@ def _setup(tag: str) -> tuple[int, list[tuple[int, str]]]:
     return event_id, [(i, tokens[i]) for i in ids]
 
 
-def _start(port: int, controller: bool | None = None) -> list[subprocess.Popen]:
+def _start(port: int, metrics_path: str, controller: bool | None = None) -> list[subprocess.Popen]:
     # PostgreSQL's max_connections is shared: a small pool per web process, plain connections in Celery.
     env = {**os.environ, "DB_POOL_MAX": "25", "DB_POOL_TIMEOUT": "60", "PAYMENT_TIMEOUT_SECONDS": "5"}
+    env[METRICS_DIR_ENV] = metrics_path
     if controller is not None:
         env["ADMISSION_CONTROLLER"] = "1" if controller else "0"
     celery_env = {**env, "DB_POOL": "0"}
@@ -428,15 +454,107 @@ async def _verify(shoppers: list[Shopper], port: int, event_id: int) -> dict[str
     }
 
 
-async def _onsale(port: int, event_id: int, accounts: list[tuple[int, str]]) -> tuple[list[Shopper], float]:
+class Scrapes:
+    """``/metrics`` read every ``SCRAPE_SECONDS`` while the sale runs: the
+    scrape at the deepest queue and the last one are kept."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.deepest: tuple[float, str] = (-1.0, "")
+        self.last = ""
+        self.seen: set[str] = set()
+        self.peak: dict[str, float] = {}
+
+    async def read(self) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            writer.write(f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nConnection: close\r\n\r\n".encode())
+            text = (await response_read(reader)).body.decode()
+        finally:
+            writer.close()
+        samples = _samples(text)
+        self.seen |= {name for name in CONTRACT_SERIES if any(key[0] == name for key in samples)}
+        for name in ("ticketing_queue_waiting", "ticketing_queue_admitted", "ticketing_websocket_connections"):
+            here = sum(v for (n, _), v in samples.items() if n == name)
+            self.peak[name] = max(self.peak.get(name, 0.0), here)
+        waiting = sum(v for (n, _), v in samples.items() if n == "ticketing_queue_waiting")
+        if waiting > self.deepest[0]:
+            self.deepest = (waiting, text)
+        self.last = text
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError, ConnectionError, asyncio.IncompleteReadError):
+                await self.read()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SCRAPE_SECONDS)
+
+    def figures(self) -> dict[str, Any]:
+        """What the JSON line says of the metrics: the series seen, the
+        peaks of the gauges, the final counters by label."""
+        final = _samples(self.last)
+
+        def by(name: str, label: str) -> dict[str, float]:
+            return {dict(labels)[label]: v for (n, labels), v in final.items() if n == name}
+
+        requests = {
+            dict(labels)["route"]: v
+            for (n, labels), v in final.items()
+            if n == "ticketing_http_request_duration_seconds_count" and dict(labels)["status"] in {"200", "201"}
+        }
+        return {
+            "contract_series_seen": sorted(self.seen),
+            "contract_series_missing": sorted(set(CONTRACT_SERIES) - self.seen),
+            "peak": self.peak,
+            "admitted_total": sum(by("ticketing_admitted_total", "event").values()),
+            "holds_total": by("ticketing_holds_total", "result"),
+            "checkouts_total": by("ticketing_checkouts_total", "result"),
+            "confirmations_total": by("ticketing_confirmations_total", "result"),
+            "payments_reconciled_total": by("ticketing_payments_reconciled_total", "outcome"),
+            "answered_by_route": {route: int(n) for route, n in sorted(requests.items(), key=lambda kv: -kv[1])[:8]},
+        }
+
+    def keep(self, path: str) -> None:
+        def excerpt(text: str) -> str:
+            return "\n".join(
+                line for line in text.splitlines() if line.startswith("ticketing_") and "_bucket{" not in line
+            )
+
+        Path(path).write_text(
+            f"# at the deepest queue ({self.deepest[0]:.0f} waiting)\n{excerpt(self.deepest[1])}\n"
+            f"# after the sale\n{excerpt(self.last)}\n"
+        )
+
+
+def _samples(text: str) -> dict[tuple[str, frozenset], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def _onsale(
+    port: int, event_id: int, accounts: list[tuple[int, str]], scrapes: Scrapes
+) -> tuple[list[Shopper], float]:
     shoppers = [Shopper(i, user_id, token, port, event_id) for i, (user_id, token) in enumerate(accounts)]
     started = time.monotonic()
+    stop = asyncio.Event()
+    scraping = asyncio.create_task(scrapes.run(stop))
 
     async def arrive(shopper: Shopper) -> None:
         await asyncio.sleep(random.Random(f"arrival:{shopper.index}").uniform(0, ARRIVAL_SECONDS))
         await shopper.run()
 
-    await asyncio.wait_for(asyncio.gather(*(arrive(s) for s in shoppers)), timeout=DEADLINE_SECONDS + 120)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(arrive(s) for s in shoppers)), timeout=DEADLINE_SECONDS + 120)
+        await asyncio.sleep(SCRAPE_SECONDS)  # the confirmations of the last sales
+    finally:
+        stop.set()
+        await scraping
+    await scrapes.read()
     return shoppers, started
 
 
@@ -466,13 +584,17 @@ def _run(controller: bool | None) -> dict[str, Any]:
     """One on-sale on a fresh event; ``controller`` None keeps the settings' choice."""
     tag = f"{int(time.time())}-{uuid.uuid4().hex[:6]}"
     event_id, accounts = _setup(tag)
-    port = _free_port()
-    procs = _start(port, controller)
-    try:
-        shoppers, started = asyncio.run(_onsale(port, event_id, accounts))
-        checks = asyncio.run(_verify(shoppers, port, event_id))
-    finally:
-        _stop(procs)
+    port = int(os.environ.get("ONSALE_PORT") or _free_port())
+    scrapes = Scrapes(port)
+    with metrics_dir() as metrics_path:
+        procs = _start(port, metrics_path, controller)
+        try:
+            shoppers, started = asyncio.run(_onsale(port, event_id, accounts, scrapes))
+            checks = asyncio.run(_verify(shoppers, port, event_id))
+        finally:
+            _stop(procs)
+    if os.environ.get("ONSALE_METRICS_OUT"):
+        scrapes.keep(os.environ["ONSALE_METRICS_OUT"])
     bought = [s for s in shoppers if s.bought_at is not None]
     sell_out = max(s.bought_at for s in bought) - started if bought else None
     outcomes = Counter(s.outcome for s in shoppers)
@@ -509,6 +631,7 @@ def _run(controller: bool | None) -> dict[str, Any]:
             "admission_controller": controller,
         },
         "database": settings.DATABASES["default"]["NAME"],
+        "metrics": scrapes.figures(),
     }
     for step, figures in steps.items():
         print(f"{step:9s} p50 {figures['p50_ms']:9.1f} ms  p99 {figures['p99_ms']:9.1f} ms  ({figures['count']})")

@@ -18,7 +18,17 @@ Without it, an asyncio generator in this process stands in, and the figures
 are then lower than the server can do. Prints one JSON object last.
 
 Run: ``python bench/queue_http.py`` (uses REDIS_DB, default 5, which it flushes,
-and DATABASE_URL).
+and DATABASE_URL). The server runs as the product does, its processes'
+metrics summed through a ``PROMETHEUS_MULTIPROC_DIR`` of its own.
+
+``python bench/queue_http.py --metrics-cost [ROUNDS]`` (wrk only) measures
+what metrics cost the join instead: the server is started with
+``METRICS_ENABLED=1``, then ``0``, alternating for ROUNDS (default 3) pairs
+in the order on/off, off/on, ..., each on a fresh event (every join a first
+join); it reports joins per second and the server's CPU per join, on and
+off, their medians and the ratios, and, from ``bench/observe_cost.py``,
+the CPU the request timing itself costs, as a share of the CPU of a join
+(on a busy machine the end-to-end figures move more than that share).
 """
 
 from __future__ import annotations
@@ -27,15 +37,20 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.support import free_port, stop_server, uvicorn_command, wait_until_healthy  # noqa: E402
+from ticketing.metrics_dir import ENV_NAME as METRICS_DIR_ENV  # noqa: E402
+from ticketing.metrics_dir import metrics_dir  # noqa: E402
 
 os.environ.setdefault("REDIS_DB", "5")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
@@ -81,8 +96,9 @@ def prepare() -> tuple[int, list[str]]:
     return event.id, [tokens[u.id] for u in users]
 
 
-def start_server(port: int, fast_path: bool = True) -> subprocess.Popen:
+def start_server(port: int, metrics_path: str, fast_path: bool = True, metrics: bool = True) -> subprocess.Popen:
     env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING", "QUEUE_FAST_PATH": "1" if fast_path else "0"}
+    env |= {METRICS_DIR_ENV: metrics_path, "METRICS_ENABLED": "1" if metrics else "0"}
     server = subprocess.Popen(
         uvicorn_command("ticketing.asgi:application", port, WORKERS),
         cwd=ROOT,
@@ -144,19 +160,34 @@ async def load(port: int, requests: list[bytes] | None, fixed: bytes | None) -> 
     }
 
 
+def server_cpu_seconds(server: subprocess.Popen) -> float:
+    """User and system CPU of the server and its worker processes so far."""
+    processes = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+
 def wrk_load(
-    port: int, method: str, path: str, tokens_file: str | None = None, firsts: tuple[int, int] = (0, 0)
+    port: int,
+    method: str,
+    path: str,
+    tokens_file: str | None = None,
+    firsts: tuple[int, int] = (0, 0),
+    server: subprocess.Popen | None = None,
 ) -> dict:
     """Warm-up, then the measured run, each one wrk process starting on the
-    token at ``firsts``; figures of the measured run."""
+    token at ``firsts``; figures of the measured run (with ``server``, its
+    CPU per request too)."""
     script = str(ROOT / "bench" / "queue_http.lua")
     figures: dict = {}
+    cpu = 0.0
     for seconds, first in zip((WARMUP_SECONDS, SECONDS), firsts, strict=True):
         args = [method, path] + ([str(WRK_THREADS), tokens_file, str(first)] if tokens_file else [])
         command = ["wrk", f"-t{WRK_THREADS}", f"-c{CLIENTS}", f"-d{seconds:g}s", "-s", script]
+        cpu_before = server_cpu_seconds(server) if server is not None else 0.0
         out = subprocess.run(
             [*command, f"http://127.0.0.1:{port}", "--", *args], capture_output=True, text=True, check=True
         ).stdout
+        cpu = server_cpu_seconds(server) - cpu_before if server is not None else 0.0
         figures = json.loads(out.strip().splitlines()[-1])
     return {
         "per_s": figures["requests"] / figures["seconds"],
@@ -164,6 +195,7 @@ def wrk_load(
         "p99_ms": figures["p99_ms"],
         "statuses": {int(k): v for k, v in figures["statuses"].items()},
         "socket_errors": figures["socket_errors"],
+        "server_cpu_us_per_request": cpu / figures["requests"] * 1e6 if server is not None else None,
     }
 
 
@@ -179,16 +211,77 @@ def python_load(port: int, event_id: int, tokens: list[str]) -> tuple[dict, dict
     return trivial, asyncio.run(load(port, joins_requests, None))
 
 
+def metrics_cost(rounds: int) -> dict:
+    """Joins per second and server CPU per join with metrics on and off,
+    alternating (on/off, off/on, ...), each run on a fresh event."""
+    _, tokens = prepare()
+    port = free_port()
+    runs: dict[str, list[dict]] = {"on": [], "off": []}
+    with tempfile.NamedTemporaryFile("w", suffix=".tokens") as tokens_file, metrics_dir() as metrics_path:
+        tokens_file.write("\n".join(tokens) + "\n")
+        tokens_file.flush()
+        for round_ in range(rounds):
+            for mode in ("on", "off") if round_ % 2 == 0 else ("off", "on"):
+                event = event_create(name=f"metrics cost {round_} {mode}", venue_name="Bench", sections="A:1x10:R:1")
+                server = start_server(port, metrics_path, metrics=mode == "on")
+                try:
+                    path = f"/api/events/{event.id}/queue/"
+                    runs[mode].append(wrk_load(port, "POST", path, tokens_file.name, FAST_TOKENS, server=server))
+                finally:
+                    stop_server(server)
+                figures = runs[mode][-1]
+                print(
+                    f"metrics {mode:3s}: {figures['per_s']:7.0f} joins/s, "
+                    f"{figures['server_cpu_us_per_request']:6.0f} µs server CPU per join, p99 {figures['p99_ms']} ms",
+                    flush=True,
+                )
+    median = {mode: statistics.median(r["per_s"] for r in runs[mode]) for mode in runs}
+    cpu = {mode: statistics.median(r["server_cpu_us_per_request"] for r in runs[mode]) for mode in runs}
+    get_redis().flushdb()
+    observer = json.loads(
+        subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "observe_cost.py")], capture_output=True, text=True, check=True
+        ).stdout.splitlines()[-1]
+    )["observe_cost"]
+    return {
+        "metrics_cost": {
+            "observer_metrics_us_per_request": observer["metrics_us"],
+            "observer_request_id_us_per_request": observer["request_id_us"],
+            "metrics_share_of_join_cpu": round(observer["metrics_us"] / cpu["off"], 4),
+            "rounds": rounds,
+            "clients": CLIENTS,
+            "workers": WORKERS,
+            "seconds": SECONDS,
+            "joins_per_s_on": [round(r["per_s"]) for r in runs["on"]],
+            "joins_per_s_off": [round(r["per_s"]) for r in runs["off"]],
+            "median_joins_per_s_on": round(median["on"]),
+            "median_joins_per_s_off": round(median["off"]),
+            "throughput_ratio_on_off": round(median["on"] / median["off"], 3),
+            "server_cpu_us_per_join_on": round(cpu["on"], 1),
+            "server_cpu_us_per_join_off": round(cpu["off"], 1),
+            "cpu_ratio_on_off": round(cpu["on"] / cpu["off"], 3),
+            "statuses_on": [r["statuses"] for r in runs["on"]],
+            "statuses_off": [r["statuses"] for r in runs["off"]],
+        }
+    }
+
+
 def main() -> None:
+    if "--metrics-cost" in sys.argv[1:]:
+        if not shutil.which("wrk"):
+            raise SystemExit("--metrics-cost needs wrk (apt-get install wrk): Python load would share the CPU")
+        rest = sys.argv[sys.argv.index("--metrics-cost") + 1 :]
+        print(json.dumps(metrics_cost(int(rest[0]) if rest else 3)))
+        return
     event_id, tokens = prepare()
     port = free_port()
     path = f"/api/events/{event_id}/queue/"
     generator = "wrk" if shutil.which("wrk") else "python"
     django_joins = None
-    with tempfile.NamedTemporaryFile("w", suffix=".tokens") as tokens_file:
+    with tempfile.NamedTemporaryFile("w", suffix=".tokens") as tokens_file, metrics_dir() as metrics_path:
         tokens_file.write("\n".join(tokens) + "\n")
         tokens_file.flush()
-        server = start_server(port)
+        server = start_server(port, metrics_path)
         try:
             if generator == "wrk":
                 trivial = wrk_load(port, "GET", "/healthz")
@@ -198,7 +291,7 @@ def main() -> None:
         finally:
             stop_server(server)
         if generator == "wrk":
-            server = start_server(port, fast_path=False)
+            server = start_server(port, metrics_path, fast_path=False)
             try:
                 django_joins = wrk_load(port, "POST", path, tokens_file.name, DJANGO_TOKENS)
             finally:

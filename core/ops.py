@@ -9,8 +9,9 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from core.metrics import metrics_on, metrics_text
 from core.redis import get_redis
 
 
@@ -50,4 +51,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 @require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    """Prometheus text, summed over every process of this run (``core.metrics``); 404 with metrics off."""
+    if not metrics_on():
+        return JsonResponse({"error": "not_found", "detail": "Metrics are off (METRICS_ENABLED=0)."}, status=404)
+    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)

@@ -19,6 +19,8 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.urls import URLPattern
 
+from core.metrics import websocket_connections
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -65,7 +67,9 @@ async def deny(receive: Receive, send: Send) -> None:
 
 
 class WebSocketGate:
-    """ASGI application for ``"websocket"`` connections, routed over Django ``path()`` entries."""
+    """ASGI application for ``"websocket"`` connections, routed over Django
+    ``path()`` entries; each socket the consumer accepts counts in
+    ``ticketing_websocket_connections`` until it ends."""
 
     def __init__(self, routes: list[URLPattern], *, user_lookup: UserLookup) -> None:
         """``user_lookup(headers)`` returns the connecting user (``AnonymousUser`` when none)."""
@@ -98,4 +102,19 @@ class WebSocketGate:
             return
         application, kwargs = route
         user = await self.user_lookup(headers)
-        await application({**scope, "user": user, "url_route": {"args": (), "kwargs": kwargs}}, receive, send)
+        accepted = False
+
+        async def send_counted(message: dict[str, Any]) -> None:
+            nonlocal accepted
+            if not accepted and message["type"] == "websocket.accept":
+                accepted = True
+                websocket_connections.inc()
+            await send(message)
+
+        try:
+            await application(
+                {**scope, "user": user, "url_route": {"args": (), "kwargs": kwargs}}, receive, send_counted
+            )
+        finally:
+            if accepted:
+                websocket_connections.dec()

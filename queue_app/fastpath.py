@@ -47,10 +47,13 @@ from core.fastpath import (
     view_servable,
 )
 from core.i18n import language_headers, scope_language
+from core.metrics import ROUTE, url_route
+from core.request_context import context_note
 from queue_app.api import EventQueueApi
 from queue_app.services import queue_join_async, queue_state_get_async
 
 QUEUE_PATH = re.compile(r"/api/events/([0-9]+)/queue/")
+SAMPLE_PATH = "/api/events/1/queue/"  # names the URL pattern in the metrics (core.metrics.url_route)
 SERVED_METHODS = frozenset({"GET", "POST"})
 #: Read this much of a body before handing it, whole, to Django.
 MAX_BODY_BYTES = 8192
@@ -99,6 +102,8 @@ async def _serve(event_id: int, key: str, scope: dict, headers: dict[bytes, byte
         user_id = await token_user_id_async(key)
         if user_id is None:
             return False
+        scope[ROUTE] = url_route(SAMPLE_PATH)
+        context_note(user_id=user_id, event_id=event_id)
         if scope["method"] == "POST":
             state, created = await queue_join_async(event_id=event_id, user_id=user_id)
             status, body, extra = (201 if created else 200), state.as_dict(), {}

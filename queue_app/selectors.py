@@ -13,6 +13,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.core.cache import cache
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.errors import Conflict
@@ -265,3 +266,13 @@ def _dashboard_read(*, event: Event, minutes: int, now: datetime) -> dict[str, A
 def event_dashboard_forget(*, event_id: int) -> None:
     """Drop the event's shared figures (after an organizer's change: the next read is fresh)."""
     cache.delete_many([f"dashboard:{event_id}:{minutes}" for minutes in DASHBOARD_MINUTES])
+def queue_events_live(*, now: datetime) -> QuerySet[Event]:
+    """Queued events whose sale is open, or closed less than five minutes
+    ago (their waiting pages still hear the end): the admission rounds' and
+    the queue gauges' events."""
+    return Event.objects.filter(
+        Q(sale_closes_at__isnull=True) | Q(sale_closes_at__gt=now - timedelta(minutes=5)),
+        queue_enabled=True,
+        sale_opens_at__lte=now,
+        status__in=[Event.Status.ON_SALE, Event.Status.PAUSED],
+    )

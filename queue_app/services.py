@@ -7,15 +7,15 @@ its seats. An admission round is the one place that decides who gets in.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -29,18 +29,22 @@ from queue_app.challenge import ChallengeRequired, Proof, join_verifier
 from queue_app.controller import Control, admission_batch_control
 from queue_app.keys import round_lock_key
 from queue_app.messages import RoundMessage
+from queue_app.metrics import admitted_total
 from queue_app.selectors import (
     SaleSnapshot,
     admission_seat_budget,
     event_sale_snapshot,
     event_sale_snapshot_async,
     event_sale_snapshot_forget,
+    queue_events_live,
 )
 from reservations.errors import event_not_found
 from reservations.models import Event
 from reservations.selectors import event_seat_counts
 
 MIN_RATE = 0.01  # people/s: keeps an ETA finite while admission is blocked
+
+logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1024)
@@ -321,6 +325,15 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
             status=status,
             full_until=full_until,
         )
+        if result.admitted:
+            admitted_total.labels(str(event.id)).inc(len(result.admitted))
+            logger.info(
+                "round %d admitted %d, %d waiting",
+                result.round,
+                len(result.admitted),
+                result.waiting_total,
+                extra={"event_id": event.id},
+            )
         rate = result.rate if result.rate is not None else event.admission_batch_size / event.admission_interval_seconds
         message = RoundMessage(
             round=result.round,
@@ -366,14 +379,7 @@ def _round_record(
 def admission_rounds_run() -> int:
     """Run a round for every queued event whose sale is open (or just
     closed, so its waiting page hears it). Returns the number of rounds."""
-    now = timezone.now()
-    events = Event.objects.filter(
-        Q(sale_closes_at__isnull=True) | Q(sale_closes_at__gt=now - timedelta(minutes=5)),
-        queue_enabled=True,
-        sale_opens_at__lte=now,
-        status__in=[Event.Status.ON_SALE, Event.Status.PAUSED],
-    )
-    return sum(1 for event in events if admission_round_run(event=event) is not None)
+    return sum(1 for event in queue_events_live(now=timezone.now()) if admission_round_run(event=event) is not None)
 
 
 def _status_change(*, event_id: int, status: str) -> bool:

@@ -323,6 +323,15 @@ def store_round_log(*, event_id: int) -> tuple[list[dict], dict[int, int]]:
     pipe.hgetall(admitted_minutes_key(event_id))
     rounds, minutes = pipe.execute()
     return [json.loads(r) for r in rounds], {int(m): int(n) for m, n in minutes.items()}
+def store_depths(*, event_ids: list[int], now: float) -> dict[int, tuple[int, int]]:
+    """(waiting, admitted now) of each event, two commands per event in one
+    round trip: the queue gauges, read when Prometheus scrapes."""
+    pipe = get_redis().pipeline(transaction=False)
+    for event_id in event_ids:
+        pipe.zcard(waiting_key(event_id))
+        pipe.zcount(active_key(event_id), f"({now}", "+inf")
+    counts = pipe.execute()
+    return {event_id: (int(counts[2 * i]), int(counts[2 * i + 1])) for i, event_id in enumerate(event_ids)}
 
 
 # -- asyncio side (queue fast path, WebSocket consumers) -------------------

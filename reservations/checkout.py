@@ -32,6 +32,7 @@ from psycopg import errors as pg_errors
 from rest_framework import status
 
 from core.errors import ApplicationError, Invalid
+from core.metrics import outcomes_counted
 from core.pg import sync_db
 from reservations.errors import (
     already_checked_out,
@@ -42,6 +43,7 @@ from reservations.errors import (
     payment_unavailable,
 )
 from reservations.locking import Busy, locked_atomic, locked_fetch_async
+from reservations.metrics import checkouts_total
 from reservations.models import Event, Order, Payment, PriceGrade, Seat, Ticket, payment_charge_key
 from reservations.orders import confirmations_kick, confirmations_kick_soon
 from reservations.payments import CAPTURED, VOIDED, Charge, PaymentDeclined, PaymentError, payment_gateway
@@ -340,6 +342,15 @@ def _hold_lost(payment: Paying) -> ApplicationError:
     return hold_expired()
 
 
+def _checkout_result(result: CheckoutResult | None) -> str | None:
+    """The ``ticketing_checkouts_total`` label of a checkout that returned
+    (None: the fast path handed it to ``checkout``, which counts it)."""
+    if result is None:
+        return None
+    return "paid" if result.created else "replayed"
+
+
+@outcomes_counted(checkouts_total, ok=_checkout_result)
 def checkout(*, hold_id: int, user_id: int, payment_token: object, idempotency_key: str) -> CheckoutResult:
     """Pay for a hold. A replayed key returns the first order (``created`` False).
 
@@ -378,6 +389,7 @@ def checkout(*, hold_id: int, user_id: int, payment_token: object, idempotency_k
     return CheckoutResult(order=sale.order, created=True, tickets=sale.tickets)
 
 
+@outcomes_counted(checkouts_total, ok=_checkout_result)
 async def checkout_async(
     *, hold_id: int, user_id: int, payment_token: str, idempotency_key: str
 ) -> CheckoutResult | None:

@@ -53,8 +53,10 @@ from core.fastpath import (
     view_servable,
 )
 from core.i18n import language_headers, scope_language
+from core.metrics import ROUTE, url_route
 from core.pg import sync_db
 from core.ratelimit import rate_limit_check_async
+from core.request_context import context_note
 from reservations import seat_status, selectors
 from reservations.api import CheckoutApi, HoldCreateApi, SeatStatusApi
 from reservations.checkout import checkout_async
@@ -66,6 +68,10 @@ from reservations.serializers import hold_data, order_data
 HOLD_PATH = re.compile(r"/api/events/([0-9]{1,18})/holds/")
 CHECKOUT_PATH = re.compile(r"/api/holds/([0-9]{1,18})/checkout/")
 STATUS_PATH = re.compile(r"/api/events/([0-9]{1,18})/seats/status/")
+#: A path of each pattern, naming it in the metrics (``core.metrics.url_route``).
+HOLD_SAMPLE = "/api/events/1/holds/"
+CHECKOUT_SAMPLE = "/api/holds/1/checkout/"
+STATUS_SAMPLE = "/api/events/1/seats/status/"
 #: The status read's one query the fast path takes; anything else is Django's to judge.
 STATUS_QUERY = re.compile(rb"(?:since=([0-9]{1,19}))?")
 #: Bodies past this are Django's to read (and to refuse past its own limit).
@@ -129,6 +135,8 @@ async def _status(event_id: int, scope: dict, send: Callable) -> bool:
         user_id = await token_user_id_async(key)
         if user_id is None:
             return False
+        scope[ROUTE] = url_route(STATUS_SAMPLE)
+        context_note(user_id=user_id, event_id=event_id)
         event = await selectors.event_for_booking_async(event_id=event_id)
         await admission_check_async(event=event, user_id=user_id)
         since = int(query[1]) if query[1] else None
@@ -168,13 +176,14 @@ def booking_fast_path_wrap(app: ASGIApp) -> ASGIApp:
     return BookingFastPath(app) if settings.BOOKING_FAST_PATH else app
 
 
-def _route(path: str) -> tuple[Route, int, str] | None:
+def _route(path: str) -> tuple[Route, int, str, str] | None:
+    """The route's function, the id in the path, the view's ``Allow``, a sample path of its pattern."""
     match = HOLD_PATH.fullmatch(path)
     if match is not None:
-        return _hold, int(match[1]), _allow(HoldCreateApi)
+        return _hold, int(match[1]), _allow(HoldCreateApi), HOLD_SAMPLE
     match = CHECKOUT_PATH.fullmatch(path)
     if match is not None:
-        return _checkout, int(match[1]), _allow(CheckoutApi)
+        return _checkout, int(match[1]), _allow(CheckoutApi), CHECKOUT_SAMPLE
     return None
 
 
@@ -206,6 +215,7 @@ async def _serve(
     route: Route,
     object_id: int,
     allow: str,
+    sample_path: str,
     key: str,
     scope: dict,
     headers: dict,
@@ -224,6 +234,8 @@ async def _serve(
         user_id = await token_user_id_async(key)
         if user_id is None:
             return False
+        scope[ROUTE] = url_route(sample_path)
+        context_note(user_id=user_id)
         answer = await route(object_id, user_id, (data, headers))
         if answer is None:
             return False
@@ -249,6 +261,7 @@ async def _hold(event_id: int, user_id: int, request: Any) -> tuple[int, Any, di
     best = set(data) == {"quantity", "grade"} and type(quantity) is int and isinstance(grade, str)
     if not (by_ids or (best and PLAIN_TEXT.fullmatch(grade))):
         return None
+    context_note(event_id=event_id)
     event = await selectors.event_for_booking_async(event_id=event_id)
     await admission_check_async(event=event, user_id=user_id)
     await rate_limit_check_async(scope="hold", subject=user_id, setting="RATE_LIMIT_HOLD")

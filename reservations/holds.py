@@ -27,6 +27,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy
 
 from core.errors import Conflict, Invalid
+from core.metrics import outcomes_counted
 from reservations.availability import hold_lapsed_q
 from reservations.errors import (
     already_checked_out,
@@ -36,6 +37,7 @@ from reservations.errors import (
     limit_exceeded,
 )
 from reservations.locking import Busy, locked_atomic, locked_fetch_async, row_locks_enabled
+from reservations.metrics import holds_total
 from reservations.models import Event, Hold, Seat
 from reservations.selectors import event_grade_ids
 
@@ -119,6 +121,11 @@ def hold_from_rows(rows: list[tuple], *, event: Event, user_id: int, now: dateti
     return hold
 
 
+def _held(hold: Hold) -> str:
+    return "held"
+
+
+@outcomes_counted(holds_total, ok=_held)
 def hold_create(
     *,
     event: Event,
@@ -205,6 +212,7 @@ def hold_best_check(*, event: Event, quantity: int | None, grade: str | None, no
     return grade_id
 
 
+@outcomes_counted(holds_total, ok=_held)
 async def hold_create_async(
     *,
     event: Event,

@@ -22,6 +22,7 @@ from django.utils.translation import gettext
 from core.coalesce import LoopBatch
 from core.l10n import date_text, money_text, time_text
 from core.redis import get_redis
+from reservations.metrics import confirmations_total
 from reservations.models import Confirmation, Order, Ticket
 from reservations.selectors import event_time_zone
 
@@ -174,6 +175,7 @@ def _confirmations_deliver(*, order_ids: list[int]) -> dict[int, Delivery]:
         status=Confirmation.Status.SENT, sent_at=now, last_error="", lease_until=None, updated_at=now
     )
     results = {order_id: Delivery() for order_id in sent}
+    retried: list[str] = []
     for confirmation in confirmations:
         error = errors[confirmation.order_id]
         if error is None:
@@ -188,8 +190,16 @@ def _confirmations_deliver(*, order_ids: list[int]) -> dict[int, Delivery]:
             updated_at=now,
         )
         results[confirmation.order_id] = Delivery(error=error, retry_in=None if final else retry_in)
+        confirmations_total.labels("failed" if final else "retry").inc()
         if final:
             logger.error("confirmation of order %s failed for good: %s", confirmation.order_id, error)
+        else:
+            retried.append(error)
+    if retried:  # one line a batch: a mail server that is down must not print one per order
+        logger.warning("%d confirmation e-mail(s) not sent, tried again later: %s", len(retried), retried[0])
+    if sent:
+        confirmations_total.labels("sent").inc(len(sent))
+        logger.info("%d confirmation e-mail(s) sent", len(sent))
     return results
 
 

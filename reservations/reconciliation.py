@@ -20,19 +20,15 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
-from prometheus_client import Counter
 from redis.exceptions import LockNotOwnedError
 
 from core.redis import get_redis
 from reservations.checkout import payment_reconcile
+from reservations.metrics import payments_reconciled
 from reservations.models import Payment, Refund
 from reservations.settlement import refund_settle
 
 RECONCILE_LOCK_KEY = "reservations:reconcile-lock"
-
-payments_reconciled = Counter(
-    "ticketing_payments_reconciled", "Payments settled by the reconciliation job, by outcome.", ["outcome"]
-)
 
 
 def _stale_before(now: datetime) -> datetime:

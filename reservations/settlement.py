@@ -20,16 +20,13 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F
 from django.utils import timezone
-from prometheus_client import Counter
 
+from reservations.metrics import gateway_failures
 from reservations.models import Payment, Refund
 from reservations.payments import PaymentError, payment_gateway
 
 logger = logging.getLogger(__name__)
 
-gateway_failures = Counter(
-    "ticketing_payment_gateway_failures", "Void and refund calls the gateway failed, by action.", ["action"]
-)
 
 #: Statuses a void may start from: a charge that never became a sale.
 _VOIDABLE = [Payment.Status.IN_PROGRESS, Payment.Status.FAILED, Payment.Status.DECLINED, Payment.Status.VOIDING]

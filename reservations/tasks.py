@@ -4,26 +4,41 @@ Routing (``CELERY_TASK_ROUTES``): hold expiry and reconciliation run on the
 ``booking`` queue beside the admission rounds; everything that talks to the
 mail server runs on the ``mail`` queue, so a stuck SMTP server never delays
 an admission.
+
+The periodic jobs log at INFO only when they did something: with nothing
+to do, ``dev.py run`` stays quiet.
 """
 
 from __future__ import annotations
+
+import logging
 
 from celery import shared_task
 from django.conf import settings
 
 from reservations import holds, orders, reconciliation
 
+logger = logging.getLogger(__name__)
+
 
 @shared_task(name="reservations.tasks.holds_expire")
 def holds_expire() -> int:
     """Beat job: release lapsed holds in bulk (seats back on sale)."""
-    return holds.holds_expire()
+    released = holds.holds_expire()
+    if released:
+        logger.info("%d lapsed hold(s) released, their seats back on sale", released)
+    return released
 
 
 @shared_task(name="reservations.tasks.payments_reconcile")
 def payments_reconcile() -> dict[str, int]:
     """Beat job: finish or give back every payment nobody finished, retry owed voids and refunds."""
-    return reconciliation.payments_reconcile()
+    outcomes = reconciliation.payments_reconcile()
+    if outcomes:
+        logger.info(
+            "payments reconciled: %s", ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+        )
+    return outcomes
 
 
 @shared_task(

