@@ -266,6 +266,8 @@ def _dashboard_read(*, event: Event, minutes: int, now: datetime) -> dict[str, A
 def event_dashboard_forget(*, event_id: int) -> None:
     """Drop the event's shared figures (after an organizer's change: the next read is fresh)."""
     cache.delete_many([f"dashboard:{event_id}:{minutes}" for minutes in DASHBOARD_MINUTES])
+
+
 def queue_events_live(*, now: datetime) -> QuerySet[Event]:
     """Queued events whose sale is open, or closed less than five minutes
     ago (their waiting pages still hear the end): the admission rounds' and

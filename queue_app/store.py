@@ -323,6 +323,8 @@ def store_round_log(*, event_id: int) -> tuple[list[dict], dict[int, int]]:
     pipe.hgetall(admitted_minutes_key(event_id))
     rounds, minutes = pipe.execute()
     return [json.loads(r) for r in rounds], {int(m): int(n) for m, n in minutes.items()}
+
+
 def store_depths(*, event_ids: list[int], now: float) -> dict[int, tuple[int, int]]:
     """(waiting, admitted now) of each event, two commands per event in one
     round trip: the queue gauges, read when Prometheus scrapes."""
