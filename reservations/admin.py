@@ -14,6 +14,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils.translation import gettext, gettext_lazy
 
 from core.errors import ApplicationError, Invalid
 from reservations.holds import hold_release
@@ -40,8 +41,8 @@ class PriceGradeInline(admin.TabularInline):
 class EventAdminForm(forms.ModelForm):
     seat_map_spec = forms.CharField(
         required=False,
-        label="Generate seats",
-        help_text=(
+        label=gettext_lazy("Generate seats"),
+        help_text=gettext_lazy(
             "Sections to add in bulk: NAME:ROWSxSEATS:GRADE:PRICE, comma-separated, "
             "e.g. A:10x20:R:150000,B:5x10:S:90000."
         ),
@@ -83,7 +84,7 @@ class EventAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "venue", "starts_at", "currency"]}),
         (
-            "Sale",
+            gettext_lazy("Sale"),
             {
                 "fields": [
                     "sale_opens_at",
@@ -96,7 +97,7 @@ class EventAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Waiting queue",
+            gettext_lazy("Waiting queue"),
             {
                 "fields": [
                     "queue_enabled",
@@ -109,7 +110,7 @@ class EventAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Seat map", {"fields": ["seat_map_spec"]}),
+        (gettext_lazy("Seat map"), {"fields": ["seat_map_spec"]}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Event]:
@@ -123,9 +124,12 @@ class EventAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="Checked in")
+    @admin.display(description=gettext_lazy("Checked in"))
     def checked_in(self, event: Event) -> str:
-        return f"{event.tickets_checked_in} of {event.tickets_admitting}"
+        return gettext("%(checked_in)s of %(admitting)s") % {
+            "checked_in": event.tickets_checked_in,
+            "admitting": event.tickets_admitting,
+        }
 
     def get_urls(self) -> list[URLPattern]:
         door = [
@@ -157,7 +161,7 @@ class EventAdmin(admin.ModelAdmin):
         rows = {row["id"]: row for row in self._door_rows(events)}
         context = {
             **self.admin_site.each_context(request),
-            "title": "Door check-in, live",
+            "title": gettext("Door check-in, live"),
             "opts": self.model._meta,
             "rows": [(event, rows[event.id]) for event in events],
         }
@@ -175,9 +179,11 @@ class EventAdmin(admin.ModelAdmin):
             try:
                 made = seat_map_generate(event=form.instance, spec=spec)
             except Invalid as exc:
-                self.message_user(request, f"No seats generated: {exc.detail}", messages.ERROR)
+                self.message_user(
+                    request, gettext("No seats generated: %(detail)s") % {"detail": exc.detail}, messages.ERROR
+                )
             else:
-                self.message_user(request, f"Generated {made} seats.", messages.SUCCESS)
+                self.message_user(request, gettext("Generated %(count)s seats.") % {"count": made}, messages.SUCCESS)
 
 
 @admin.register(PriceGrade)
@@ -221,17 +227,18 @@ class HoldAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Release the selected holds (seats back on sale)")
+    @admin.action(description=gettext_lazy("Release the selected holds (seats back on sale)"))
     def release_holds(self, request: HttpRequest, queryset: Any) -> None:
         released = 0
         for hold_id in queryset.filter(status=Hold.Status.ACTIVE).values_list("id", flat=True):
             try:
                 hold_release(hold_id=hold_id, user_id=None, force=True)
             except ApplicationError as exc:
-                self.message_user(request, f"Hold {hold_id}: {exc.detail}", messages.WARNING)
+                detail = gettext("Hold %(hold)s: %(detail)s") % {"hold": hold_id, "detail": exc.detail}
+                self.message_user(request, detail, messages.WARNING)
             else:
                 released += 1
-        self.message_user(request, f"Released {released} hold(s).", messages.SUCCESS)
+        self.message_user(request, gettext("Released %(count)s hold(s).") % {"count": released}, messages.SUCCESS)
 
 
 class TicketInline(admin.TabularInline):
@@ -256,22 +263,20 @@ class RefundInline(admin.TabularInline):
         return False
 
 
-def _returned_message(admin_: admin.ModelAdmin, request: HttpRequest, returned: list[Any], what: str) -> None:
-    """One message for a batch of refunds: how many tickets, and which refunds the gateway has not taken yet."""
+def _returned_message(admin_: admin.ModelAdmin, request: HttpRequest, returned: list[Any]) -> None:
+    """One message for a batch of refunds: how many tickets of how many
+    orders, and which refunds the gateway has not taken yet."""
     tickets = sum(len(r.ticket_ids) for r in returned)
     pending = list(
         Refund.objects.filter(
             id__in=[r.refund_id for r in returned if r.refund_id], status=Refund.Status.PENDING
         ).values_list("id", flat=True)
     )
-    admin_.message_user(request, f"Refunded {tickets} ticket(s) of {what}; seats back on sale.", messages.SUCCESS)
+    done = gettext("Refunded %(tickets)s ticket(s) of %(orders)s order(s); seats back on sale.")
+    admin_.message_user(request, done % {"tickets": tickets, "orders": len(returned)}, messages.SUCCESS)
     if pending:
-        admin_.message_user(
-            request,
-            f"The payment gateway has not taken refund(s) {', '.join(map(str, pending))} yet: they are retried "
-            "automatically.",
-            messages.WARNING,
-        )
+        owed = gettext("The payment gateway has not taken refund(s) %(ids)s yet: they are retried automatically.")
+        admin_.message_user(request, owed % {"ids": ", ".join(map(str, pending))}, messages.WARNING)
 
 
 @admin.register(Order)
@@ -287,15 +292,16 @@ class OrderAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Refund / cancel the selected orders (seats back on sale)")
+    @admin.action(description=gettext_lazy("Refund / cancel the selected orders (seats back on sale)"))
     def refund_orders(self, request: HttpRequest, queryset: Any) -> None:
         returned = []
         for order_id in queryset.filter(status=Order.Status.PAID).values_list("id", flat=True):
             try:
                 returned.append(order_refund(order_id=order_id, by_user_id=request.user.pk))
             except ApplicationError as exc:
-                self.message_user(request, f"Order {order_id}: {exc.detail}", messages.WARNING)
-        _returned_message(self, request, returned, f"{len(returned)} order(s)")
+                detail = gettext("Order %(order)s: %(detail)s") % {"order": order_id, "detail": exc.detail}
+                self.message_user(request, detail, messages.WARNING)
+        _returned_message(self, request, returned)
 
 
 @admin.register(Ticket)
@@ -316,7 +322,7 @@ class TicketAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Refund the selected tickets (seats back on sale)")
+    @admin.action(description=gettext_lazy("Refund the selected tickets (seats back on sale)"))
     def refund_tickets(self, request: HttpRequest, queryset: Any) -> None:
         ids = list(queryset.filter(status=Ticket.Status.VALID).values_list("id", flat=True))
         skipped = queryset.filter(status=Ticket.Status.CHECKED_IN).count()
@@ -326,8 +332,9 @@ class TicketAdmin(admin.ModelAdmin):
             self.message_user(request, exc.detail, messages.WARNING)
             return
         if skipped:
-            self.message_user(request, f"{skipped} ticket(s) already checked in were not refunded.", messages.WARNING)
-        _returned_message(self, request, returned, f"{len(returned)} order(s)")
+            not_refunded = gettext("%(count)s ticket(s) already checked in were not refunded.") % {"count": skipped}
+            self.message_user(request, not_refunded, messages.WARNING)
+        _returned_message(self, request, returned)
 
 
 @admin.register(Refund)
@@ -347,12 +354,13 @@ class RefundAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Try the selected refunds again now")
+    @admin.action(description=gettext_lazy("Try the selected refunds again now"))
     def retry_refunds(self, request: HttpRequest, queryset: Any) -> None:
         ids = list(queryset.filter(status=Refund.Status.PENDING).values_list("id", flat=True))
         done = sum(refund_settle(refund_id=refund_id) for refund_id in ids)
         level = messages.SUCCESS if done == len(ids) else messages.WARNING
-        self.message_user(request, f"The gateway took {done} of {len(ids)} refund(s).", level)
+        took = gettext("The gateway took %(done)s of %(total)s refund(s).") % {"done": done, "total": len(ids)}
+        self.message_user(request, took, level)
 
 
 @admin.register(Payment)
@@ -377,11 +385,13 @@ class ConfirmationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Send the selected confirmations again")
+    @admin.action(description=gettext_lazy("Send the selected confirmations again"))
     def resend_confirmations(self, request: HttpRequest, queryset: Any) -> None:
         resent = 0
         for order_id in queryset.values_list("order_id", flat=True):
             if confirmation_resend(order_id=order_id):
                 resent += 1
         confirmations_kick()
-        self.message_user(request, f"Queued {resent} confirmation(s) again.", messages.SUCCESS)
+        self.message_user(
+            request, gettext("Queued %(count)s confirmation(s) again.") % {"count": resent}, messages.SUCCESS
+        )

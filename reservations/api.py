@@ -377,7 +377,7 @@ class OrderCancelApi(APIView):
 
     def post(self, request: Request, order_id: int) -> Response:
         if not isinstance(request.data, dict):  # read first: a malformed or oversized body changes nothing
-            raise Invalid("This request takes no body, or an empty JSON object.")
+            raise Invalid(error_messages["cancel_body"])
         order_cancel(order_id=order_id, user_id=request.user.id)
         return Response(order_data(selectors.order_get_or_404(order_id=order_id, user_id=request.user.id)))
 

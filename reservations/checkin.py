@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import Conflict, Invalid
 from reservations.errors import already_checked_in, code_invalid, error_messages, ticket_not_found
@@ -54,7 +55,7 @@ def ticket_code_parse(code: object) -> str:
     """The code as typed or scanned, without surrounding blanks; 400 when it
     cannot be a ticket code (not a string, another alphabet, too short or long)."""
     if not isinstance(code, str):
-        raise Invalid("code is required: the ticket's code as a string.", fields={"code": ["This field is required."]})
+        raise Invalid(error_messages["code_required"], fields={"code": [_("This field is required.")]})
     code = code.strip()
     if not TICKET_CODE.fullmatch(code):
         raise code_invalid()
@@ -66,7 +67,7 @@ def _event_parse(event: object) -> int | None:
     if event is None:
         return None
     if isinstance(event, bool) or not isinstance(event, int) or not 0 < event < 2**63:
-        raise Invalid(error_messages["event_invalid"], fields={"event": ["Must be an event id."]})
+        raise Invalid(error_messages["event_invalid"], fields={"event": [_("Must be an event id.")]})
     return event
 
 

@@ -35,6 +35,7 @@ error_messages = {
     "key_reused": _("This Idempotency-Key was used for another hold."),
     "key_required": _("The Idempotency-Key header is required (at most 255 characters)."),
     "token_required": _("payment_token is required."),
+    "code_required": _("code is required: the ticket's code as a string."),
     "code_invalid": _("This is not a ticket code."),
     "event_invalid": _("event must be an event id."),
     "already_checked_in": _("This ticket was already checked in."),
@@ -43,6 +44,7 @@ error_messages = {
     "wrong_event": _("This ticket is for another event."),
     "cancel_closed": _("This order can no longer be cancelled: the event's deadline has passed, or it takes none."),
     "scan_forbidden": _("Only door staff may check tickets in."),
+    "cancel_body": _("This request takes no body, or an empty JSON object."),
 }
 
 

@@ -19,7 +19,7 @@ from playwright.sync_api import APIRequestContext, Browser, BrowserType, Page, e
 from reservations.models import Ticket
 from reservations.services import event_create
 from tests.live import ARTIFACTS
-from tests.web.browser import log_in, wait_admitted
+from tests.web.browser import PASSWORD, log_in, wait_admitted
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -42,40 +42,99 @@ def _staff(username: str) -> None:
     get_user_model().objects.filter(username=username).update(is_staff=True)
 
 
+#: What the cancellation flow reads and clicks, per page language.
+CANCEL_WORDS: dict[str, dict[str, Any]] = {
+    "en": {
+        "log_in": ("Username", "Password", "Log in"),
+        "hold": "Hold 1 seat",
+        "continue": "Continue to payment",
+        "pay": re.compile(r"^Pay "),
+        "until": re.compile(r"^You can cancel until .+\.$"),
+        "cancel": "Cancel this order",
+        "question": re.compile(r"^Cancel order #\d+\? Its ticket stops working at once, .* This cannot be undone\.$"),
+        "confirm_label": re.compile(r"^Confirm the cancellation of order \d+$"),
+        "yes": "Yes, cancel the order",
+        "keep": "Keep my tickets",
+        "done": re.compile(r"^Order #\d+ is cancelled\."),
+        "badge": "Cancelled and refunded",
+        "refund": re.compile(r"^Refunded ₩70,000 to your card on .+\.$"),
+    },
+    "ko": {
+        "log_in": ("사용자 이름", "비밀번호", "로그인"),
+        "hold": "1석 선점하기",
+        "continue": "결제하러 가기",
+        "pay": re.compile(r"결제하기$"),
+        "until": re.compile(r"^\d{4}년 .+까지 취소할 수 있습니다\.$"),
+        "cancel": "예매 취소하기",
+        "question": re.compile(
+            r"^예매를 취소할까요\? \(주문 #\d+\) 티켓은 즉시 사용할 수 없게 되고 .*카드로 ₩70,000 환불됩니다\. "
+        ),
+        "confirm_label": re.compile(r"^주문 \d+ 예매 취소 확인$"),
+        "yes": "예, 예매를 취소합니다",
+        "keep": "취소하지 않기",
+        "done": re.compile(r"^주문 #\d+ 예매가 취소되었습니다\."),
+        "badge": "취소·환불 완료",
+        "refund": re.compile(r"^\d{4}년 .+에 카드로 ₩70,000 환불되었습니다\.$"),
+    },
+}
+
+
+@pytest.fixture(params=["en", "ko"])
+def buyer_page(
+    request: pytest.FixtureRequest, browser: Browser, browser_context_args: dict[str, Any]
+) -> Iterator[tuple[str, Page]]:
+    """The page language and a Chromium in it: English (en-US) or Korean
+    (ko-KR: navigator.language and Accept-Language)."""
+    context = browser.new_context(**{**browser_context_args, "locale": {"en": "en-US", "ko": "ko-KR"}[request.param]})
+    yield request.param, context.new_page()
+    context.close()
+
+
 def test_a_buyer_cancels_from_my_tickets_and_the_seat_is_on_sale_again(
-    page: Page, register: Callable[[str], Any], shot: Shot
+    buyer_page: tuple[str, Page], register: Callable[[str], Any], shot: Shot
 ) -> None:
+    lang, page = buyer_page
+    words = CANCEL_WORDS[lang]
     event = event_create(
         name="Jazz Night", venue_name="Blue Note", sections="A:2x6:R:70000", queue_enabled=False, cancel_hours=48
     )
     register("carol")
-    log_in(page, "carol")
+    username, password, button = words["log_in"]
+    page.goto("/accounts/login/")
+    page.get_by_label(username).fill("carol")
+    page.get_by_label(password).fill(PASSWORD)
+    page.get_by_role("button", name=button).click()
+    expect(page.get_by_text("carol", exact=True)).to_be_visible()
     page.goto(f"/events/{event.id}/seats/")
     seat = page.locator("button.seat").nth(3)
     seat_id = seat.get_attribute("data-seat-id")
     seat.click()
-    page.get_by_role("button", name="Hold 1 seat").click()
-    page.get_by_role("link", name="Continue to payment").click()
+    page.get_by_role("button", name=words["hold"]).click()
+    page.get_by_role("link", name=words["continue"]).click()
     page.get_by_label(re.compile("4242")).check()
-    page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+    page.get_by_role("button", name=words["pay"]).click()
     expect(page).to_have_url(re.compile(r"/orders/\d+/$"))
 
     page.goto("/tickets/")
+    expect(page.locator("html")).to_have_attribute("lang", lang)
     card = page.locator("article.order").first
-    expect(card.get_by_text(re.compile("^You can cancel until"))).to_be_visible()
-    card.get_by_role("button", name="Cancel this order").click()
-    expect(card.get_by_text(re.compile("working at once"))).to_be_visible()
-    expect(card.get_by_role("button", name="Cancel this order")).to_be_hidden()
-    shot(page, "20-cancel-confirm")
-    card.get_by_role("button", name="Yes, cancel the order").click()
+    expect(card.get_by_text(words["until"])).to_be_visible()
+    card.get_by_role("button", name=words["cancel"]).click()
+    confirm = card.get_by_role("group", name=words["confirm_label"])
+    expect(confirm.locator("p")).to_have_text(words["question"])
+    expect(confirm.get_by_role("button", name=words["keep"])).to_be_visible()
+    expect(card.get_by_role("button", name=words["cancel"])).to_be_hidden()
+    page.wait_for_function("[...document.querySelectorAll('img.qr')].every(i => i.complete && i.naturalWidth > 0)")
+    shot(page, "20-cancel-confirm" if lang == "en" else "cancel-confirm-ko")
+    confirm.get_by_role("button", name=words["yes"]).click()
 
-    expect(page.locator("#orders-message")).to_contain_text("is cancelled")
+    expect(page.locator("#orders-message")).to_have_text(words["done"])
     card = page.locator("article.order").first
-    expect(card.locator(".badge")).to_have_text("Cancelled and refunded")
+    expect(card.locator(".badge")).to_have_text(words["badge"])
     expect(card.locator("li.ticket-void")).to_have_count(1)
-    expect(card.locator(".refund-line")).to_contain_text(re.compile(r"Refunded .*70,000 to your card"))
-    expect(card.get_by_role("button", name="Cancel this order")).to_have_count(0)
-    shot(page, "21-order-cancelled")
+    expect(card.locator(".refund-line")).to_have_text(words["refund"])
+    expect(card.get_by_role("button", name=words["cancel"])).to_have_count(0)
+    shot(page, "21-order-cancelled" if lang == "en" else "order-cancelled-ko")
 
     page.goto(f"/events/{event.id}/seats/")
     back = page.locator(f'button.seat[data-seat-id="{seat_id}"]')
@@ -162,6 +221,57 @@ def test_door_staff_check_tickets_in_on_a_phone(
     assert Ticket.objects.get(code=third).status == "valid"
     expect(phone.locator("#scan-log li")).to_have_count(6)
     assert Ticket.objects.get(code=first).status == "checked_in"
+
+
+@pytest.fixture
+def korean_phone(browser: Browser, browser_context_args: dict[str, Any]) -> Iterator[Page]:
+    """A phone-sized Chromium whose language is Korean (ko-KR)."""
+    context = browser.new_context(**{**browser_context_args, **PHONE, "locale": "ko-KR"})
+    yield context.new_page()
+    context.close()
+
+
+def test_the_door_scanner_speaks_korean_to_a_korean_phone(
+    korean_phone: Page, register: Callable[[str], Any], sold: tuple[Any, list[str]], shot: Shot
+) -> None:
+    event, (first, second, _) = sold
+    register("gate-ko")
+    _staff("gate-ko")
+    phone = korean_phone
+    phone.goto("/accounts/login/")
+    phone.get_by_label("사용자 이름").fill("gate-ko")
+    phone.get_by_label("비밀번호").fill(PASSWORD)
+    phone.get_by_role("button", name="로그인").click()
+    phone.get_by_role("link", name="입장 확인").click()
+    expect(phone).to_have_url(re.compile(r"/door/$"))
+    expect(phone.locator("html")).to_have_attribute("lang", "ko")
+    expect(phone.get_by_role("heading", name="입장 확인")).to_be_visible()
+    expect(phone.get_by_role("button", name="카메라 켜기")).to_be_visible()
+    phone.get_by_label("이 입구의 공연").select_option(str(event.id))
+    verdict, detail = phone.locator("#scan-verdict"), phone.locator("#scan-detail")
+    expect(verdict).to_have_text("대기 중")
+
+    def typed(code: str) -> None:
+        phone.get_by_label("티켓 코드").fill(code)
+        phone.get_by_role("button", name="입장 처리").click()
+
+    typed(first)
+    expect(verdict).to_have_text("입장 완료")
+    expect(detail).to_have_text(re.compile(r"^A구역 1열 \d+번$"))
+    typed(first)
+    expect(verdict).to_have_text("이미 입장함")
+    expect(detail).to_have_text(re.compile(r"^A구역 1열 \d+번, .+에 gate-ko 님이 입장 처리$"))
+    expect(phone.locator("#scan-log li")).to_have_count(2)
+    shot(phone, "23-door-scanner-ko")
+    Ticket.objects.filter(code=second).update(status=Ticket.Status.VOID)
+    typed(second)
+    expect(verdict).to_have_text("무효 티켓")
+    expect(detail).to_have_text(re.compile(r": 주문이 취소되었거나 환불되었습니다\.$"))
+    typed("https://example.com/not-a-ticket")
+    expect(verdict).to_have_text("티켓 아님")
+    expect(phone.locator("#scan-result")).to_have_class(re.compile(r"scan-bad"))
+    expect(verdict).to_have_text("대기 중", timeout=10_000)  # ready for the next ticket
+    expect(detail).to_have_text("다음 티켓을 스캔하세요.")
 
 
 def test_the_scanner_is_for_door_staff_only(page: Page, register: Callable[[str], Any]) -> None:

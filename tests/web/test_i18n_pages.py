@@ -4,6 +4,7 @@ catalogue of the page's language, error pages too."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -80,3 +81,36 @@ def test_sign_up_form_labels_and_errors_in_korean(client: Client) -> None:
     )
     page = response.content.decode()
     assert "사용자 이름" in page and "비밀번호 확인" in page and "두 비밀번호가 서로 다릅니다." in page
+
+
+def test_the_door_scanner_is_korean_for_a_korean_browser(client: Client, event: Any, make_user: Any) -> None:
+    staff = make_user("gate")
+    staff.is_staff = True
+    staff.save()
+    client.force_login(staff)
+    page = client.get("/door/", HTTP_ACCEPT_LANGUAGE="ko-KR,ko;q=0.9").content.decode()
+    assert '<html lang="ko">' in page
+    for words in (
+        "<title>입장 확인 ·",
+        "이 입구의 공연",
+        "모든 공연",
+        "카메라 켜기",
+        "티켓 코드",
+        "입장 처리",
+        "최근 스캔",
+    ):
+        assert words in page, words
+    assert "Event at this door" not in page and "Start the camera" not in page
+    url = re.search(r'<script src="(/jsi18n/\?l=ko&amp;v=[0-9a-f]{12})"', page)[1].replace("&amp;", "&")
+    catalogue = client.get(url, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    for verdict in (
+        "입장 완료",
+        "이미 입장함",
+        "무효 티켓",
+        "다른 공연",
+        "없는 티켓",
+        "%(seat)s, %(time)s에 %(name)s 님이 입장 처리",
+    ):
+        assert json.dumps(verdict)[1:-1] in catalogue, verdict  # the catalogue writes Hangul as \\uXXXX
+    english = client.get("/door/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="en">' in english and "Event at this door" in english and "이 입구의 공연" not in english

@@ -110,10 +110,10 @@
     lastState = "sold_out";
     $("queue-live").hidden = true;
     $("queue-opens").hidden = true;
-    $("queue-title").textContent = "Waiting line for " + cfg.event.name;
+    $("queue-title").textContent = interpolate(gettext("Waiting line for %s"), [cfg.event.name]);
     $("queue-intro").hidden = true;
-    message("error", "Sold out. Every seat has been sold. Keep this page open: if seats come back (a buyer cancels), it tells you at once and you keep your place in line.");
-    if (socket && socket.readyState === 1) setConn("ok", "Listening for returned seats");
+    message("error", gettext("Sold out. Every seat has been sold. Keep this page open: if seats come back (a buyer cancels), it tells you at once and you keep your place in line."));
+    if (socket && socket.readyState === 1) setConn("ok", gettext("Listening for returned seats"));
     connect();
   }
 
@@ -122,7 +122,7 @@
     if (!soldOut) return;
     soldOut = false;
     $("queue-intro").hidden = false;
-    message("ok", "Seats came back on sale! The line is moving again.");
+    message("ok", gettext("Seats came back on sale! The line is moving again."));
     window.setTimeout(function () { if (!soldOut && !finished && lastState === "waiting") message("", ""); }, 6000);
   }
 
@@ -247,7 +247,7 @@
     socket.onopen = function () {
       attempts = 0;
       stopPolling();
-      setConn("ok", soldOut ? "Listening for returned seats" : gettext("Live"));
+      setConn("ok", soldOut ? gettext("Listening for returned seats") : gettext("Live"));
       // Race-free start: the socket is up, now read the real state once.
       poll();
     };

@@ -28,8 +28,8 @@
   function ready() {
     $("scan-result").className = "scan-result scan-idle";
     $("scan-icon").textContent = "\u25CB";
-    $("scan-verdict").textContent = "Ready";
-    $("scan-detail").textContent = "Scan the next ticket.";
+    $("scan-verdict").textContent = gettext("Ready");
+    $("scan-detail").textContent = gettext("Scan the next ticket.");
   }
 
   function log(kind, verdict, detail) {
@@ -59,22 +59,27 @@
   function answer(r) {
     var d = r.data || {};
     var code = T.errorCode(r);
-    if (r.ok) { show("ok", "Checked in", seatText(d.ticket && d.ticket.seat)); return; }
+    if (r.ok) { show("ok", gettext("Checked in"), seatText(d.ticket && d.ticket.seat)); return; }
     if (r.status === 401) { window.location.assign(cfg.login_url); return; }
     if (code === "already_checked_in") {
-      show("bad", "Already checked in", seatText(d.seat) + ", at " + T.clockTime(d.checked_in_at) + (d.checked_in_by ? " by " + d.checked_in_by : ""));
+      var when = { seat: seatText(d.seat), time: T.clockTime(d.checked_in_at), name: d.checked_in_by };
+      show("bad", gettext("Already checked in"), d.checked_in_by
+        ? interpolate(gettext("%(seat)s, at %(time)s by %(name)s"), when, true)
+        : interpolate(gettext("%(seat)s, at %(time)s"), when, true));
     } else if (code === "ticket_void") {
-      show("bad", "Void ticket", seatText(d.seat) + ": its order was cancelled or refunded.");
+      show("bad", gettext("Void ticket"), interpolate(gettext("%s: its order was cancelled or refunded."), [seatText(d.seat)]));
     } else if (code === "wrong_event") {
-      show("bad", "Another event", "This ticket is for " + (d.ticket_event_name || "another event") + ".");
+      show("bad", gettext("Another event"), d.ticket_event_name
+        ? interpolate(gettext("This ticket is for %s."), [d.ticket_event_name])
+        : gettext("This ticket is for another event."));
     } else if (r.status === 404) {
-      show("bad", "Unknown ticket", "No ticket has this code.");
+      show("bad", gettext("Unknown ticket"), gettext("No ticket has this code."));
     } else if (r.status === 400) {
-      show("bad", "Not a ticket", "This code is not a ticket code.");
+      show("bad", gettext("Not a ticket"), gettext("This code is not a ticket code."));
     } else if (r.status === 0) {
-      show("bad", "No connection", "The server did not answer. Check the network and scan again.");
+      show("bad", gettext("No connection"), gettext("The server did not answer. Check the network and scan again."));
     } else {
-      show("bad", "Try again", T.errorDetail(r));
+      show("bad", gettext("Try again"), T.errorDetail(r));
     }
   }
 
@@ -84,7 +89,7 @@
     busy = true;
     clearTimeout(resetTimer);
     $("scan-result").className = "scan-result scan-wait";
-    $("scan-verdict").textContent = "Checking…";
+    $("scan-verdict").textContent = gettext("Checking…");
     $("scan-detail").textContent = "";
     var body = { code: code };
     if (eventSelect.value) body.event = Number(eventSelect.value);
@@ -165,17 +170,17 @@
     if (stream) stream.getTracks().forEach(function (track) { track.stop(); });
     stream = null;
     $("scan-video").hidden = true;
-    $("camera-button").textContent = "Start the camera";
+    $("camera-button").textContent = gettext("Start the camera");
     $("camera-status").textContent = "";
   }
 
   function startCamera() {
     var status = $("camera-status");
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      status.textContent = "This browser cannot open the camera on this page (it needs HTTPS). Type the codes instead.";
+      status.textContent = gettext("This browser cannot open the camera on this page (it needs HTTPS). Type the codes instead.");
       return;
     }
-    status.textContent = "Opening the camera…";
+    status.textContent = gettext("Opening the camera…");
     Promise.all([
       navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: "environment" } }, audio: false }),
       decode ? Promise.resolve(decode) : makeDecoder(),
@@ -187,14 +192,14 @@
       video.hidden = false;
       return video.play();
     }).then(function () {
-      $("camera-button").textContent = "Stop the camera";
-      status.textContent = "Hold a ticket's QR code in front of the camera.";
+      $("camera-button").textContent = gettext("Stop the camera");
+      status.textContent = gettext("Hold a ticket's QR code in front of the camera.");
       scanLoop();
     }, function (err) {
       stopCamera();
       status.textContent = (err && err.name === "NotAllowedError")
-        ? "The camera was not allowed. Allow it in the browser's settings, or type the codes."
-        : "The camera could not be started. Type the codes instead.";
+        ? gettext("The camera was not allowed. Allow it in the browser's settings, or type the codes.")
+        : gettext("The camera could not be started. Type the codes instead.");
     });
   }
 

@@ -32,7 +32,7 @@
       T.el("p", { class: "ticket-code-line" }, [T.el("span", { class: "small muted", text: gettext("Ticket code") + " " }), T.el("code", { class: "ticket-code", text: ticket.code })]),
     ];
     if (ticket.status === "checked_in") {
-      lines.push(T.el("p", { class: "small ticket-used", text: "Checked in " + T.dateTime(ticket.checked_in_at) }));
+      lines.push(T.el("p", { class: "small ticket-used", text: interpolate(gettext("Checked in %s"), [T.dateTime(ticket.checked_in_at)]) }));
     }
     if (pdf) lines.push(T.el("p", {}, [pdf]));
     return T.el("li", { class: "ticket" + (valid ? "" : " ticket-void"), "data-ticket-code": ticket.code, "data-status": ticket.status }, [
@@ -43,9 +43,10 @@
 
   function refundLines(order) {
     return (order.refunds || []).map(function (r) {
+      var amount = T.money(r.amount, r.currency);
       var text = r.status === "refunded"
-        ? "Refunded " + T.money(r.amount, r.currency) + " to your card on " + T.dateTime(r.refunded_at) + "."
-        : "Refund of " + T.money(r.amount, r.currency) + " to your card: on its way.";
+        ? interpolate(gettext("Refunded %(amount)s to your card on %(date)s."), { amount: amount, date: T.dateTime(r.refunded_at) }, true)
+        : interpolate(gettext("Refund of %(amount)s to your card: on its way."), { amount: amount }, true);
       return T.el("p", { class: "small refund-line refund-" + r.status, text: text });
     });
   }
@@ -57,20 +58,25 @@
     if (!e || order.status !== "paid" || !live.length) return null;
     var used = live.some(function (t) { return t.status === "checked_in"; });
     var until = e.cancel_until ? new Date(e.cancel_until) : null;
-    if (!until) return T.el("p", { class: "small muted", text: "This event does not take cancellations." });
-    if (until <= new Date()) return T.el("p", { class: "small muted", text: "Cancellation closed on " + T.dateTime(e.cancel_until) + "." });
-    if (used) return T.el("p", { class: "small muted", text: "A ticket of this order was used at the door, so it can no longer be cancelled." });
+    if (!until) return T.el("p", { class: "small muted", text: gettext("This event does not take cancellations.") });
+    if (until <= new Date()) return T.el("p", { class: "small muted", text: interpolate(gettext("Cancellation closed on %s."), [T.dateTime(e.cancel_until)]) });
+    if (used) return T.el("p", { class: "small muted", text: gettext("A ticket of this order was used at the door, so it can no longer be cancelled.") });
     var refund = live.reduce(function (sum, t) { return sum + t.price; }, 0);
     var box = T.el("div", { class: "cancel-box" });
-    var ask = T.el("button", { type: "button", class: "button button-ghost cancel-open", text: "Cancel this order" });
-    var note = T.el("p", { class: "small muted", text: "You can cancel until " + T.dateTime(e.cancel_until) + "." });
-    var confirm = T.el("div", { class: "cancel-confirm notice notice-warn", role: "group", "aria-label": "Confirm the cancellation of order " + order.id }, [
-      T.el("p", { text: "Cancel order #" + order.id + "? " + (live.length === 1
-        ? "Its ticket stops working at once, the seat goes back on sale, and "
-        : "Its " + live.length + " tickets stop working at once, the seats go back on sale, and ") +
-        T.money(refund, order.currency) + " is refunded to your card. This cannot be undone." }),
-      T.el("button", { type: "button", class: "button button-primary cancel-yes", text: "Yes, cancel the order" }),
-      T.el("button", { type: "button", class: "button button-ghost cancel-no", text: "Keep my tickets" }),
+    var ask = T.el("button", { type: "button", class: "button button-ghost cancel-open", text: gettext("Cancel this order") });
+    var note = T.el("p", { class: "small muted", text: interpolate(gettext("You can cancel until %s."), [T.dateTime(e.cancel_until)]) });
+    var question = [
+      interpolate(gettext("Cancel order #%s?"), [order.id]),
+      interpolate(ngettext(
+        "Its ticket stops working at once, the seat goes back on sale, and %(amount)s is refunded to your card.",
+        "Its tickets stop working at once, the seats go back on sale, and %(amount)s is refunded to your card.",
+        live.length), { amount: T.money(refund, order.currency) }, true),
+      gettext("This cannot be undone."),
+    ].join(" ");
+    var confirm = T.el("div", { class: "cancel-confirm notice notice-warn", role: "group", "aria-label": interpolate(gettext("Confirm the cancellation of order %s"), [order.id]) }, [
+      T.el("p", { text: question }),
+      T.el("button", { type: "button", class: "button button-primary cancel-yes", text: gettext("Yes, cancel the order") }),
+      T.el("button", { type: "button", class: "button button-ghost cancel-no", text: gettext("Keep my tickets") }),
     ]);
     confirm.hidden = true;
     var status = T.el("p", { class: "small", role: "status" });
@@ -78,17 +84,17 @@
     confirm.querySelector(".cancel-no").addEventListener("click", function () { confirm.hidden = true; ask.hidden = false; ask.focus(); });
     confirm.querySelector(".cancel-yes").addEventListener("click", function (ev) {
       ev.target.disabled = true;
-      status.textContent = "Cancelling…";
+      status.textContent = gettext("Cancelling…");
       T.api("POST", cfg.cancel_url.replace("{id}", String(order.id))).then(function (r) {
         if (r.ok) {
           var card = document.querySelector('[data-order-id="' + order.id + '"]');
           card.replaceWith(orderCard(r.data));
-          T.say("orders-message", "ok", "Order #" + order.id + " is cancelled. Its seats are back on sale and your refund is on its way.");
+          T.say("orders-message", "ok", interpolate(gettext("Order #%s is cancelled. Its seats are back on sale and your refund is on its way."), [order.id]));
           return;
         }
         ev.target.disabled = false;
         status.textContent = "";
-        T.say("orders-message", "error", T.errorDetail(r, "We could not cancel this order. Please try again."));
+        T.say("orders-message", "error", T.errorDetail(r, gettext("We could not cancel this order. Please try again.")));
       });
     });
     box.appendChild(note);
@@ -100,7 +106,7 @@
 
   function orderCard(order) {
     var e = events[order.event];
-    var badge = order.status === "paid" ? ["on-sale", "Paid"] : order.status === "refunded" ? ["closed", "Cancelled and refunded"] : ["closed", order.status];
+    var badge = order.status === "paid" ? ["on-sale", gettext("Paid")] : order.status === "refunded" ? ["closed", gettext("Cancelled and refunded")] : ["closed", order.status];
     var head = T.el("header", { class: "order-head" }, [
       T.el("div", {}, [
         T.el("h2", { class: "order-title", text: e ? e.name : interpolate(gettext("Event #%s"), [order.event]) }),
