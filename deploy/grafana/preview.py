@@ -6,7 +6,7 @@ PyPI, Debian and npm only, and none carries a Grafana server), this runs
 every query of ``dashboards/ticketing.json`` against a Prometheus over a
 time range and writes one HTML page of SVG line charts laid out as the
 dashboard is: a check that each query answers, and a picture of it
-(``docs/screenshots/18-onsale-dashboard.png`` was taken of this page with
+(``docs/screenshots/24-onsale-dashboard.png`` was taken of this page with
 headless Chromium during ``bench/onsale.py``). Standard library only.
 
     python deploy/grafana/preview.py http://127.0.0.1:9090 START END out.html

@@ -77,7 +77,7 @@ def test_the_dashboard_follows_a_purchase_and_steers_the_sale(
         assert register(name).post(f"/api/events/{event.id}/queue/").status in (200, 201)
     expect(page.locator('[data-figure="queue.admitted"]')).to_have_text("2")
     expect(page.locator('[data-figure="queue.waiting"]')).to_have_text("4")
-    shot(page, "18-organizer-dashboard")
+    shot(page, "25-organizer-dashboard")
 
     page.get_by_role("button", name="Pause sale").click()
     expect(page.locator("#dash-status")).to_have_text("Paused")

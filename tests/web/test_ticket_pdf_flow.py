@@ -101,7 +101,7 @@ def test_a_korean_browser_buys_and_downloads_a_korean_pdf_ticket(
     expect(page.locator("a.ticket-pdf")).to_have_count(2)
     expect(page.locator("a.ticket-pdf").first).to_have_text("PDF 내려받기")
     page.wait_for_function("[...document.querySelectorAll('img.qr')].every(i => i.complete && i.naturalWidth > 0)")
-    shot(page, "18-my-tickets-ko")
+    shot(page, "26-my-tickets-ko")
     text, code = _pdf_text(page)
     assert code in text
     assert "서울 재즈 나이트" in text and "블루홀" in text
