@@ -396,6 +396,7 @@ class OrderCancelApi(APIView):
     )
     @errors(NOT_FOUND, INVALID, CANCEL_CLOSED, ORDER_CHECKED_IN, BUSY)
     def post(self, request: Request, order_id: int) -> Response:
+        selectors.order_get_or_404(order_id=order_id, user_id=request.user.id)  # the contract's order: 404 before 400
         if not isinstance(request.data, dict):  # read first: a malformed or oversized body changes nothing
             raise Invalid("This request takes no body, or an empty JSON object.")
         order_cancel(order_id=order_id, user_id=request.user.id)
