@@ -7,9 +7,10 @@ Each view declares its success bodies with drf-spectacular's
 in the contract's ``{"error", "detail", ...}`` shape with the codes that
 status may carry, and adds the errors that follow from the view's class
 rather than its code: 401 for a view that authenticates, 403 for a CSRF
-failure on an unsafe method a browser session may send, 400 / 413 / 415 for
-a JSON body, 503 ``unavailable`` everywhere (PostgreSQL or Redis out of
-reach, ``core.errors.service_error_parts``). One function builds every
+failure on an unsafe method a browser session may send and for a
+permission class with a code of its own (check-in's ``forbidden``), 400 /
+413 / 415 for a JSON body, 503 ``unavailable`` everywhere (PostgreSQL or
+Redis out of reach, ``core.errors.service_error_parts``). One function builds every
 error response, so a code is described the same way wherever it appears.
 
 The event-loop fast paths (``queue_app.fastpath``, ``reservations.fastpath``)
@@ -26,7 +27,7 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission
 
 #: The view attribute :func:`errors` sets on a handler method.
 ERRORS_ATTRIBUTE = "contract_errors"
@@ -126,6 +127,12 @@ def error_responses(docs: Iterable[ErrorDoc]) -> dict[str, dict[str, Any]]:
     return responses
 
 
+def permission_error(permission: BasePermission) -> ErrorDoc:
+    """The 403 a DRF permission with its own ``code`` and ``message`` answers
+    (DRF's ``permission_denied`` raises them as they are)."""
+    return ErrorDoc(403, permission.code, permission.message)
+
+
 class ContractSchema(AutoSchema):
     """drf-spectacular's ``AutoSchema`` with the contract's errors: the view
     method's own (:func:`errors`) and those its class implies."""
@@ -148,6 +155,7 @@ class ContractSchema(AutoSchema):
             docs += [AUTHENTICATION_FAILED] if public else [NOT_AUTHENTICATED, AUTHENTICATION_FAILED]
             if self.method in UNSAFE_METHODS and any(isinstance(a, SessionAuthentication) for a in authenticators):
                 docs.append(CSRF_FAILED)
+        docs += [permission_error(p) for p in self.view.get_permissions() if getattr(p, "code", None)]
         if has_body and self.method in BODY_METHODS:
             docs += [INVALID, TOO_LARGE, UNSUPPORTED_MEDIA_TYPE]
         docs.append(UNAVAILABLE)

@@ -32,14 +32,18 @@ from reservations.gates import admission_check
 from reservations.health import booking_latency_record
 from reservations.holds import hold_create, hold_release
 from reservations.openapi import (
+    ALREADY_CHECKED_IN,
     ALREADY_CHECKED_OUT,
     BUSY,
+    CANCEL_CLOSED,
+    CANCEL_REQUEST_SCHEMA,
     CHECKOUT_IN_PROGRESS,
     HOLD_EXPIRED,
     HOLD_REQUEST_SCHEMA,
     LIMIT_EXCEEDED,
     NOT_ADMITTED,
     NOT_ENOUGH_SEATS,
+    ORDER_CHECKED_IN,
     PAYMENT_DECLINED,
     PAYMENT_UNAVAILABLE,
     SALE_CLOSED,
@@ -47,6 +51,10 @@ from reservations.openapi import (
     SALE_PAUSED,
     SEAT_STATUS_SCHEMA,
     SEAT_UNAVAILABLE,
+    TICKET_VOID,
+    WRONG_EVENT,
+    CheckInInputSerializer,
+    CheckInSerializer,
     CheckoutInputSerializer,
     EventSerializer,
     HoldSerializer,
@@ -375,7 +383,20 @@ class OrderCancelApi(APIView):
     """The buyer cancels a whole order (``reservations.refunds.order_cancel``):
     the order as it is now, refunded, or 404 / 409."""
 
+    @extend_schema(
+        tags=["orders and tickets"],
+        summary="Cancel an order",
+        description=(
+            "The buyer's own order, whole, until its event's `cancel_until` (none: no cancellation): its tickets "
+            "turn `void`, its seats go back on sale and the payment is refunded through the gateway (`refunds`; "
+            "`pending` until the gateway has taken it). Cancelling it again answers 200 and changes nothing."
+        ),
+        request={"application/json": CANCEL_REQUEST_SCHEMA},
+        responses={200: OpenApiResponse(OrderSerializer, description="The order, `refunded`.")},
+    )
+    @errors(NOT_FOUND, INVALID, CANCEL_CLOSED, ORDER_CHECKED_IN, BUSY)
     def post(self, request: Request, order_id: int) -> Response:
+        selectors.order_get_or_404(order_id=order_id, user_id=request.user.id)  # the contract's order: 404 before 400
         if not isinstance(request.data, dict):  # read first: a malformed or oversized body changes nothing
             raise Invalid(error_messages["cancel_body"])
         order_cancel(order_id=order_id, user_id=request.user.id)
@@ -397,6 +418,19 @@ class CheckInApi(APIView):
 
     permission_classes = [IsAuthenticated, ScansTickets]
 
+    @extend_schema(
+        tags=["door"],
+        summary="Check a ticket in",
+        description=(
+            "Door staff: staff members, or people with the permission `reservations.scan_ticket`. A ticket admits "
+            "once: a second scan is 409 `already_checked_in` with the first scan's time. Refusals carry the "
+            "ticket's seat for the door's screen."
+        ),
+        request=CheckInInputSerializer,
+        examples=[OpenApiExample("A scanned code", value={"code": "q0E3vV1nT2w8cM4kXb9aZw"}, request_only=True)],
+        responses={200: CheckInSerializer},
+    )
+    @errors(NOT_FOUND, INVALID, ALREADY_CHECKED_IN, TICKET_VOID, WRONG_EVENT, BUSY)
     def post(self, request: Request) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         result = ticket_check_in(code=data.get("code"), event_id=data.get("event"), by_user_id=request.user.id)
@@ -429,6 +463,29 @@ class TicketPdfApi(APIView):
 
     renderer_classes = [JSONRenderer, PdfRenderer]
 
+    @extend_schema(
+        tags=["orders and tickets"],
+        summary="A ticket as PDF",
+        description=(
+            "One A4 page in the request's language: event, venue, date in the event's time zone, seat, grade, "
+            "price and the QR code (a void ticket prints marked void, without it). The person's own ticket only. "
+            "Errors are JSON whatever `Accept` asks for."
+        ),
+        parameters=[
+            # DRF's ``?format=`` override (the two renderers give it two values) is no part of the contract.
+            OpenApiParameter("format", exclude=True),
+            OpenApiParameter(
+                "Content-Disposition",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                response=[200],
+                description='`attachment; filename="ticket-{ticket_id}.pdf"`',
+            ),
+        ],
+        responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The ticket.")},
+    )
+    @errors(NOT_FOUND, RATE_LIMITED)
     def get(self, request: Request, ticket_id: int) -> HttpResponse:
         ticket = selectors.ticket_get_or_404(ticket_id=ticket_id, user_id=request.user.id)
         rate_limit_check(scope="ticket_pdf", subject=request.user.id, setting="RATE_LIMIT_PDF")

@@ -13,10 +13,11 @@ from typing import Any
 
 from rest_framework import serializers
 
-from core.openapi import DATE_TIME, INTEGER, ErrorDoc
+from core.openapi import DATE_TIME, INTEGER, STRING, ErrorDoc
+from reservations.checkin import TICKET_CODE
 from reservations.errors import error_messages
 from reservations.locking import Busy
-from reservations.models import Event, Hold, Order, Seat, Ticket
+from reservations.models import Event, Hold, Order, Refund, Seat, Ticket
 
 
 def choice(values: list[str], **kwargs: Any) -> serializers.ChoiceField:
@@ -42,6 +43,9 @@ class EventSerializer(serializers.Serializer):
     max_tickets_per_user = serializers.IntegerField()
     hold_seconds = serializers.IntegerField()
     admission_seconds = serializers.IntegerField()
+    cancel_until = serializers.DateTimeField(
+        allow_null=True, help_text="Buyers may cancel their orders until then; null: no cancellation."
+    )
     currency = serializers.CharField()
     price_tiers = PriceTierSerializer(many=True)
     seats_total = serializers.IntegerField()
@@ -154,20 +158,56 @@ class TicketSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Unguessable, URL-safe: what the QR code carries.")
     event = serializers.IntegerField()
     order = serializers.IntegerField()
-    status = choice(Ticket.Status.values)
+    status = choice(Ticket.Status.values, help_text="`valid`, then `checked_in` at the door or `void` when given back.")
+    checked_in_at = serializers.DateTimeField(allow_null=True)
     price = serializers.IntegerField()
     seat = SeatSerializer()
+
+
+class RefundSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    amount = serializers.IntegerField(help_text="Minor units of `currency`.")
+    currency = serializers.CharField()
+    status = choice(Refund.Status.values, help_text="`pending` until the gateway has taken it (retried until then).")
+    reason = choice(Refund.Reason.values, help_text="Cancelled by the buyer, or refunded by the organizer.")
+    created_at = serializers.DateTimeField()
+    refunded_at = serializers.DateTimeField(allow_null=True)
 
 
 class OrderSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     event = serializers.IntegerField()
     hold = serializers.IntegerField()
-    status = choice(Order.Status.values)
+    status = choice(Order.Status.values, help_text="`refunded` once every ticket of it is given back.")
     total = serializers.IntegerField()
     currency = serializers.CharField()
     created_at = serializers.DateTimeField()
     tickets = TicketSerializer(many=True)
+    refunds = RefundSerializer(many=True, help_text="Money given back, oldest first.")
+
+
+#: The cancellation's body: nothing, or a JSON object (its fields are not read).
+CANCEL_REQUEST_SCHEMA = {"type": "object", "description": "Nothing, or an empty JSON object."}
+
+
+class CheckInInputSerializer(serializers.Serializer):
+    code = serializers.RegexField(
+        f"^{TICKET_CODE.pattern}$",
+        help_text="The ticket's code, as its QR code carries it; blanks around it are ignored.",
+    )
+    event = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="The door's event: a ticket of another event is refused (409 `wrong_event`) and stays valid.",
+    )
+
+
+class CheckInSerializer(serializers.Serializer):
+    result = choice(["checked_in"])
+    ticket = TicketSerializer()
+    checked_in_at = serializers.DateTimeField()
 
 
 class CheckoutInputSerializer(serializers.Serializer):
@@ -210,3 +250,37 @@ BUSY = ErrorDoc(409, Busy().code, Busy().detail, retry_after=True)
 HOLD_EXPIRED = _booking(410, "hold_expired")
 PAYMENT_DECLINED = _booking(402, "payment_declined")
 PAYMENT_UNAVAILABLE = _booking(502, "payment_unavailable")
+
+#: The ticket's seat, as check-in refusals carry it for the door's screen:
+#: ``SeatSerializer``'s component (the check-in's own 200 puts it in the description).
+SEAT_REF = {"$ref": "#/components/schemas/Seat"}
+SEAT_SAMPLE = {"id": 12, "section": "A", "row": "1", "number": 3, "grade": "R", "price": 150000, "status": "sold"}
+CHECKED_IN_AT_SAMPLE = "2030-01-01T19:02:11+00:00"
+ALREADY_CHECKED_IN = ErrorDoc(
+    409,
+    "already_checked_in",
+    error_messages["already_checked_in"],
+    {
+        "checked_in_at": DATE_TIME,
+        "checked_in_by": {"type": "string", "nullable": True, "description": "Who scanned it first (username)."},
+        "seat": SEAT_REF,
+    },
+    {"checked_in_at": CHECKED_IN_AT_SAMPLE, "checked_in_by": "gate-1", "seat": SEAT_SAMPLE},
+)
+TICKET_VOID = ErrorDoc(409, "ticket_void", error_messages["ticket_void"], {"seat": SEAT_REF}, {"seat": SEAT_SAMPLE})
+WRONG_EVENT = ErrorDoc(
+    409,
+    "wrong_event",
+    error_messages["wrong_event"],
+    {"ticket_event": INTEGER, "ticket_event_name": STRING, "seat": SEAT_REF},
+    {"ticket_event": 7, "ticket_event_name": "Stadium Night", "seat": SEAT_SAMPLE},
+)
+#: A cancellation of an order one of whose tickets was used.
+ORDER_CHECKED_IN = ErrorDoc(
+    409,
+    "already_checked_in",
+    error_messages["order_checked_in"],
+    {"checked_in_at": DATE_TIME},
+    {"checked_in_at": CHECKED_IN_AT_SAMPLE},
+)
+CANCEL_CLOSED = _booking(409, "cancel_closed")

@@ -29,6 +29,7 @@ from reservations.holds import hold_create
 from reservations.models import Event, Hold, Order, Payment, Seat
 from reservations.services import event_create
 from tests.reservations.conftest import client_for, seat_ids
+from tests.reservations.test_checkin import buy
 
 pytestmark = pytest.mark.django_db
 
@@ -385,3 +386,19 @@ def test_a_queue_join_whose_body_is_not_an_object_is_400_and_joins_nothing(auth_
 
     _error(_post_raw(auth_client, f"/api/events/{queued.id}/queue/", body), 400, "invalid")
     assert auth_client.get(f"/api/events/{queued.id}/queue/").json()["state"] == "not_in_queue"
+
+
+# 10. the cancellation read its body before the order: the contract puts 404 before 400 (and 413)
+
+
+@pytest.mark.parametrize("body", ["[]", "null", "0", '"x"', "[" * 3_000_000])
+def test_a_cancel_of_an_order_not_yours_is_404_whatever_the_body(auth_client, make_user, body):
+    """A malformed or oversized body used to answer 400 / 413 on someone
+    else's order (and on none), before the order was looked up."""
+    event = event_create(name="Show", venue_name="Arena", sections="A:1x5:R:1000", queue_enabled=False, cancel_hours=24)
+    theirs = buy(event, make_user("bob"), count=1)
+
+    _error(_post_raw(auth_client, f"/api/orders/{theirs.id}/cancel/", body), 404, "not_found")
+    _error(_post_raw(auth_client, "/api/orders/99999999999999999999/cancel/", body), 404, "not_found")
+    assert Order.objects.get(pk=theirs.pk).status == Order.Status.PAID
+    assert set(theirs.tickets.values_list("status", flat=True)) == {"valid"}

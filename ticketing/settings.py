@@ -212,7 +212,8 @@ SPECTACULAR_SETTINGS = {
         {"name": "queue", "description": "The waiting queue: join, read, leave; the join challenge."},
         {"name": "seats", "description": "Seat maps: whole, or layout and statuses for stadium maps."},
         {"name": "holds and checkout", "description": "Admitted shoppers hold seats, then pay."},
-        {"name": "orders and tickets", "description": "What a person bought."},
+        {"name": "orders and tickets", "description": "What a person bought: orders, cancellations, PDF tickets."},
+        {"name": "door", "description": "Check-in at the door (door staff)."},
         {"name": "operations", "description": "Liveness, readiness and metrics (no login needed)."},
     ],
     # Enums stay inline where they are used (no enum components to name).

@@ -25,10 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from accounts.services import token_issue
+from reservations.checkin import ticket_check_in
 from reservations.checkout import checkout
 from reservations.holds import hold_create
+from reservations.models import Event, Order, Ticket
+from reservations.refunds import order_cancel
 from reservations.services import event_create
 from tests.live import ROOT, LiveStack
 from tests.reservations.conftest import make_users, seat_ids
@@ -96,7 +100,7 @@ def _schema_file(stack: LiveStack, folder: Path) -> tuple[Path, int]:
     return path, sum(len(item) for item in schema["paths"].values())
 
 
-def _run(stack: LiveStack, schema: Path, token: str, ids: dict[str, list[int]], *extra: str) -> tuple[int, str]:
+def _run(stack: LiveStack, schema: Path, token: str, ids: dict[str, list[Any]], *extra: str) -> tuple[int, str]:
     config = schema.with_name("schemathesis.toml")
     config.write_text("[cache]\nenabled = false\n")  # no crash replays from earlier runs: the seed decides
     command = [
@@ -112,6 +116,7 @@ def _run(stack: LiveStack, schema: Path, token: str, ids: dict[str, list[int]], 
         **os.environ,
         "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",
         "CONTRACT_IDS": json.dumps(ids),
+        "CONTRACT_STATUSES": str(schema.with_name("statuses.txt")),
         "PYTHONPATH": str(ROOT),
     }
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
@@ -122,23 +127,59 @@ def _5xx_log(stack: LiveStack) -> list[str]:
     return [line for line in stack.log_path.read_text().splitlines() if "Internal Server Error" in line]
 
 
+def _statuses(folder: Path) -> dict[tuple[str, str], set[int]]:
+    """What the runs answered, per operation (the hooks' ``CONTRACT_STATUSES`` file)."""
+    seen: dict[tuple[str, str], set[int]] = {}
+    for line in (folder / "statuses.txt").read_text().splitlines():
+        method, path, status = line.split()
+        seen.setdefault((method, path), set()).add(int(status))
+    return seen
+
+
+def _buy(event: Event, user: Any, seats: list[int], key: str) -> Order:
+    hold = hold_create(event=event, user_id=user.id, seat_ids=seats)
+    return checkout(hold_id=hold.id, user_id=user.id, payment_token="tok_ok", idempotency_key=key).order
+
+
+def _code(order: Order) -> str:
+    return order.tickets.get().code
+
+
 def test_every_answer_matches_the_openapi_description(live_api: LiveStack, tmp_path: Path) -> None:
-    free = event_create(name="Open", venue_name="Arena", sections="A:4x10:R:1000,B:2x10:S:500", queue_enabled=False)
+    free = event_create(
+        name="Open",
+        venue_name="Arena",
+        sections="A:4x10:R:1000,B:2x10:S:500",
+        queue_enabled=False,
+        cancel_hours=24,  # cancellable: it starts in 30 days
+    )
     free.max_tickets_per_user = 50
     free.save()
+    final = event_create(name="Final sale", venue_name="Arena", sections="A:1x5:R:1000", queue_enabled=False)
     queued = event_create(name="Queued", venue_name="Arena", sections="A:2x5:R:1000")
     challenged = event_create(name="Guarded", venue_name="Arena", sections="A:1x5:R:1000", challenge_bits=8)
     me, other = make_users(2, prefix="contract")
+    me.user_permissions.add(Permission.objects.get(codename="scan_ticket"))  # door staff: the run checks tickets in
     seats = seat_ids(free)
     mine = hold_create(event=free, user_id=me.id, seat_ids=seats[:2])
     paid = hold_create(event=free, user_id=me.id, seat_ids=seats[2:3])
     order = checkout(hold_id=paid.id, user_id=me.id, payment_token="tok_ok", idempotency_key="contract-1").order
     theirs = hold_create(event=free, user_id=other.id, seat_ids=seats[3:4])
     their_order = checkout(hold_id=theirs.id, user_id=other.id, payment_token="tok_ok", idempotency_key="c-2").order
+    # After the sale: one order per answer of the cancellation and the check-in. The order to cancel
+    # keeps its code out of the run, so the check-in (which runs first) leaves it valid.
+    to_scan = _buy(free, me, seats[4:5], "contract-3")
+    used = _buy(free, me, seats[5:6], "contract-4")
+    ticket_check_in(code=_code(used), by_user_id=me.id)
+    cancelled = _buy(free, me, seats[6:7], "contract-5")
+    order_cancel(order_id=cancelled.id, user_id=me.id)
+    no_cancel = _buy(final, me, seat_ids(final)[:1], "contract-6")
     ids = {
-        "event_id": [free.id, queued.id, challenged.id],
+        "event_id": [free.id, queued.id, challenged.id, final.id],
         "hold_id": [mine.id, paid.id, theirs.id],
-        "order_id": [order.id, their_order.id],
+        "order_id": [order.id, their_order.id, used.id, cancelled.id, no_cancel.id],
+        "ticket_id": list(Ticket.objects.order_by("id").values_list("id", flat=True)),  # theirs too: 404
+        "ticket_code": [_code(o) for o in (to_scan, used, cancelled, no_cancel, their_order)],
     }
     schema, operations = _schema_file(live_api, tmp_path)
 
@@ -152,3 +193,7 @@ def test_every_answer_matches_the_openapi_description(live_api: LiveStack, tmp_p
     assert logout_code == 0, logout_report
     assert f"Tested: {operations - 1}" in report, report
     assert _5xx_log(live_api) == []
+    seen = _statuses(tmp_path)
+    assert {200, 404, 409} <= seen[("POST", "/api/checkin/")], seen
+    assert {200, 404, 409} <= seen[("POST", "/api/orders/{order_id}/cancel/")], seen
+    assert {200, 404} <= seen[("GET", "/api/tickets/{ticket_id}/pdf/")], seen

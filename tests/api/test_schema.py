@@ -110,6 +110,34 @@ def test_the_booking_errors_of_the_contract_are_described(api_client: APIClient)
     assert key["in"] == "header" and key["required"] is True and key["schema"]["maxLength"] == 255
 
 
+def test_the_after_sale_answers_of_the_contract_are_described(api_client: APIClient) -> None:
+    """Spot checks against API.md's "After the sale": check-in's refusals
+    (the permission class's 403 ``forbidden`` among them), the cancellation's
+    409s, the PDF's own media type and the new fields."""
+    schema = _schema(api_client)
+    paths, components = schema["paths"], schema["components"]["schemas"]
+
+    def error(path: str, method: str, status: str) -> dict[str, Any]:
+        return paths[path][method]["responses"][status]["content"]["application/json"]["schema"]
+
+    checkin = "/api/checkin/"
+    assert "forbidden" in error(checkin, "post", "403")["properties"]["error"]["enum"]
+    assert error(checkin, "post", "404")["properties"]["error"]["enum"] == ["not_found"]
+    scan_refused = error(checkin, "post", "409")
+    assert {"already_checked_in", "ticket_void", "wrong_event"} <= set(scan_refused["properties"]["error"]["enum"])
+    assert {"checked_in_at", "checked_in_by", "seat", "ticket_event"} <= set(scan_refused["properties"])
+    cancel = "/api/orders/{order_id}/cancel/"
+    assert {"cancel_closed", "already_checked_in"} <= set(error(cancel, "post", "409")["properties"]["error"]["enum"])
+    assert error(cancel, "post", "404")["properties"]["error"]["enum"] == ["not_found"]
+    pdf = paths["/api/tickets/{ticket_id}/pdf/"]["get"]["responses"]
+    assert set(pdf["200"]["content"]) == {"application/pdf"}
+    assert set(pdf["404"]["content"]) == {"application/json"}
+    assert components["Event"]["properties"]["cancel_until"]["nullable"] is True
+    assert components["Ticket"]["properties"]["status"]["enum"] == ["valid", "checked_in", "void"]
+    assert "checked_in_at" in components["Ticket"]["properties"]
+    assert "refunds" in components["Order"]["properties"]
+
+
 def test_schema_and_docs_need_no_login_and_ignore_a_bad_token() -> None:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
