@@ -12,7 +12,7 @@ import secrets
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import redis
@@ -21,16 +21,36 @@ from redis.commands.core import AsyncScript, Script
 
 from core.ratelimit import rate_window_start
 from core.redis import get_async_redis, get_redis
-from queue_app.keys import active_key, arrival_key, left_key, meta_key, seq_key, socket_key, waiting_key
+from queue_app.draw import prequeue_value_new
+from queue_app.keys import (
+    active_key,
+    arrival_key,
+    draw_left_key,
+    drawn_key,
+    entries_key,
+    left_key,
+    meta_key,
+    prequeue_key,
+    seq_key,
+    socket_key,
+    waiting_key,
+)
 
 _HERE = Path(__file__).resolve().parent
 LEFT_LOG_LIMIT = 10_000
 RATE_EWMA_WEIGHT = 0.3
 
 
+#: Scripts that start the draw themselves: the shared start function goes first.
+_DRAW_STARTERS = frozenset({"queue_join", "draw_start"})
+
+
 @cache
 def _source(name: str) -> str:
-    return (_HERE / f"{name}.lua").read_text()
+    source = (_HERE / f"{name}.lua").read_text()
+    if name in _DRAW_STARTERS:
+        source = (_HERE / "draw_start_fn.lua").read_text() + source
+    return source
 
 
 @cache
@@ -44,6 +64,8 @@ def _scripts(client: redis.Redis) -> dict[str, Script]:
             "admission_expire",
             "admission_admit",
             "admission_arrive",
+            "draw_start",
+            "draw_move",
         )
     }
 
@@ -65,13 +87,28 @@ def _int(value: bytes | str | int | None, default: int = 0) -> int:
 
 
 @dataclass(frozen=True)
+class Prequeue:
+    """What a join or a state read of an event with a pre-queue passes on."""
+
+    opens: float  # the sale's opening (unix seconds): the pre-queue ends and the draw is due
+    seed: bytes  # the draw's secret seed: a new entry's place key is made with it
+
+    @property
+    def opens_arg(self) -> str:
+        return repr(self.opens)
+
+
+@dataclass(frozen=True)
 class JoinResult:
     admitted_until: float | None  # set when already admitted
     rate_limited: bool = False
     rank: int = 0  # 0-based place in the waiting set
-    waiting_total: int = 0
+    waiting_total: int = 0  # with ``prequeue``: the entrants
     created: bool = False
     challenge_needed: bool = False  # a first join of an event that asks for a challenge, without one
+    prequeue: bool = False  # an entry in the pre-queue, no place yet
+    entry: str | None = None  # the person's entry id, on an event with a pre-queue
+    draw_started: bool = False  # this join started the draw (the first after the opening)
 
 
 @dataclass(frozen=True)
@@ -89,6 +126,7 @@ class StoredState:
     seats_left: int | None
     sale_status: str | None  # public status seen by the last round
     epoch: str | None  # changes when the queue's keys are made anew (see admission_admit.lua)
+    entry: str | None = None  # the person's pre-queue entry id, if any
 
 
 @dataclass(frozen=True)
@@ -106,8 +144,16 @@ class RoundResult:
     epoch: str | None = None
 
 
-def _join_keys(event_id: int) -> list[str]:
-    return [seq_key(event_id), waiting_key(event_id), active_key(event_id)]
+@lru_cache(maxsize=1024)
+def _join_keys(event_id: int) -> tuple[str, ...]:
+    return (
+        seq_key(event_id),
+        waiting_key(event_id),
+        active_key(event_id),
+        meta_key(event_id),
+        prequeue_key(event_id),
+        entries_key(event_id),
+    )
 
 
 def join_limit_key(event_id: int, user_id: int, window_start: int) -> str:
@@ -115,15 +161,48 @@ def join_limit_key(event_id: int, user_id: int, window_start: int) -> str:
     return f"q:{{{event_id}}}:rl:{user_id}:{window_start}"
 
 
+def _entry(raw: bytes) -> str | None:
+    return None if raw == b"-" else raw.decode()
+
+
 def _parse_join(raw: bytes) -> JoinResult:
     parts = raw.split()
-    if parts[0] == b"r":
+    kind = parts[0]
+    if kind == b"r":
         return JoinResult(admitted_until=None, rate_limited=True)
-    if parts[0] == b"a":
-        return JoinResult(admitted_until=float(parts[1]))
-    if parts[0] == b"c":
+    if kind == b"c":
         return JoinResult(admitted_until=None, challenge_needed=True)
-    return JoinResult(admitted_until=None, rank=int(parts[1]), waiting_total=int(parts[2]), created=parts[3] == b"1")
+    if kind == b"p":
+        return JoinResult(
+            admitted_until=None,
+            prequeue=True,
+            entry=parts[1].decode(),
+            waiting_total=int(parts[2]),
+            created=parts[3] == b"1",
+        )
+    if kind == b"a":
+        if len(parts) == 2:
+            return JoinResult(admitted_until=float(parts[1]))
+        return JoinResult(admitted_until=float(parts[1]), entry=_entry(parts[2]), draw_started=parts[3] == b"1")
+    if len(parts) == 4:
+        return JoinResult(
+            admitted_until=None, rank=int(parts[1]), waiting_total=int(parts[2]), created=parts[3] == b"1"
+        )
+    return JoinResult(
+        admitted_until=None,
+        rank=int(parts[1]),
+        waiting_total=int(parts[2]),
+        created=parts[3] == b"1",
+        entry=_entry(parts[4]),
+        draw_started=parts[5] == b"1",
+    )
+
+
+def _prequeue_args(prequeue: Prequeue | None) -> list[str]:
+    """The join's pre-queue arguments: the opening and a new entry (kept only if the person has none)."""
+    if prequeue is None:
+        return []
+    return [prequeue.opens_arg, prequeue_value_new(prequeue.seed)]
 
 
 def _join_limited_keys(event_id: int, user_id: int, now: float, window: int) -> list[str]:
@@ -131,34 +210,55 @@ def _join_limited_keys(event_id: int, user_id: int, now: float, window: int) -> 
 
 
 def store_join(
-    *, event_id: int, user_id: int, now: float, limit: int, window: int, needs_challenge: bool = False
+    *,
+    event_id: int,
+    user_id: int,
+    now: float,
+    limit: int,
+    window: int,
+    needs_challenge: bool = False,
+    prequeue: Prequeue | None = None,
 ) -> JoinResult:
     """Join, counting the attempt against ``limit`` joins per ``window``
     seconds; with ``needs_challenge`` only someone already waiting or
-    admitted gets in (the others: ``challenge_needed``)."""
+    admitted gets in (the others: ``challenge_needed``). With ``prequeue``,
+    a join before the opening is an entry for the draw, and the first join
+    after it starts the draw if nobody has."""
     keys = _join_limited_keys(event_id, user_id, now, window)
-    args = [user_id, now, limit, window, int(needs_challenge)]
+    args = [user_id, now, limit, window, int(needs_challenge), *_prequeue_args(prequeue)]
     return _parse_join(_script("queue_join")(keys=keys, args=args))
 
 
-def store_join_pipe(pipe: redis.client.Pipeline, *, event_id: int, user_ids: Iterable[int], now: float) -> None:
+def store_join_pipe(
+    pipe: redis.client.Pipeline,
+    *,
+    event_id: int,
+    user_ids: Iterable[int],
+    now: float,
+    prequeue: Prequeue | None = None,
+) -> None:
     """Queue many joins on ``pipe``, one EVALSHA each, without the per-user
-    limit (bulk loads and the benchmark); each result parses with
+    limit (bulk loads and the benchmarks); each result parses with
     ``store_join_parse``. The pipeline loads the script first if Redis lost it."""
     script = _script("queue_join")
     pipe.scripts.add(script)
     evalsha, sha = pipe.evalsha, script.sha
-    seq, waiting, active = _join_keys(event_id)
+    keys = _join_keys(event_id)
     moment = repr(now).encode()
+    if prequeue is None:
+        for user_id in user_ids:
+            evalsha(sha, 6, *keys, user_id, moment)
+        return
+    opens = prequeue.opens_arg
     for user_id in user_ids:
-        evalsha(sha, 3, seq, waiting, active, user_id, moment)
+        evalsha(sha, 6, *keys, user_id, moment, "", "", "", opens, prequeue_value_new(prequeue.seed))
 
 
 def store_join_parse(raw: bytes) -> JoinResult:
     return _parse_join(raw)
 
 
-_STATES = {0: "waiting", 1: "admitted", 2: "expired", 3: "not_in_queue"}
+_STATES = {0: "waiting", 1: "admitted", 2: "expired", 3: "not_in_queue", 4: "pre_queue"}
 
 
 def _parse_state(raw: bytes) -> StoredState:
@@ -177,25 +277,41 @@ def _parse_state(raw: bytes) -> StoredState:
         seats_left=None if seats_left is None else int(seats_left),
         sale_status=_str(parts[8]),
         epoch=_str(parts[9]),
+        entry=_str(parts[10]) if len(parts) > 10 else None,
     )
 
 
-def _state_keys(event_id: int) -> list[str]:
-    return [waiting_key(event_id), active_key(event_id), meta_key(event_id)]
+@lru_cache(maxsize=1024)
+def _state_keys(event_id: int) -> tuple[str, ...]:
+    return (
+        waiting_key(event_id),
+        active_key(event_id),
+        meta_key(event_id),
+        prequeue_key(event_id),
+        entries_key(event_id),
+    )
 
 
-def store_state(*, event_id: int, user_id: int, now: float) -> StoredState:
-    return _parse_state(_script("queue_state")(keys=_state_keys(event_id), args=[user_id, now]))
+def _state_args(user_id: int, now: float, prequeue: Prequeue | None) -> list:
+    return [user_id, now] if prequeue is None else [user_id, now, prequeue.opens_arg]
 
 
-def _leave(event_id: int, user_id: int, mode: str) -> int:
+def store_state(*, event_id: int, user_id: int, now: float, prequeue: Prequeue | None = None) -> StoredState:
+    raw = _script("queue_state")(keys=_state_keys(event_id), args=_state_args(user_id, now, prequeue))
+    return _parse_state(raw)
+
+
+def _leave(event_id: int, user_id: int, mode: str, prequeue: bool = False) -> int:
     keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id), arrival_key(event_id)]
+    if prequeue:
+        keys += [prequeue_key(event_id), entries_key(event_id), draw_left_key(event_id)]
     return int(_script("queue_leave")(keys=keys, args=[user_id, LEFT_LOG_LIMIT, mode]))
 
 
-def store_leave(*, event_id: int, user_id: int) -> int:
-    """1: left the waiting set, 2: ended an admission, 0: nothing to do."""
-    return _leave(event_id, user_id, "leave")
+def store_leave(*, event_id: int, user_id: int, prequeue: bool = False) -> int:
+    """1: left the waiting set (or, with ``prequeue``, took the entry out of
+    the pre-queue), 2: ended an admission, 0: nothing to do."""
+    return _leave(event_id, user_id, "leave", prequeue)
 
 
 def store_admission_end(*, event_id: int, user_id: int) -> bool:
@@ -247,7 +363,14 @@ def store_admit(
     """Run the admit step of one round; ``max_n < 0`` admits nobody. With
     ``full_until``, ``admitted_until`` is the arrival deadline and the full
     admission's end waits for the person's arrival (``store_arrive``)."""
-    keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id), arrival_key(event_id)]
+    keys = [
+        waiting_key(event_id),
+        active_key(event_id),
+        meta_key(event_id),
+        left_key(event_id),
+        arrival_key(event_id),
+        prequeue_key(event_id),
+    ]
     seats = "" if seats_left is None else seats_left
     full = "" if full_until is None else full_until
     args = [now, admitted_until, max_n, cap, interval, RATE_EWMA_WEIGHT, seats, status, secrets.token_hex(8), full]
@@ -270,6 +393,60 @@ def store_admit(
         seats_left=None if seats is None else int(seats),
         epoch=_str(raw[10]),
     )
+
+
+@dataclass(frozen=True)
+class DrawStart:
+    started: bool  # this call started the draw
+    base: int  # the sequence number just below the first drawn entry's
+    entrants: int
+    at: float  # when the draw started (unix seconds)
+
+
+def store_draw_start(*, event_id: int, now: float, once: bool = True) -> DrawStart:
+    """Start the event's draw unless started (``once=False``: the concurrency
+    tests' debug switch, start regardless)."""
+    keys = [seq_key(event_id), meta_key(event_id), prequeue_key(event_id)]
+    started, base, entrants, at = _script("draw_start")(keys=keys, args=[now, int(once)])
+    return DrawStart(started=bool(started), base=int(base), entrants=int(entrants), at=float(at))
+
+
+def store_draw_started(*, event_id: int) -> DrawStart | None:
+    """The draw's start, if it has started (a plain read)."""
+    base, entrants, at = get_redis().hmget(meta_key(event_id), "draw_base", "draw_n", "draw_at")
+    if base is None:
+        return None
+    return DrawStart(started=False, base=int(base), entrants=int(entrants), at=float(at))
+
+
+def store_draw_move(*, event_id: int, chunk: int) -> int:
+    """Place the next ``chunk`` drawn entries; the entries still to place (0:
+    the draw is done; -1: it has not started)."""
+    keys = [
+        prequeue_key(event_id),
+        entries_key(event_id),
+        waiting_key(event_id),
+        meta_key(event_id),
+        drawn_key(event_id),
+        draw_left_key(event_id),
+    ]
+    return int(_script("draw_move")(keys=keys, args=[chunk]))
+
+
+def store_draw_entries(*, event_id: int) -> bytes | None:
+    """The drawn entry ids as a JSON array (None when the draw listed none yet)."""
+    inside = get_redis().get(drawn_key(event_id))
+    return None if inside is None else b"[" + inside + b"]"
+
+
+def store_draw_entries_drop(*, event_id: int) -> None:
+    """Free the drawn list once PostgreSQL keeps it."""
+    get_redis().unlink(drawn_key(event_id))
+
+
+def store_prequeue_total(*, event_id: int) -> int:
+    """How many entries the pre-queue holds."""
+    return int(get_redis().zcard(prequeue_key(event_id)))
 
 
 def store_figures(*, event_id: int, now: float) -> tuple[int, int, float | None]:
@@ -299,18 +476,27 @@ def _async_script(name: str) -> AsyncScript:
 
 
 async def store_join_async(
-    *, event_id: int, user_id: int, now: float, limit: int, window: int, needs_challenge: bool = False
+    *,
+    event_id: int,
+    user_id: int,
+    now: float,
+    limit: int,
+    window: int,
+    needs_challenge: bool = False,
+    prequeue: Prequeue | None = None,
 ) -> JoinResult:
     """``store_join`` for asyncio callers (same script, same keys)."""
     raw = await _async_script("queue_join")(
         keys=_join_limited_keys(event_id, user_id, now, window),
-        args=[user_id, now, limit, window, int(needs_challenge)],
+        args=[user_id, now, limit, window, int(needs_challenge), *_prequeue_args(prequeue)],
     )
     return _parse_join(raw)
 
 
-async def store_state_async(*, event_id: int, user_id: int, now: float) -> StoredState:
-    raw = await _async_script("queue_state")(keys=_state_keys(event_id), args=[user_id, now])
+async def store_state_async(
+    *, event_id: int, user_id: int, now: float, prequeue: Prequeue | None = None
+) -> StoredState:
+    raw = await _async_script("queue_state")(keys=_state_keys(event_id), args=_state_args(user_id, now, prequeue))
     return _parse_state(raw)
 
 

@@ -72,7 +72,19 @@ class EventAdmin(admin.ModelAdmin):
     inlines = [PriceGradeInline]
     fieldsets = [
         (None, {"fields": ["name", "venue", "starts_at", "currency"]}),
-        ("Sale", {"fields": ["sale_opens_at", "sale_closes_at", "status", "max_tickets_per_user", "hold_seconds"]}),
+        (
+            "Sale",
+            {
+                "fields": [
+                    "prequeue_opens_at",
+                    "sale_opens_at",
+                    "sale_closes_at",
+                    "status",
+                    "max_tickets_per_user",
+                    "hold_seconds",
+                ]
+            },
+        ),
         (
             "Waiting queue",
             {

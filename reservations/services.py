@@ -32,9 +32,12 @@ def event_create(
     admission_seconds: int | None = None,
     arrival_seconds: int | None = None,
     challenge_bits: int | None = None,
+    prequeue_minutes: float = 0,
 ) -> Event:
-    """Create an event with its whole seat map, all or nothing."""
+    """Create an event with its whole seat map, all or nothing; with
+    ``prequeue_minutes`` its pre-queue opens that long before the sale."""
     now = timezone.now()
+    opens_at = now + timedelta(seconds=opens_in)
     venue, _ = Venue.objects.get_or_create(name=venue_name)
     fields = {
         "admission_batch_size": batch,
@@ -49,7 +52,8 @@ def event_create(
     event = Event(
         name=name,
         venue=venue,
-        sale_opens_at=now + timedelta(seconds=opens_in),
+        sale_opens_at=opens_at,
+        prequeue_opens_at=opens_at - timedelta(minutes=prequeue_minutes) if prequeue_minutes else None,
         sale_closes_at=sale_closes_at,
         starts_at=starts_at or now + timedelta(days=30),
         currency=currency,

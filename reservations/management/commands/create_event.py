@@ -31,6 +31,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--challenge-bits", type=int, help="Proof of work asked at a first join, in zero bits (0: none)."
         )
+        parser.add_argument(
+            "--prequeue-minutes",
+            type=float,
+            default=0,
+            help="Open a pre-queue this many minutes before the sale; a random draw places its entries (0: none).",
+        )
         parser.add_argument("--currency", default="KRW")
         parser.add_argument("--no-queue", action="store_true", help="Admit every logged-in user at once.")
 
@@ -41,8 +47,9 @@ class Command(BaseCommand):
         for name in ("arrival_seconds", "challenge_bits"):
             if options[name] is not None and options[name] < 0:
                 raise CommandError(f"--{name.replace('_', '-')} must not be negative")
-        if options["opens_in"] < 0:
-            raise CommandError("--opens-in must not be negative")
+        for name in ("opens_in", "prequeue_minutes"):
+            if options[name] < 0:
+                raise CommandError(f"--{name.replace('_', '-')} must not be negative")
         try:
             event = event_create(
                 name=options["name"],
@@ -59,6 +66,7 @@ class Command(BaseCommand):
                 admission_seconds=options["admission_seconds"],
                 arrival_seconds=options["arrival_seconds"],
                 challenge_bits=options["challenge_bits"],
+                prequeue_minutes=options["prequeue_minutes"],
             )
         except Invalid as exc:
             fields = exc.extra.get("fields", {})
