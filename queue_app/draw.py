@@ -7,18 +7,26 @@ draw. Each entry is a random id given at the person's first pre-queue join;
 the draw's order is ascending ``sha256(seed || entry)`` in hex. The seed
 cannot be chosen after the entries are known (its hash was public first)
 and no entrant can aim for a place (the seed was secret until the draw).
+
+In Redis an entry waits in the event's waiting set from its join on, at
+its drawn place: its score is the first 52 bits of its key (``draw_score``),
+exact in a double and below every later join's 2^52 + seq. Two entries
+never share a score (the join refuses a taken one and a new entry is
+made), so the waiting set's order is the full keys' order.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 ALGORITHM = "sha256(seed||entry)"
-#: Random bytes of an entry id (16 hex characters): no ``:``, fixed length, unguessable.
+#: Random bytes of an entry id (16 hex characters): unguessable, short to keep.
 ENTRY_BYTES = 8
+#: Hex digits of the key that make an entry's score: 52 bits, exact in a double.
+SCORE_DIGITS = 13
 
 
 def draw_key(seed: bytes, entry: str) -> str:
@@ -26,10 +34,25 @@ def draw_key(seed: bytes, entry: str) -> str:
     return hashlib.sha256(seed + entry.encode("utf-8")).hexdigest()
 
 
-def prequeue_value_new(seed: bytes) -> str:
-    """A new entry as the pre-queue stores it: ``<draw key>:<entry id>``."""
+def draw_score(seed: bytes, entry: str) -> int:
+    """The entry's place in the waiting set: its key's first 52 bits."""
+    return int(draw_key(seed, entry)[:SCORE_DIGITS], 16)
+
+
+def draw_entry_new(seed: bytes) -> tuple[str, int]:
+    """A new entry id and its score."""
     entry = secrets.token_hex(ENTRY_BYTES)
-    return f"{draw_key(seed, entry)}:{entry}"
+    return entry, draw_score(seed, entry)
+
+
+def draw_order(seed: bytes, entries: Iterable[str]) -> list[str]:
+    """The entries in drawn order."""
+    return sorted(entries, key=lambda entry: draw_key(seed, entry))
+
+
+def draw_entries_json(entries: Sequence[bytes]) -> bytes:
+    """The public list as JSON, straight from the ids' bytes (hex: nothing to escape)."""
+    return b'["' + b'","'.join(entries) + b'"]' if entries else b"[]"
 
 
 def draw_problems(draw: dict[str, Any], entries: Sequence[str]) -> list[str]:
@@ -43,6 +66,6 @@ def draw_problems(draw: dict[str, Any], entries: Sequence[str]) -> list[str]:
         problems.append(f"{len(entries)} entries listed for {draw['entrants']} entrants")
     if len(set(entries)) != len(entries):
         problems.append("an entry is listed twice")
-    if sorted(entries, key=lambda entry: draw_key(seed, entry)) != list(entries):
+    if draw_order(seed, entries) != list(entries):
         problems.append("the entries are not in ascending sha256(seed || entry) order")
     return problems

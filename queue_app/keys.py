@@ -41,6 +41,11 @@ def round_lock_key(event_id: int) -> str:
     return f"q:{{{event_id}}}:round-lock"
 
 
+def draw_lock_key(event_id: int) -> str:
+    """Lock held while one runner writes the event's draw record."""
+    return f"q:{{{event_id}}}:draw-lock"
+
+
 def socket_key(event_id: int, user_id: int) -> str:
     """String: the connection id of the user's one waiting-page socket on the event."""
     return f"q:{{{event_id}}}:sock:{user_id}"
@@ -51,26 +56,13 @@ def challenge_key(event_id: int, challenge: str) -> str:
     return f"q:{{{event_id}}}:challenge:{challenge}"
 
 
-def prequeue_key(event_id: int) -> str:
-    """Sorted set, every score 0: member ``<sha256(seed || entry) hex>:<entry>:<user>``.
-    Its lexical order is the draw's order; the draw empties it into the waiting set."""
-    return f"q:{{{event_id}}}:pre"
-
-
-def entries_key(event_id: int) -> str:
-    """Hash: user id -> ``<sha256 hex>:<entry>`` while the entry waits in the
-    pre-queue, then ``<entry>`` once the draw placed it (the entry id stays in
-    every later queue state)."""
-    return f"q:{{{event_id}}}:entries"
-
-
 def drawn_key(event_id: int) -> str:
-    """String: the drawn entry ids as a JSON array's inside (``"e1","e2",...``),
-    appended chunk by chunk while the draw moves the entries."""
+    """Sorted set: member = entry id, score = its drawn place (as in the
+    waiting set): the draw's public list in order, read once to record it."""
     return f"q:{{{event_id}}}:drawn"
 
 
-def draw_left_key(event_id: int) -> str:
-    """Set of user ids whose entry left while the draw was moving the entries
-    (the draw lists their entry but places nobody)."""
-    return f"q:{{{event_id}}}:draw-left"
+def entries_key(event_id: int) -> str:
+    """Hash: user id -> the person's pre-queue entry id (taken until the draw,
+    kept after it: the entry stays in every later queue state)."""
+    return f"q:{{{event_id}}}:entries"

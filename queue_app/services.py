@@ -11,7 +11,7 @@ import gzip
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -22,14 +22,15 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from core.errors import Conflict
+from core.errors import ApplicationError, Conflict
 from core.ratelimit import parse_rate, rate_limit_check, rate_limit_check_async, rate_limited_raise
 from core.redis import get_redis
 from queue_app import store
 from queue_app.broadcast import queue_broadcast, queue_status_announce
 from queue_app.challenge import ChallengeRequired, Proof, join_verifier
 from queue_app.controller import admission_batch_control
-from queue_app.keys import round_lock_key
+from queue_app.draw import draw_entries_json
+from queue_app.keys import draw_lock_key, round_lock_key
 from queue_app.messages import DrawnMessage, PrequeueMessage, RoundMessage
 from queue_app.selectors import (
     SaleSnapshot,
@@ -45,6 +46,8 @@ from reservations.selectors import event_seat_counts
 MIN_RATE = 0.01  # people/s: keeps an ETA finite while admission is blocked
 #: The drawn list is random hex: gzip's fastest level already halves it.
 DRAW_GZIP_LEVEL = 1
+#: Longest a draw's record may take (a million entries: a few seconds) before another runner may write it.
+DRAW_RECORD_LOCK_SECONDS = 120
 
 logger = logging.getLogger(__name__)
 
@@ -187,9 +190,24 @@ def _join_refusal_raise(snap: SaleSnapshot) -> None:
         raise refusal
 
 
+#: A new entry whose drawn place (52 bits) is another entry's gets a new id
+#: and tries again: at a million entries, about once in 10^10 joins.
+ENTRY_TRIES = 3
+
+
+def _join_prequeue(snap: SaleSnapshot) -> store.Prequeue | None:
+    """The pre-queue arguments of a join (``QUEUE_DRAW_ONCE=False``, the
+    concurrency tests' debug switch: entries taken by the clock alone)."""
+    if snap.prequeue is not None and not settings.QUEUE_DRAW_ONCE:
+        return replace(snap.prequeue, closed_by_draw=False)
+    return snap.prequeue
+
+
 def _join_outcome(snap: SaleSnapshot, joined: store.JoinResult, *, now: float, window: int) -> tuple[QueueState, bool]:
     if joined.rate_limited:
         rate_limited_raise(now=now, window=window)
+    if joined.score_taken:
+        raise ApplicationError("unavailable", "The line is busy; try again shortly.", status_code=503, retry_after=1)
     if joined.challenge_needed:
         raise ChallengeRequired()
     if joined.prequeue:
@@ -248,16 +266,20 @@ def queue_join(
     # script, per event: one Redis round trip for the whole join.
     limit, window = parse_rate(settings.RATE_LIMIT_JOIN)
     now = time.time()
-    joined = store.store_join(
-        event_id=event_id,
-        user_id=user_id,
-        now=now,
-        limit=limit,
-        window=window,
-        needs_challenge=needs_challenge,
-        prequeue=snap.prequeue,
-    )
-    if joined.draw_started:
+    prequeue = _join_prequeue(snap)
+    for _ in range(ENTRY_TRIES):
+        joined = store.store_join(
+            event_id=event_id,
+            user_id=user_id,
+            now=now,
+            limit=limit,
+            window=window,
+            needs_challenge=needs_challenge,
+            prequeue=prequeue,
+        )
+        if not joined.score_taken:
+            break
+    if joined.drew:
         draw_kick(event_id=event_id)
     return _join_outcome(snap, joined, now=now, window=window)
 
@@ -273,16 +295,20 @@ async def queue_join_async(*, event_id: int, user_id: int) -> tuple[QueueState, 
         return _plain_state(snap, "admitted"), False
     limit, window = parse_rate(settings.RATE_LIMIT_JOIN)
     now = time.time()
-    joined = await store.store_join_async(
-        event_id=event_id,
-        user_id=user_id,
-        now=now,
-        limit=limit,
-        window=window,
-        needs_challenge=snap.asks_challenge,
-        prequeue=snap.prequeue,
-    )
-    if joined.draw_started:
+    prequeue = _join_prequeue(snap)
+    for _ in range(ENTRY_TRIES):
+        joined = await store.store_join_async(
+            event_id=event_id,
+            user_id=user_id,
+            now=now,
+            limit=limit,
+            window=window,
+            needs_challenge=snap.asks_challenge,
+            prequeue=prequeue,
+        )
+        if not joined.score_taken:
+            break
+    if joined.drew:
         await sync_to_async(draw_kick, thread_sensitive=False)(event_id=event_id)
     return _join_outcome(snap, joined, now=now, window=window)
 
@@ -413,6 +439,7 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
             seats_left=budget.seats_left,
             status=status,
             full_until=full_until,
+            prequeue=event.prequeue_opens_at is not None,
         )
         rate = result.rate if result.rate is not None else event.admission_batch_size / event.admission_interval_seconds
         message = RoundMessage(
@@ -471,11 +498,6 @@ def event_sale_resume(*, event_id: int) -> bool:
     return _status_change(event_id=event_id, status=Event.Status.ON_SALE)
 
 
-#: Entries a draw places per step: each step is one Lua call, so other
-#: events' joins wait at most one step's time (a few tens of milliseconds).
-DRAW_CHUNK = 20_000
-
-
 @dataclass(frozen=True)
 class DrawOutcome:
     entrants: int
@@ -483,57 +505,59 @@ class DrawOutcome:
 
 
 def _draw_start(*, event_id: int, now: float) -> bool:
-    """Start the draw unless it has started: one atomic step in Redis
-    (``draw_start.lua``). ``QUEUE_DRAW_ONCE=False`` is the concurrency tests'
-    debug switch: a check, a pause, then a start regardless, the race the
+    """Make the draw unless it is made: one atomic step in Redis
+    (``draw_start.lua``) that closes the pre-queue. ``QUEUE_DRAW_ONCE=False``
+    is the concurrency tests' debug switch: a check, a pause, then the draw
+    regardless (and joins take entries by the clock alone), the races the
     atomic step closes."""
     if settings.QUEUE_DRAW_ONCE:
-        return store.store_draw_start(event_id=event_id, now=now).started
-    if store.store_draw_started(event_id=event_id) is not None:
+        return store.store_draw_start(event_id=event_id, now=now).drew
+    if store.store_draw_made(event_id=event_id) is not None:
         return False
     time.sleep(settings.QUEUE_DRAW_RACE_PAUSE_SECONDS)
-    return store.store_draw_start(event_id=event_id, now=now, once=False).started
+    return store.store_draw_start(event_id=event_id, now=now, once=False).drew
 
 
-def _draw_record(*, event_id: int) -> DrawOutcome | None:
-    """Write the draw's public record once (the entries in drawn order, kept
-    gzipped), then tell the waiting pages: every entry has its place now."""
-    start = store.store_draw_started(event_id=event_id)
-    entries = store.store_draw_entries(event_id=event_id) or b"[]"
-    if start is None or (start.entrants and entries == b"[]"):
-        logger.error("draw of event %s: the drawn list is missing from Redis; not recorded", event_id)
+def _draw_record(*, event: Event) -> DrawOutcome | None:
+    """Write the draw's public record once: every entry in drawn order (the
+    drawn set's order, which is the waiting set's), kept gzipped. The draw
+    closed the pre-queue, so the entries are final; None when another runner
+    is writing it now."""
+    lock = get_redis().lock(draw_lock_key(event.id), timeout=DRAW_RECORD_LOCK_SECONDS, blocking=False)
+    if not lock.acquire():
         return None
-    _, created = Draw.objects.get_or_create(
-        event_id=event_id,
-        defaults={
-            "drawn_at": datetime.fromtimestamp(start.at, UTC),
-            "entrants": start.entrants,
-            "entries": gzip.compress(entries, compresslevel=DRAW_GZIP_LEVEL, mtime=0),
-        },
-    )
+    try:
+        made = store.store_draw_made(event_id=event.id)
+        order = store.store_draw_entries(event_id=event.id)
+        _, created = Draw.objects.get_or_create(
+            event_id=event.id,
+            defaults={
+                "drawn_at": datetime.fromtimestamp(made.at, UTC),
+                "entrants": len(order),
+                "entries": gzip.compress(draw_entries_json(order), compresslevel=DRAW_GZIP_LEVEL, mtime=0),
+            },
+        )
+    finally:
+        lock.release()
     if created:
-        store.store_draw_entries_drop(event_id=event_id)
-        event_sale_snapshot_forget(event_id=event_id)
-        queue_broadcast(event_id=event_id, message=DrawnMessage())
-    return DrawOutcome(entrants=start.entrants, recorded=created)
+        store.store_draw_entries_drop(event_id=event.id)
+        event_sale_snapshot_forget(event_id=event.id)
+        queue_broadcast(event_id=event.id, message=DrawnMessage())
+    return DrawOutcome(entrants=len(order), recorded=created)
 
 
 def draw_run(*, event: Event, now: float | None = None) -> DrawOutcome | None:
-    """Make the event's draw once its sale has opened: start it (at most
-    once, whoever asks first: the beat, the task the first join kicked, or
-    that join itself), place every entry in drawn order ahead of every later
-    join, a chunk per step (any number of runners share the steps; a runner
-    that dies is resumed by the next), then record it. None when the event
-    has no pre-queue, its sale has not opened, or the draw is recorded."""
+    """Make the event's draw once its sale has opened (at most once, whoever
+    asks first: the beat, the task the first join kicked, that join itself
+    or the first admission round), then record it. None when the event has
+    no pre-queue, its sale has not opened, or the draw is recorded."""
     if event.prequeue_opens_at is None:
         return None
     now = time.time() if now is None else now
     if now < event.sale_opens_at.timestamp() or Draw.objects.filter(event_id=event.id).exists():
         return None
     _draw_start(event_id=event.id, now=now)
-    while store.store_draw_move(event_id=event.id, chunk=DRAW_CHUNK) > 0:
-        pass
-    return _draw_record(event_id=event.id)
+    return _draw_record(event=event)
 
 
 def draw_kicked_run(*, event_id: int) -> bool:

@@ -21,16 +21,14 @@ from redis.commands.core import AsyncScript, Script
 
 from core.ratelimit import rate_window_start
 from core.redis import get_async_redis, get_redis
-from queue_app.draw import prequeue_value_new
+from queue_app.draw import draw_entry_new
 from queue_app.keys import (
     active_key,
     arrival_key,
-    draw_left_key,
     drawn_key,
     entries_key,
     left_key,
     meta_key,
-    prequeue_key,
     seq_key,
     socket_key,
     waiting_key,
@@ -41,8 +39,8 @@ LEFT_LOG_LIMIT = 10_000
 RATE_EWMA_WEIGHT = 0.3
 
 
-#: Scripts that start the draw themselves: the shared start function goes first.
-_DRAW_STARTERS = frozenset({"queue_join", "draw_start"})
+#: Scripts that may make the draw themselves: the shared draw function goes first.
+_DRAW_STARTERS = frozenset({"queue_join", "draw_start", "admission_admit"})
 
 
 @cache
@@ -65,7 +63,6 @@ def _scripts(client: redis.Redis) -> dict[str, Script]:
             "admission_admit",
             "admission_arrive",
             "draw_start",
-            "draw_move",
         )
     }
 
@@ -91,7 +88,10 @@ class Prequeue:
     """What a join or a state read of an event with a pre-queue passes on."""
 
     opens: float  # the sale's opening (unix seconds): the pre-queue ends and the draw is due
-    seed: bytes  # the draw's secret seed: a new entry's place key is made with it
+    seed: bytes  # the draw's secret seed: a new entry's drawn place is made with it
+    #: False only under the concurrency tests' debug switch: entries are taken
+    #: by the clock alone, even after the draw (the race the draw's flag closes).
+    closed_by_draw: bool = True
 
     @property
     def opens_arg(self) -> str:
@@ -106,9 +106,10 @@ class JoinResult:
     waiting_total: int = 0  # with ``prequeue``: the entrants
     created: bool = False
     challenge_needed: bool = False  # a first join of an event that asks for a challenge, without one
-    prequeue: bool = False  # an entry in the pre-queue, no place yet
+    prequeue: bool = False  # an entry in the pre-queue, no place told yet
     entry: str | None = None  # the person's entry id, on an event with a pre-queue
-    draw_started: bool = False  # this join started the draw (the first after the opening)
+    drew: bool = False  # this join made the draw (the first after the opening)
+    score_taken: bool = False  # the new entry's drawn place was another's: try a new entry
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,8 @@ def _join_keys(event_id: int) -> tuple[str, ...]:
         waiting_key(event_id),
         active_key(event_id),
         meta_key(event_id),
-        prequeue_key(event_id),
         entries_key(event_id),
+        drawn_key(event_id),
     )
 
 
@@ -172,37 +173,28 @@ def _parse_join(raw: bytes) -> JoinResult:
         return JoinResult(admitted_until=None, rate_limited=True)
     if kind == b"c":
         return JoinResult(admitted_until=None, challenge_needed=True)
+    if kind == b"x":
+        return JoinResult(admitted_until=None, score_taken=True)
     if kind == b"p":
+        entrants, created = int(parts[2]), parts[3] == b"1"
         return JoinResult(
-            admitted_until=None,
-            prequeue=True,
-            entry=parts[1].decode(),
-            waiting_total=int(parts[2]),
-            created=parts[3] == b"1",
+            admitted_until=None, prequeue=True, entry=parts[1].decode(), waiting_total=entrants, created=created
         )
+    tagged = len(parts) == (4 if kind == b"a" else 6)  # with a pre-queue: the entry, and whether this join drew
+    prequeue = {"entry": _entry(parts[-2]), "drew": parts[-1] == b"1"} if tagged else {}
     if kind == b"a":
-        if len(parts) == 2:
-            return JoinResult(admitted_until=float(parts[1]))
-        return JoinResult(admitted_until=float(parts[1]), entry=_entry(parts[2]), draw_started=parts[3] == b"1")
-    if len(parts) == 4:
-        return JoinResult(
-            admitted_until=None, rank=int(parts[1]), waiting_total=int(parts[2]), created=parts[3] == b"1"
-        )
+        return JoinResult(admitted_until=float(parts[1]), **prequeue)
     return JoinResult(
-        admitted_until=None,
-        rank=int(parts[1]),
-        waiting_total=int(parts[2]),
-        created=parts[3] == b"1",
-        entry=_entry(parts[4]),
-        draw_started=parts[5] == b"1",
+        admitted_until=None, rank=int(parts[1]), waiting_total=int(parts[2]), created=parts[3] == b"1", **prequeue
     )
 
 
-def _prequeue_args(prequeue: Prequeue | None) -> list[str]:
+def _prequeue_args(prequeue: Prequeue | None) -> list:
     """The join's pre-queue arguments: the opening and a new entry (kept only if the person has none)."""
     if prequeue is None:
         return []
-    return [prequeue.opens_arg, prequeue_value_new(prequeue.seed)]
+    entry, score = draw_entry_new(prequeue.seed)
+    return [prequeue.opens_arg, score, entry, "1" if prequeue.closed_by_draw else "0"]
 
 
 def _join_limited_keys(event_id: int, user_id: int, now: float, window: int) -> list[str]:
@@ -222,11 +214,11 @@ def store_join(
     """Join, counting the attempt against ``limit`` joins per ``window``
     seconds; with ``needs_challenge`` only someone already waiting or
     admitted gets in (the others: ``challenge_needed``). With ``prequeue``,
-    a join before the opening is an entry for the draw, and the first join
-    after it starts the draw if nobody has."""
+    a join before the draw is an entry at its drawn place, and the first
+    join after the opening makes the draw if nobody has."""
     keys = _join_limited_keys(event_id, user_id, now, window)
-    args = [user_id, now, limit, window, int(needs_challenge), *_prequeue_args(prequeue)]
-    return _parse_join(_script("queue_join")(keys=keys, args=args))
+    base = [user_id, now, limit, window, int(needs_challenge)]
+    return _parse_join(_script("queue_join")(keys=keys, args=[*base, *_prequeue_args(prequeue)]))
 
 
 def store_join_pipe(
@@ -249,9 +241,8 @@ def store_join_pipe(
         for user_id in user_ids:
             evalsha(sha, 6, *keys, user_id, moment)
         return
-    opens = prequeue.opens_arg
     for user_id in user_ids:
-        evalsha(sha, 6, *keys, user_id, moment, "", "", "", opens, prequeue_value_new(prequeue.seed))
+        evalsha(sha, 6, *keys, user_id, moment, "", "", "", *_prequeue_args(prequeue))
 
 
 def store_join_parse(raw: bytes) -> JoinResult:
@@ -283,13 +274,7 @@ def _parse_state(raw: bytes) -> StoredState:
 
 @lru_cache(maxsize=1024)
 def _state_keys(event_id: int) -> tuple[str, ...]:
-    return (
-        waiting_key(event_id),
-        active_key(event_id),
-        meta_key(event_id),
-        prequeue_key(event_id),
-        entries_key(event_id),
-    )
+    return (waiting_key(event_id), active_key(event_id), meta_key(event_id), entries_key(event_id))
 
 
 def _state_args(user_id: int, now: float, prequeue: Prequeue | None) -> list:
@@ -304,13 +289,13 @@ def store_state(*, event_id: int, user_id: int, now: float, prequeue: Prequeue |
 def _leave(event_id: int, user_id: int, mode: str, prequeue: bool = False) -> int:
     keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id), arrival_key(event_id)]
     if prequeue:
-        keys += [prequeue_key(event_id), entries_key(event_id), draw_left_key(event_id)]
+        keys += [entries_key(event_id), drawn_key(event_id)]
     return int(_script("queue_leave")(keys=keys, args=[user_id, LEFT_LOG_LIMIT, mode]))
 
 
 def store_leave(*, event_id: int, user_id: int, prequeue: bool = False) -> int:
-    """1: left the waiting set (or, with ``prequeue``, took the entry out of
-    the pre-queue), 2: ended an admission, 0: nothing to do."""
+    """1: left the waiting set (with ``prequeue``, before the draw, the entry
+    goes too), 2: ended an admission, 0: nothing to do."""
     return _leave(event_id, user_id, "leave", prequeue)
 
 
@@ -359,18 +344,15 @@ def store_admit(
     seats_left: int | None,
     status: str,
     full_until: float | None = None,
+    prequeue: bool = False,
 ) -> RoundResult:
     """Run the admit step of one round; ``max_n < 0`` admits nobody. With
     ``full_until``, ``admitted_until`` is the arrival deadline and the full
-    admission's end waits for the person's arrival (``store_arrive``)."""
-    keys = [
-        waiting_key(event_id),
-        active_key(event_id),
-        meta_key(event_id),
-        left_key(event_id),
-        arrival_key(event_id),
-        prequeue_key(event_id),
-    ]
+    admission's end waits for the person's arrival (``store_arrive``). With
+    ``prequeue``, the round makes the event's draw first if nobody has."""
+    keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id), arrival_key(event_id)]
+    if prequeue:
+        keys.append(entries_key(event_id))
     seats = "" if seats_left is None else seats_left
     full = "" if full_until is None else full_until
     args = [now, admitted_until, max_n, cap, interval, RATE_EWMA_WEIGHT, seats, status, secrets.token_hex(8), full]
@@ -397,56 +379,48 @@ def store_admit(
 
 @dataclass(frozen=True)
 class DrawStart:
-    started: bool  # this call started the draw
-    base: int  # the sequence number just below the first drawn entry's
+    drew: bool  # this call made the draw
+    at: float  # when the draw was made (unix seconds)
     entrants: int
-    at: float  # when the draw started (unix seconds)
 
 
 def store_draw_start(*, event_id: int, now: float, once: bool = True) -> DrawStart:
-    """Start the event's draw unless started (``once=False``: the concurrency
-    tests' debug switch, start regardless)."""
-    keys = [seq_key(event_id), meta_key(event_id), prequeue_key(event_id)]
-    started, base, entrants, at = _script("draw_start")(keys=keys, args=[now, int(once)])
-    return DrawStart(started=bool(started), base=int(base), entrants=int(entrants), at=float(at))
+    """Make the event's draw unless it is made (``once=False``: the
+    concurrency tests' debug switch, make it again regardless)."""
+    keys = [meta_key(event_id), entries_key(event_id)]
+    drew, at, entrants = _script("draw_start")(keys=keys, args=[now, int(once)])
+    return DrawStart(drew=bool(drew), at=float(at), entrants=int(entrants))
 
 
-def store_draw_started(*, event_id: int) -> DrawStart | None:
-    """The draw's start, if it has started (a plain read)."""
-    base, entrants, at = get_redis().hmget(meta_key(event_id), "draw_base", "draw_n", "draw_at")
-    if base is None:
-        return None
-    return DrawStart(started=False, base=int(base), entrants=int(entrants), at=float(at))
+def store_draw_made(*, event_id: int) -> DrawStart | None:
+    """The draw, if it is made (a plain read)."""
+    at, entrants = get_redis().hmget(meta_key(event_id), "draw_at", "draw_n")
+    return None if at is None else DrawStart(drew=False, at=float(at), entrants=int(entrants))
 
 
-def store_draw_move(*, event_id: int, chunk: int) -> int:
-    """Place the next ``chunk`` drawn entries; the entries still to place (0:
-    the draw is done; -1: it has not started)."""
-    keys = [
-        prequeue_key(event_id),
-        entries_key(event_id),
-        waiting_key(event_id),
-        meta_key(event_id),
-        drawn_key(event_id),
-        draw_left_key(event_id),
-    ]
-    return int(_script("draw_move")(keys=keys, args=[chunk]))
+#: Entries read per step: each step holds Redis for a few milliseconds only.
+DRAWN_READ_STEP = 5_000
 
 
-def store_draw_entries(*, event_id: int) -> bytes | None:
-    """The drawn entry ids as a JSON array (None when the draw listed none yet)."""
-    inside = get_redis().get(drawn_key(event_id))
-    return None if inside is None else b"[" + inside + b"]"
+def store_draw_entries(*, event_id: int) -> list[bytes]:
+    """Every entry id of the event's pre-queue in drawn order (after the draw: final)."""
+    client, key = get_redis(), drawn_key(event_id)
+    entries: list[bytes] = []
+    while True:
+        step = client.zrange(key, len(entries), len(entries) + DRAWN_READ_STEP - 1)
+        entries += step
+        if len(step) < DRAWN_READ_STEP:
+            return entries
 
 
 def store_draw_entries_drop(*, event_id: int) -> None:
-    """Free the drawn list once PostgreSQL keeps it."""
+    """Free the drawn list once the draw's record keeps it."""
     get_redis().unlink(drawn_key(event_id))
 
 
 def store_prequeue_total(*, event_id: int) -> int:
     """How many entries the pre-queue holds."""
-    return int(get_redis().zcard(prequeue_key(event_id)))
+    return int(get_redis().hlen(entries_key(event_id)))
 
 
 def store_figures(*, event_id: int, now: float) -> tuple[int, int, float | None]:

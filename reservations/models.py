@@ -177,7 +177,8 @@ class Event(models.Model):
 class Draw(models.Model):
     """The outcome of an event's pre-queue draw, written once when it is made:
     the entry ids in drawn order (a JSON array, as ``GET .../draw/entries/``
-    serves it), so anyone can check the order against the revealed seed."""
+    serves it, gzipped; the column is ``STORAGE EXTERNAL``, see the
+    migration), so anyone can check the order against the revealed seed."""
 
     event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True, related_name="draw")
     drawn_at = models.DateTimeField()

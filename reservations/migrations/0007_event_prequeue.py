@@ -28,6 +28,11 @@ class Migration(migrations.Migration):
                 ('entries', models.BinaryField(help_text='The JSON array of entry ids in drawn order (UTF-8).')),
             ],
         ),
+        # The list is stored gzipped already: PostgreSQL need not try to compress it again.
+        migrations.RunSQL(
+            "ALTER TABLE reservations_draw ALTER COLUMN entries SET STORAGE EXTERNAL",
+            "ALTER TABLE reservations_draw ALTER COLUMN entries SET STORAGE EXTENDED",
+        ),
         migrations.AddField(
             model_name='event',
             name='draw_seed',

@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 
 from core.redis import get_redis
 from queue_app import store
-from queue_app.selectors import event_sale_snapshot_forget
+from queue_app.selectors import event_sale_snapshot, event_sale_snapshot_forget
 from queue_app.services import admission_round_run, draws_run
 from reservations.models import Draw, Event
 
@@ -229,16 +229,17 @@ def test_the_draw_verify_command_checks_the_public_answers(make_event, users, cl
 
 
 def test_nobody_who_joins_after_the_opening_is_ahead_of_an_entry(make_event, users, client_for):
-    """The first join after the opening starts the draw itself, before the
-    beat; the entries are placed a few at a time while later joins keep
-    coming, and at every step each place is the drawn one; admission waits
-    for the draw, then takes every entry before any later join."""
+    """Every entry waits at its drawn place from its join on; the first join
+    after the opening makes the draw itself, before the beat, and joins
+    behind every entry, as does a join through a process whose snapshot still
+    says the pre-queue is open. Admission then takes every entry first."""
     event = _prequeue_event(make_event, batch=100, interval=1)
     early, late = users(12, prefix="early"), users(6, prefix="late")
     client = {u.id: client_for(u) for u in early + late}
     entry_of = {u.id: client[u.id].post(_url(event)).json()["entry"] for u in early}
     seed = bytes.fromhex(event.draw_seed)
     drawn = sorted(early, key=lambda u: hashlib.sha256(seed + entry_of[u.id].encode()).hexdigest())
+    stale = event_sale_snapshot(event_id=event.id).prequeue  # the pre-queue as a lagging process still sees it
 
     def places_hold(late_joined: list[Any]) -> None:
         for place, person in enumerate(drawn, start=1):
@@ -248,18 +249,18 @@ def test_nobody_who_joins_after_the_opening_is_ahead_of_an_entry(make_event, use
             assert client[person.id].get(_url(event)).json()["position"] == place
 
     _open(event)
-    places_hold([])  # opened, the draw not started: each entry's drawn place already
+    places_hold([])  # opened, the draw not made yet: each entry at its drawn place already
+    assert store.store_draw_made(event_id=event.id) is None
     first_late = client[late[0].id].post(_url(event)).json()
-    assert first_late["position"] == len(early) + 1  # started the draw, then joined behind every entry
-    assert store.store_draw_started(event_id=event.id) is not None
-    assert admission_round_run(event=event).result.admitted == []  # admission waits for the draw
-    places_hold(late[:1])
-    for step, person in enumerate(late[1:4], start=1):
-        assert store.store_draw_move(event_id=event.id, chunk=3) > 0  # a few entries placed
-        assert client[person.id].post(_url(event)).json()["position"] == len(early) + step + 1
-        places_hold(late[: step + 1])
-    assert draws_run() == 1  # the beat finishes the draw the join started
-    for person in late[4:]:
+    assert first_late["position"] == len(early) + 1 and "entry" not in first_late
+    assert store.store_draw_made(event_id=event.id).entrants == len(early)  # that join made the draw
+    lagging = store.store_join(
+        event_id=event.id, user_id=late[1].id, now=time.time(), limit=99, window=60, prequeue=stale
+    )
+    assert (lagging.prequeue, lagging.rank) == (False, len(early) + 1)  # the draw closed the pre-queue
+    places_hold(late[:2])
+    assert draws_run() == 1  # the beat records the draw that join made
+    for person in late[2:]:
         client[person.id].post(_url(event))
     places_hold(late)
 
