@@ -2,7 +2,9 @@
 
 Enters 1,000,000 people in one event's pre-queue through the project's own
 join script (``queue_app.store.store_join_pipe``, pipelined: each entry
-waits in the waiting set at its drawn place), opens the sale, then times
+waits in the waiting set at its drawn place; interleaved with as many
+plain joins of an event without a pre-queue, the same run's baseline),
+opens the sale, then times
 the draw as the beat makes it (``queue_app.services.draw_run``): the draw
 in Redis (one atomic step that closes the pre-queue) and the public record
 (every entry read back in drawn order, gzipped, written to PostgreSQL).
@@ -58,8 +60,21 @@ from reservations.services import event_create  # noqa: E402
 
 ENTRIES = int(os.environ.get("DRAW_ENTRIES", "1000000"))
 PIPELINE = 1_000
+SLICE = 100_000
+PLAIN_EVENT_ID = 10**9  # keys only: the plain joins' event needs no row
 LOOKUPS = 20_000
 CHECKED_PLACES = 2_000
+
+
+def joins(r, event_id: int, users: range, now: float, prequeue: store.Prequeue | None) -> float:
+    """Seconds to join ``users`` to the event through the project's join script, pipelined."""
+    started = time.perf_counter()
+    for start in range(users.start, users.stop, PIPELINE):
+        pipe = r.pipeline(transaction=False)
+        part = range(start, min(start + PIPELINE, users.stop))
+        store.store_join_pipe(pipe, event_id=event_id, user_ids=part, now=now, prequeue=prequeue)
+        assert store.store_join_parse(pipe.execute()[-1]).created
+    return time.perf_counter() - started
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -114,13 +129,15 @@ def main() -> None:
 def run(r, event: Event) -> None:
     prequeue = event_sale_snapshot(event_id=event.id).prequeue
     now = time.time()
-    started = time.perf_counter()
-    for start in range(1, ENTRIES + 1, PIPELINE):
-        pipe = r.pipeline(transaction=False)
-        users = range(start, min(start + PIPELINE, ENTRIES + 1))
-        store.store_join_pipe(pipe, event_id=event.id, user_ids=users, now=now, prequeue=prequeue)
-        assert store.store_join_parse(pipe.execute()[-1]).prequeue
-    entries_per_s = ENTRIES / (time.perf_counter() - started)
+    # Interleaved in slices with plain joins of another event (no pre-queue),
+    # so both see the same machine load: what an entry costs over a join.
+    entering = joining = 0.0
+    for start in range(1, ENTRIES + 1, SLICE):
+        users = range(start, min(start + SLICE, ENTRIES + 1))
+        entering += joins(r, event.id, users, now, prequeue)
+        joining += joins(r, PLAIN_EVENT_ID, users, now, None)
+    entries_per_s, joins_per_s = ENTRIES / entering, ENTRIES / joining
+    r.delete(*(key.decode() for key in r.scan_iter(match=f"q:{{{PLAIN_EVENT_ID}}}:*")))
     assert r.hlen(entries_key(event.id)) == r.zcard(waiting_key(event.id)) == ENTRIES
     prequeue_bytes = memory(r, waiting_key(event.id), entries_key(event.id), drawn_key(event.id))
 
@@ -183,6 +200,8 @@ def run(r, event: Event) -> None:
     figures = {
         "entries": ENTRIES,
         "prequeue_joins_per_s": round(entries_per_s),
+        "plain_joins_per_s": round(joins_per_s),
+        "prequeue_join_ratio": round(entries_per_s / joins_per_s, 3),
         "draw_ms": round(draw_seconds * 1000, 3),
         "record_s": round(record_seconds, 3),
         "draw_and_record_s": round(draw_seconds + record_seconds, 3),

@@ -16,12 +16,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from queue_app.controller import admission_control_figures
+from queue_app.selectors import draw_public_get
 from queue_app.services import event_sale_pause, event_sale_resume, event_status_announce
-from queue_app.store import store_figures
+from queue_app.store import store_figures, store_prequeue_total
 from reservations.admin import EventAdmin
 from reservations.models import Event
 
-FIGURES = ("queue_waiting", "queue_admitted", "queue_rate", "queue_batch_now")
+FIGURES = ("queue_waiting", "queue_admitted", "queue_rate", "queue_batch_now", "queue_draw")
 
 
 class QueueAdminMixin:
@@ -55,6 +56,15 @@ class QueueAdminMixin:
     def queue_batch_now(self, event: Event) -> str:
         batch, reason = admission_control_figures(event_id=event.id)
         return f"{'-' if batch is None else batch} of {event.admission_batch_size}: {reason}"
+
+    @admin.display(description="Pre-queue draw")
+    def queue_draw(self, event: Event) -> str:
+        if event.prequeue_opens_at is None:
+            return "-"
+        draw = draw_public_get(event_id=event.id)
+        if draw["state"] == "drawn":
+            return f"drawn at {draw['drawn_at']}: {draw['entrants']} entrants"
+        return f"{store_prequeue_total(event_id=event.id)} entries; seed's SHA-256 {draw['commitment']}"
 
     def get_list_display(self, request: HttpRequest) -> list[str]:
         return [*super().get_list_display(request), *FIGURES]

@@ -215,7 +215,7 @@ class QueueConsumer(LeanWebsocketConsumer):
             frames.append(self.admitted_frame(stored.admitted_until))
         elif stored.state == "expired" and previous != "expired":
             frames.append(_frame("expired"))
-        elif stored.state == "not_in_queue" and previous in ("waiting", "admitted"):
+        elif stored.state == "not_in_queue" and previous in ("waiting", "admitted", "pre_queue"):
             # The entry is gone without a departure or an admission: the queue's
             # data was lost (Redis restarted empty, a failover). The page offers to join again.
             frames.append(_frame("not_in_queue"))
@@ -283,8 +283,8 @@ class QueueConsumer(LeanWebsocketConsumer):
                 return self.prequeue_frames()
             return []
         if isinstance(message, DrawnMessage):
-            if self.state in ("pre_queue", "waiting"):
-                self.resync_soon()  # every entry has its place now: read it once
+            if self.state == "pre_queue":
+                self.resync_soon()  # the draw is made: read the drawn place once
             return []
         frames = self.status_frames(message.status)
         if not isinstance(message, RoundMessage):

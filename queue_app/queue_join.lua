@@ -11,15 +11,16 @@
 -- KEYS[1] q:{id}:seq      INCR counter, the join sequence number
 -- KEYS[2] q:{id}:waiting  zset user -> seq (pre-queue events: drawn score, or 2^52 + seq)
 -- KEYS[3] q:{id}:active   zset user -> admission expiry (0 = ended)
--- KEYS[4] q:{id}:meta     hash: draw_at, draw_n (and the round's counters)
--- KEYS[5] q:{id}:entries  hash user -> entry id
--- KEYS[6] q:{id}:drawn    zset entry id -> drawn score, the entries in drawn order
--- KEYS[7] q:{id}:rl:<user>:<window start>  the user's join counter for this
---         window (optional: bulk loads pass 6 keys and no limit)
+-- KEYS[4] q:{id}:rl:<user>:<window start>  the user's join counter for this
+--         window (optional: bulk loads pass no limit)
+-- then, for an event with a pre-queue only (ARGV[6]):
+--         q:{id}:meta     hash: draw_at, draw_n (and the round's counters)
+--         q:{id}:entries  hash user -> entry id
+--         q:{id}:drawn    zset entry id -> drawn score, the entries in drawn order
 -- ARGV[1] user id
 -- ARGV[2] now (unix seconds)
--- ARGV[3] joins allowed per window (with KEYS[7])
--- ARGV[4] window length in seconds (with KEYS[7])
+-- ARGV[3] joins allowed per window (with KEYS[4])
+-- ARGV[4] window length in seconds (with KEYS[4])
 -- ARGV[5] "1" when the event asks a first join for a challenge and none was
 --         passed: someone neither waiting nor admitted gets "c" instead
 -- ARGV[6] the sale's opening (unix seconds) for an event with a pre-queue, else absent
@@ -35,39 +36,41 @@
 --   "a" and "w" end with " <entry or -> <drew 0/1>" (drew: this join made the draw).
 -- A rejoin burns one sequence number; gaps do not matter, only the order does.
 local user = ARGV[1]
-if #KEYS == 7 then
-  local count = redis.call('INCR', KEYS[7])
+local prequeue = ARGV[6] ~= nil
+local extra = prequeue and 3 or 0
+if #KEYS == 4 + extra then
+  local count = redis.call('INCR', KEYS[4])
   if count == 1 then
-    redis.call('EXPIRE', KEYS[7], tonumber(ARGV[4]) + 1)
+    redis.call('EXPIRE', KEYS[4], tonumber(ARGV[4]) + 1)
   end
   if count > tonumber(ARGV[3]) then
     return 'r'
   end
 end
-local prequeue = ARGV[6] ~= nil
 local entry = false
 local drew = 0
 local late = 0
 if prequeue then
-  entry = redis.call('HGET', KEYS[5], user)
-  local drawn = ARGV[9] ~= '0' and redis.call('HEXISTS', KEYS[4], 'draw_at') == 1
+  local meta, entries, drawn_set = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
+  entry = redis.call('HGET', entries, user)
+  local drawn = ARGV[9] ~= '0' and redis.call('HEXISTS', meta, 'draw_at') == 1
   if not drawn and tonumber(ARGV[2]) < tonumber(ARGV[6]) then
     -- The pre-queue: an entry, waiting at its drawn place (not shown until the draw).
     if entry then
-      return 'p ' .. entry .. ' ' .. redis.call('HLEN', KEYS[5]) .. ' 0'
+      return 'p ' .. entry .. ' ' .. redis.call('HLEN', entries) .. ' 0'
     end
     if ARGV[5] == '1' then
       return 'c'
     end
-    if redis.call('ZCOUNT', KEYS[6], ARGV[7], ARGV[7]) > 0 then
+    if redis.call('ZCOUNT', drawn_set, ARGV[7], ARGV[7]) > 0 then
       return 'x'
     end
     redis.call('ZADD', KEYS[2], ARGV[7], user)
-    redis.call('HSET', KEYS[5], user, ARGV[8])
-    redis.call('ZADD', KEYS[6], ARGV[7], ARGV[8])
-    return 'p ' .. ARGV[8] .. ' ' .. redis.call('HLEN', KEYS[5]) .. ' 1'
+    redis.call('HSET', entries, user, ARGV[8])
+    redis.call('ZADD', drawn_set, ARGV[7], ARGV[8])
+    return 'p ' .. ARGV[8] .. ' ' .. redis.call('HLEN', entries) .. ' 1'
   end
-  if not drawn and draw_start(KEYS[4], KEYS[5], ARGV[2], true) then
+  if not drawn and draw_start(meta, entries, ARGV[2], true) then
     drew = 1
   end
   late = 4503599627370496 -- 2^52: every later join waits behind every entry

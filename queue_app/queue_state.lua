@@ -3,7 +3,7 @@
 -- KEYS[1] q:{id}:waiting  zset user -> seq
 -- KEYS[2] q:{id}:active   zset user -> admission expiry (0 = ended)
 -- KEYS[3] q:{id}:meta     hash: round, leaves, rate, seats_left, status (as of the last round), epoch, draw_at
--- KEYS[4] q:{id}:entries  hash user -> pre-queue entry id
+-- KEYS[4] q:{id}:entries  hash user -> pre-queue entry id (events with a pre-queue only)
 -- ARGV[1] user id
 -- ARGV[2] now (unix seconds)
 -- ARGV[3] the sale's opening (unix seconds) for an event with a pre-queue, else absent

@@ -439,7 +439,7 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
             seats_left=budget.seats_left,
             status=status,
             full_until=full_until,
-            prequeue=event.prequeue_opens_at is not None,
+            prequeue=event.prequeue_opens_at is not None and now >= event.sale_opens_at.timestamp(),
         )
         rate = result.rate if result.rate is not None else event.admission_batch_size / event.admission_interval_seconds
         message = RoundMessage(
@@ -529,6 +529,9 @@ def _draw_record(*, event: Event) -> DrawOutcome | None:
     try:
         made = store.store_draw_made(event_id=event.id)
         order = store.store_draw_entries(event_id=event.id)
+        if made is None or len(order) != made.entrants:
+            logger.error("draw of event %s: the drawn entries are not the draw's (Redis lost data?)", event.id)
+            return None
         _, created = Draw.objects.get_or_create(
             event_id=event.id,
             defaults={
@@ -568,7 +571,8 @@ def draw_kicked_run(*, event_id: int) -> bool:
 
 def draws_run() -> int:
     """Beat, about every second: tell each open pre-queue's waiting pages how
-    many have entered; make each draw that is due. Returns the draws made."""
+    many have entered; make and record each draw that is due. Returns the
+    draws this call recorded."""
     now = timezone.now()
     events = Event.objects.filter(
         prequeue_opens_at__lte=now,
@@ -581,8 +585,9 @@ def draws_run() -> int:
         if now < event.sale_opens_at:
             entrants = store.store_prequeue_total(event_id=event.id)
             queue_broadcast(event_id=event.id, message=PrequeueMessage(waiting_total=entrants))
-        elif draw_run(event=event) is not None:
-            made += 1
+        else:
+            outcome = draw_run(event=event)
+            made += outcome is not None and outcome.recorded
     return made
 
 

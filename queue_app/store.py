@@ -147,14 +147,13 @@ class RoundResult:
 
 @lru_cache(maxsize=1024)
 def _join_keys(event_id: int) -> tuple[str, ...]:
-    return (
-        seq_key(event_id),
-        waiting_key(event_id),
-        active_key(event_id),
-        meta_key(event_id),
-        entries_key(event_id),
-        drawn_key(event_id),
-    )
+    return (seq_key(event_id), waiting_key(event_id), active_key(event_id))
+
+
+@lru_cache(maxsize=1024)
+def _prequeue_keys(event_id: int) -> tuple[str, ...]:
+    """The keys a join of an event with a pre-queue needs too (after the others)."""
+    return (meta_key(event_id), entries_key(event_id), drawn_key(event_id))
 
 
 def join_limit_key(event_id: int, user_id: int, window_start: int) -> str:
@@ -197,8 +196,9 @@ def _prequeue_args(prequeue: Prequeue | None) -> list:
     return [prequeue.opens_arg, score, entry, "1" if prequeue.closed_by_draw else "0"]
 
 
-def _join_limited_keys(event_id: int, user_id: int, now: float, window: int) -> list[str]:
-    return [*_join_keys(event_id), join_limit_key(event_id, user_id, rate_window_start(now, window))]
+def _join_limited_keys(event_id: int, user_id: int, now: float, window: int, prequeue: bool) -> list[str]:
+    keys = [*_join_keys(event_id), join_limit_key(event_id, user_id, rate_window_start(now, window))]
+    return keys + list(_prequeue_keys(event_id)) if prequeue else keys
 
 
 def store_join(
@@ -216,7 +216,7 @@ def store_join(
     admitted gets in (the others: ``challenge_needed``). With ``prequeue``,
     a join before the draw is an entry at its drawn place, and the first
     join after the opening makes the draw if nobody has."""
-    keys = _join_limited_keys(event_id, user_id, now, window)
+    keys = _join_limited_keys(event_id, user_id, now, window, prequeue is not None)
     base = [user_id, now, limit, window, int(needs_challenge)]
     return _parse_join(_script("queue_join")(keys=keys, args=[*base, *_prequeue_args(prequeue)]))
 
@@ -235,12 +235,13 @@ def store_join_pipe(
     script = _script("queue_join")
     pipe.scripts.add(script)
     evalsha, sha = pipe.evalsha, script.sha
-    keys = _join_keys(event_id)
+    seq, waiting, active = _join_keys(event_id)
     moment = repr(now).encode()
     if prequeue is None:
         for user_id in user_ids:
-            evalsha(sha, 6, *keys, user_id, moment)
+            evalsha(sha, 3, seq, waiting, active, user_id, moment)
         return
+    keys = (seq, waiting, active, *_prequeue_keys(event_id))
     for user_id in user_ids:
         evalsha(sha, 6, *keys, user_id, moment, "", "", "", *_prequeue_args(prequeue))
 
@@ -273,8 +274,9 @@ def _parse_state(raw: bytes) -> StoredState:
 
 
 @lru_cache(maxsize=1024)
-def _state_keys(event_id: int) -> tuple[str, ...]:
-    return (waiting_key(event_id), active_key(event_id), meta_key(event_id), entries_key(event_id))
+def _state_keys(event_id: int, prequeue: bool = False) -> tuple[str, ...]:
+    keys = (waiting_key(event_id), active_key(event_id), meta_key(event_id))
+    return (*keys, entries_key(event_id)) if prequeue else keys
 
 
 def _state_args(user_id: int, now: float, prequeue: Prequeue | None) -> list:
@@ -282,7 +284,8 @@ def _state_args(user_id: int, now: float, prequeue: Prequeue | None) -> list:
 
 
 def store_state(*, event_id: int, user_id: int, now: float, prequeue: Prequeue | None = None) -> StoredState:
-    raw = _script("queue_state")(keys=_state_keys(event_id), args=_state_args(user_id, now, prequeue))
+    keys = _state_keys(event_id, prequeue is not None)
+    raw = _script("queue_state")(keys=keys, args=_state_args(user_id, now, prequeue))
     return _parse_state(raw)
 
 
@@ -461,7 +464,7 @@ async def store_join_async(
 ) -> JoinResult:
     """``store_join`` for asyncio callers (same script, same keys)."""
     raw = await _async_script("queue_join")(
-        keys=_join_limited_keys(event_id, user_id, now, window),
+        keys=_join_limited_keys(event_id, user_id, now, window, prequeue is not None),
         args=[user_id, now, limit, window, int(needs_challenge), *_prequeue_args(prequeue)],
     )
     return _parse_join(raw)
@@ -470,7 +473,8 @@ async def store_join_async(
 async def store_state_async(
     *, event_id: int, user_id: int, now: float, prequeue: Prequeue | None = None
 ) -> StoredState:
-    raw = await _async_script("queue_state")(keys=_state_keys(event_id), args=_state_args(user_id, now, prequeue))
+    keys = _state_keys(event_id, prequeue is not None)
+    raw = await _async_script("queue_state")(keys=keys, args=_state_args(user_id, now, prequeue))
     return _parse_state(raw)
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
@@ -121,6 +122,16 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """An opened pre-queue stays: its entries already wait at their drawn
+        places, ahead of every later join, which only the draw's order explains."""
+        super().clean()
+        if self.pk is None or self.prequeue_opens_at is not None:
+            return
+        before = Event.objects.filter(pk=self.pk).values_list("prequeue_opens_at", flat=True).first()
+        if before is not None and before <= timezone.now():
+            raise ValidationError({"prequeue_opens_at": "The pre-queue has opened: it can be moved, not removed."})
 
     def prequeue_is_open(self, now: datetime | None = None) -> bool:
         """True in the pre-queue window: from ``prequeue_opens_at`` until the sale opens."""

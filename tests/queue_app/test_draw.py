@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -266,3 +267,22 @@ def test_nobody_who_joins_after_the_opening_is_ahead_of_an_entry(make_event, use
 
     admitted = admission_round_run(event=event, now=time.time() + 5).result.admitted
     assert admitted == [u.id for u in drawn + late]
+
+
+def test_an_opened_prequeue_can_be_moved_but_not_removed(make_event, staff_client_for):
+    later = make_event(opens_in=3600, prequeue_minutes=30)  # not opened yet: may go
+    later.prequeue_opens_at = None
+    later.full_clean(exclude=["venue"])
+
+    event = _prequeue_event(make_event)
+    event.prequeue_opens_at = None
+    with pytest.raises(ValidationError, match="can be moved, not removed"):
+        event.full_clean(exclude=["venue"])
+    event.refresh_from_db()
+    event.prequeue_opens_at -= timedelta(minutes=5)
+    event.full_clean(exclude=["venue"])
+
+    page = staff_client_for().get(f"/admin/reservations/event/{event.id}/change/")
+    assert page.status_code == 200
+    assert event.draw_commitment in page.content.decode()  # the organizer sees the commitment, not the seed
+    assert event.draw_seed not in page.content.decode()

@@ -69,7 +69,7 @@ def test_prequeue_entry_then_the_drawn_place_then_the_seat_map(
     expect(page.locator("#pre-countdown")).to_have_text(re.compile(r"^0:\d\d$"))
     expect(page.locator("#pre-commitment")).to_have_text(commitment)
     expect(page.locator("#conn-text")).to_have_text("Live")
-    shot(page, "17-pre-queue")
+    shot(page, "19-pre-queue")
 
     # The opening: the beat makes the draw, the socket brings the drawn place.
     expect(page.locator("#position")).to_have_text(re.compile(r"^\d+$"), timeout=OPENS_IN_SECONDS * 1000 + 15_000)
@@ -84,7 +84,7 @@ def test_prequeue_entry_then_the_drawn_place_then_the_seat_map(
     assert draw.json()["commitment"] == commitment
     assert sorted(drawn) == sorted([*entries, mine])
     assert position(page) <= drawn.index(mine) + 1  # the drawn place, or nearer once others got in
-    shot(page, "18-drawn-place")
+    shot(page, "20-drawn-place")
 
     expect(page).to_have_url(re.compile(rf"/events/{event.id}/seats/$"), timeout=30_000)
     expect(page.locator("button.seat")).to_have_count(40)
