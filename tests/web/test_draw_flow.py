@@ -38,8 +38,18 @@ def _enter_with_proof(api: APIRequestContext, event_id: int) -> dict:
     return joined.json()
 
 
+def _readme_verifier() -> str:
+    """The ten-line check of a draw that the README gives everyone."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    return readme.split("**Fair opening.**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+
+
 def test_prequeue_entry_then_the_drawn_place_then_the_seat_map(
-    page: Page, register: Callable[[str], APIRequestContext], shot: Callable[[Page, str], Path]
+    page: Page,
+    register: Callable[[str], APIRequestContext],
+    shot: Callable[[Page, str], Path],
+    live_server_url: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     event = event_create(
         name="Drawn Night",
@@ -84,6 +94,11 @@ def test_prequeue_entry_then_the_drawn_place_then_the_seat_map(
     assert draw.json()["commitment"] == commitment
     assert sorted(drawn) == sorted([*entries, mine])
     assert position(page) <= drawn.index(mine) + 1  # the drawn place, or nearer once others got in
+    verifier = _readme_verifier().replace(
+        "https://tickets.example/api/events/7/draw/", f"{live_server_url}/api/events/{event.id}/draw/"
+    )
+    exec(verifier, {})  # noqa: S102 - the README's own snippet, run against the live server
+    assert "draw checked: 3 entries" in capsys.readouterr().out
     shot(page, "20-drawn-place")
 
     expect(page).to_have_url(re.compile(rf"/events/{event.id}/seats/$"), timeout=30_000)
