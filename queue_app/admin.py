@@ -31,14 +31,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import ApplicationError, Forbidden, Invalid, NotFound, service_error_parts
 from queue_app.controller import admission_control_figures
-from queue_app.selectors import DASHBOARD_MINUTES, event_dashboard, event_dashboard_forget
+from queue_app.selectors import DASHBOARD_MINUTES, draw_public_get, event_dashboard, event_dashboard_forget
 from queue_app.services import event_sale_close, event_sale_pause, event_sale_resume, event_status_announce
-from queue_app.store import store_figures
+from queue_app.store import store_figures, store_prequeue_total
 from reservations.admin import EventAdmin
 from reservations.errors import event_not_found
 from reservations.models import Event
 
-FIGURES = ("queue_waiting", "queue_admitted", "queue_rate", "queue_batch_now")
+FIGURES = ("queue_waiting", "queue_admitted", "queue_rate", "queue_batch_now", "queue_draw")
 #: The dashboard's buttons: each the service the admin's actions use.
 DASHBOARD_ACTIONS: dict[str, Callable[..., bool]] = {
     "pause": event_sale_pause,
@@ -108,6 +108,15 @@ class QueueAdminMixin:
     def dashboard_link(self, event: Event) -> str:
         url = reverse(self._url_name("dashboard"), args=[event.id])
         return format_html('<a href="{}">Dashboard</a>', url)
+
+    @admin.display(description="Pre-queue draw")
+    def queue_draw(self, event: Event) -> str:
+        if event.prequeue_opens_at is None:
+            return "-"
+        draw = draw_public_get(event_id=event.id)
+        if draw["state"] == "drawn":
+            return f"drawn at {draw['drawn_at']}: {draw['entrants']} entrants"
+        return f"{store_prequeue_total(event_id=event.id)} entries; seed's SHA-256 {draw['commitment']}"
 
     def get_list_display(self, request: HttpRequest) -> list[str]:
         return [*super().get_list_display(request), *FIGURES, "dashboard_link"]

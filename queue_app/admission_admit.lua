@@ -7,6 +7,8 @@
 -- KEYS[3] q:{id}:meta     hash: round, leaves, rate, last_due, seats_left, status, left_overflow
 -- KEYS[4] q:{id}:left     list of "ordinal:seq" since the last round
 -- KEYS[5] q:{id}:arrival  hash user -> full admission end, until they arrive
+-- KEYS[6] q:{id}:entries  hash user -> pre-queue entry id (only for an event
+--         with a pre-queue: the round makes the draw first if nobody has)
 -- ARGV[1] now (unix seconds)
 -- ARGV[2] admitted_until for this batch (unix seconds): the arrival deadline
 --         when ARGV[10] is set
@@ -27,6 +29,9 @@
 --          overflow (0/1), seats_left, epoch}.
 local now = tonumber(ARGV[1])
 local max_n = tonumber(ARGV[3])
+if #KEYS == 6 then
+  draw_start(KEYS[3], KEYS[6], ARGV[1], true)
+end
 local cap = tonumber(ARGV[4])
 local interval = tonumber(ARGV[5])
 local alpha = tonumber(ARGV[6])

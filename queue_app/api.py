@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,8 +14,9 @@ from rest_framework.views import APIView
 from core.client_address import client_address
 from core.errors import Invalid
 from core.openapi import INVALID, NOT_FOUND, RATE_LIMITED, errors
+from core.responses import not_modified_response, stored_json_response
 from core.serializers import Text
-from queue_app import services
+from queue_app import selectors, services
 from queue_app.challenge import PROOF_MAX_CHARS, Proof
 from queue_app.openapi import (
     CHALLENGE_FAILED,
@@ -108,3 +111,33 @@ class QueueChallengeApi(APIView):
     def post(self, request: Request, event_id: int) -> Response:
         issued = services.queue_challenge_issue(event_id=event_id, user_id=request.user.id)
         return Response(issued, status=status.HTTP_201_CREATED)
+
+
+#: The drawn list never changes: caches may keep it as long as they like.
+DRAW_ENTRIES_CACHE_CONTROL = "public, max-age=86400, immutable"
+
+
+class DrawApi(APIView):
+    """``GET``: the draw's public record, for everyone (no login: nobody's data is in it)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, event_id: int) -> Response:
+        return Response(selectors.draw_public_get(event_id=event_id))
+
+
+class DrawEntriesApi(APIView):
+    """``GET``: the entry ids in drawn order (409 ``draw_pending`` before the
+    draw), gzipped for clients that take it; ``If-None-Match`` with its tag is 304."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, event_id: int) -> HttpResponse:
+        tag = selectors.draw_entries_tag(event_id=event_id)
+        headers = {"ETag": tag, "Cache-Control": DRAW_ENTRIES_CACHE_CONTROL}
+        not_modified = not_modified_response(request, headers)
+        if not_modified is not None:
+            return not_modified
+        return stored_json_response(request, selectors.draw_entries_get(event_id=event_id), headers)

@@ -5,6 +5,10 @@ and the round counter, atomically), then follows the event's round messages
 from the process's hub: its rank drops by the number admitted plus the
 departures ahead of it. It asks Redis again only when it missed a round
 (or was not in the queue yet), never once per round.
+
+In an event's pre-queue it sends ``pre_queue`` frames (the entrants, from
+the beat's message every second); at the opening, and when the draw has
+placed every entry, it reads its place once and follows the rounds.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import redis
 
 from core.ws_consumer import LeanWebsocketConsumer
 from queue_app.hub import hub_get
-from queue_app.messages import QueueMessage, RoundMessage
+from queue_app.messages import DrawnMessage, PrequeueMessage, QueueMessage, RoundMessage
 from queue_app.selectors import event_sale_snapshot_async
 from queue_app.services import (
     queue_eta_seconds,
@@ -91,6 +95,9 @@ class QueueConsumer(LeanWebsocketConsumer):
         self.waiting_total = 0
         self.seq = 0
         self.rank = 0
+        self.opens_at: float | None = None  # the sale's opening, on an event with a pre-queue
+        self.entry: str | None = None
+        self.last_entrants: int | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -110,6 +117,7 @@ class QueueConsumer(LeanWebsocketConsumer):
             return
         self.fallback_rate = snap.fallback_rate
         self.status = snap.public_status()
+        self.opens_at = snap.prequeue.opens if snap.prequeue is not None else None
         await self.subscribe()
         try:
             await hub_get().socket_claim(self.event_id, self)  # one socket per person per event: the older one closes
@@ -197,8 +205,11 @@ class QueueConsumer(LeanWebsocketConsumer):
         self.rate = stored.rate
         self.seats_left = stored.seats_left
         self.waiting_total = stored.waiting_total
+        self.entry = stored.entry
         self.state = stored.state
-        if stored.state == "waiting":
+        if stored.state == "pre_queue":
+            frames += self.prequeue_frames(force=first or previous != "pre_queue")
+        elif stored.state == "waiting":
             self.seq = stored.seq
             self.rank = stored.rank
             frames += self.position_frames(force=first or previous != "waiting")
@@ -206,7 +217,7 @@ class QueueConsumer(LeanWebsocketConsumer):
             frames.append(self.admitted_frame(stored.admitted_until))
         elif stored.state == "expired" and previous != "expired":
             frames.append(_frame("expired"))
-        elif stored.state == "not_in_queue" and previous in ("waiting", "admitted"):
+        elif stored.state == "not_in_queue" and previous in ("waiting", "admitted", "pre_queue"):
             # The entry is gone without a departure or an admission: the queue's
             # data was lost (Redis restarted empty, a failover). The page offers to join again.
             frames.append(_frame("not_in_queue"))
@@ -226,6 +237,21 @@ class QueueConsumer(LeanWebsocketConsumer):
         if status == Event.PublicStatus.ON_SALE and previous in _REOPENED_FROM and not initial:
             return [_frame("resumed")]  # paused and resumed, or sold out and seats came back
         return []
+
+    def prequeue_frames(self, *, force: bool = False) -> list[str]:
+        """A ``pre_queue`` frame when the entrants changed, or at least every 5 s."""
+        now = time.monotonic()
+        if not force and self.waiting_total == self.last_entrants and now - self.last_sent < POSITION_EVERY_SECONDS:
+            return []
+        self.last_entrants, self.last_sent = self.waiting_total, now
+        return [
+            _frame(
+                "pre_queue",
+                opens_at=timestamp_iso(self.opens_at),
+                waiting_total=self.waiting_total,
+                entry=self.entry,
+            )
+        ]
 
     def position_frames(self, *, force: bool = False) -> list[str]:
         """A ``position`` frame when the position fell, or at least every 5 s.
@@ -253,6 +279,15 @@ class QueueConsumer(LeanWebsocketConsumer):
             self.pending.append(message)
             return []
         self.last_heard = time.monotonic()
+        if isinstance(message, PrequeueMessage):
+            if self.state == "pre_queue":
+                self.waiting_total = message.waiting_total
+                return self.prequeue_frames()
+            return []
+        if isinstance(message, DrawnMessage):
+            if self.state == "pre_queue":
+                self.resync_soon()  # the draw is made: read the drawn place once
+            return []
         frames = self.status_frames(message.status)
         if not isinstance(message, RoundMessage):
             return frames
@@ -289,11 +324,15 @@ class QueueConsumer(LeanWebsocketConsumer):
         return frames
 
     def on_tick(self, now: float) -> list[str]:
-        if self.state in ("waiting", "admitted") and now - self.last_heard >= SILENCE_RESYNC_SECONDS:
+        if self.state in ("waiting", "admitted", "pre_queue") and now - self.last_heard >= SILENCE_RESYNC_SECONDS:
             self.last_heard = now
             self.resync_soon()
         if self.state == "waiting":
             return self.position_frames()
+        if self.state == "pre_queue":
+            if self.opens_at is not None and time.time() >= self.opens_at and now - self.last_sync >= 1.0:
+                self.resync_soon()  # the sale opened: the entry's drawn place, once the draw has it
+            return self.prequeue_frames()
         if self.state in ("not_in_queue", "expired") and now - self.last_sync >= NOT_IN_QUEUE_RECHECK_SECONDS:
             self.resync_soon()
         return []

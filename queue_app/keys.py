@@ -41,6 +41,11 @@ def round_lock_key(event_id: int) -> str:
     return f"q:{{{event_id}}}:round-lock"
 
 
+def draw_lock_key(event_id: int) -> str:
+    """Lock held while one runner writes the event's draw record."""
+    return f"q:{{{event_id}}}:draw-lock"
+
+
 def socket_key(event_id: int, user_id: int) -> str:
     """String: the connection id of the user's one waiting-page socket on the event."""
     return f"q:{{{event_id}}}:sock:{user_id}"
@@ -60,3 +65,15 @@ def rounds_key(event_id: int) -> str:
 def admitted_minutes_key(event_id: int) -> str:
     """Hash: unix minute -> people admitted in it (the dashboard's chart)."""
     return f"q:{{{event_id}}}:admitted-per-minute"
+
+
+def drawn_key(event_id: int) -> str:
+    """Sorted set: member = entry id, score = its drawn place (as in the
+    waiting set): the draw's public list in order, read once to record it."""
+    return f"q:{{{event_id}}}:drawn"
+
+
+def entries_key(event_id: int) -> str:
+    """Hash: user id -> the person's pre-queue entry id (taken until the draw,
+    kept after it: the entry stays in every later queue state)."""
+    return f"q:{{{event_id}}}:entries"

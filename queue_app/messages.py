@@ -8,7 +8,7 @@ short keys; the code on both sides speaks in the dataclasses' names.
 ====  =================  ===========================================
 key   field              meaning
 ====  =================  ===========================================
-k     (kind)             ``round``, ``status`` or ``replaced``
+k     (kind)             ``round``, ``status``, ``replaced``, ``pre`` or ``drawn``
 r     round              the round's number (consecutive per event)
 st    status             the sale's public status
 adm   admitted           user ids admitted in this round
@@ -16,7 +16,7 @@ until admitted_until     until when they are admitted (ISO 8601)
 lapsed lapsed            user ids whose admission lapsed
 absent absent            of those, who never reached the seat map (arrival window)
 left  left               ``[ordinal, seq]`` of each departure since the last round
-wt    waiting_total      people still waiting
+wt    waiting_total      people still waiting (``pre``: entries in the pre-queue)
 rate  rate               measured admission rate (people/s)
 sl    seats_left         free seats not yet spoken for
 resync resync            the left log overflowed: every page reads its state again
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-ROUND, STATUS, REPLACED = "round", "status", "replaced"
+ROUND, STATUS, REPLACED, PREQUEUE, DRAWN = "round", "status", "replaced", "pre", "drawn"
 
 
 def _dumps(data: dict[str, Any]) -> str:
@@ -59,6 +59,24 @@ class ReplacedMessage:
 
     def encode(self) -> str:
         return _dumps({"k": REPLACED, "c": self.connection})
+
+
+@dataclass(frozen=True)
+class PrequeueMessage:
+    """The pre-queue's entrants so far (the beat, every tick of the window)."""
+
+    waiting_total: int
+
+    def encode(self) -> str:
+        return _dumps({"k": PREQUEUE, "wt": self.waiting_total})
+
+
+@dataclass(frozen=True)
+class DrawnMessage:
+    """The draw placed every entry: each waiting page reads its place once."""
+
+    def encode(self) -> str:
+        return _dumps({"k": DRAWN})
 
 
 @dataclass(frozen=True)
@@ -123,7 +141,7 @@ class RoundMessage:
         return any(s == seq and ordinal > known_leaves for ordinal, s in self.left)
 
 
-QueueMessage = RoundMessage | StatusMessage
+QueueMessage = RoundMessage | StatusMessage | PrequeueMessage | DrawnMessage
 HubMessage = QueueMessage | ReplacedMessage
 
 
@@ -132,6 +150,10 @@ def message_decode(text: str) -> HubMessage:
     data: dict[str, Any] = json.loads(text)
     if data.get("k") == REPLACED:
         return ReplacedMessage(connection=str(data.get("c")))
+    if data.get("k") == PREQUEUE:
+        return PrequeueMessage(waiting_total=int(data.get("wt", 0)))
+    if data.get("k") == DRAWN:
+        return DrawnMessage()
     if data.get("k") != ROUND:
         return StatusMessage(status=data.get("st"))
     return RoundMessage(

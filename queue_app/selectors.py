@@ -9,6 +9,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -16,13 +17,14 @@ from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
 from core.redis import get_redis
 from queue_app.controller import admission_control_figures
+from queue_app.draw import ALGORITHM
 from queue_app.keys import meta_key
-from queue_app.store import ADMITTED_MINUTES_KEPT, store_figures, store_round_log
+from queue_app.store import ADMITTED_MINUTES_KEPT, Prequeue, store_figures, store_round_log
 from reservations.availability import hold_live_q, seat_free_q
-from reservations.models import Event, Hold, Seat
+from reservations.models import Draw, Event, Hold, Seat
 from reservations.selectors import event_sales_figures
 
 SNAPSHOT_TTL_SECONDS = 1.0
@@ -46,16 +48,30 @@ class SaleSnapshot:
     challenge_bits: int  # proof of work a first join must show (0: none)
     rate: float | None  # measured admission rate (people/s), from the last round
     seats_left: int | None  # free seats not yet spoken for by admitted shoppers
+    prequeue_opens_at: datetime | None = None  # the pre-queue's opening (None: no pre-queue)
+    draw_seed: str = ""  # the draw's secret seed (hex): new entries' place keys are made with it
 
     def _event(self) -> Event:
-        return Event(status=self.status, sale_opens_at=self.sale_opens_at, sale_closes_at=self.sale_closes_at)
+        return Event(
+            status=self.status,
+            sale_opens_at=self.sale_opens_at,
+            sale_closes_at=self.sale_closes_at,
+            prequeue_opens_at=self.prequeue_opens_at,
+        )
 
     def public_status(self, now: datetime | None = None) -> str:
         return self._event().public_status(seats_unsold=1 if self.has_unsold else 0, now=now)
 
     def join_refusal(self) -> Conflict | None:
         """Why a join is refused now (``Event.sale_refusal``; a paused sale still queues)."""
-        return self._event().sale_refusal(seats_unsold=1 if self.has_unsold else 0, paused_ok=True)
+        return self._event().sale_refusal(seats_unsold=1 if self.has_unsold else 0, paused_ok=True, prequeue_ok=True)
+
+    @cached_property
+    def prequeue(self) -> Prequeue | None:
+        """What the queue's scripts need of the event's pre-queue (None: it has none)."""
+        if self.prequeue_opens_at is None:
+            return None
+        return Prequeue(opens=self.sale_opens_at.timestamp(), seed=bytes.fromhex(self.draw_seed))
 
     @property
     def asks_challenge(self) -> bool:
@@ -137,6 +153,8 @@ def _snapshot_read(event_id: int) -> SaleSnapshot | None:
             "admission_cap",
             "admission_seconds",
             "challenge_bits",
+            "prequeue_opens_at",
+            "draw_seed",
         )
         .first()
     )
@@ -158,6 +176,8 @@ def _snapshot_read(event_id: int) -> SaleSnapshot | None:
         challenge_bits=event.challenge_bits,
         rate=float(rate) if rate else None,
         seats_left=int(float(seats_left)) if seats_left else None,
+        prequeue_opens_at=event.prequeue_opens_at,
+        draw_seed=event.draw_seed if event.prequeue_opens_at is not None else "",
     )
 
 
@@ -278,3 +298,50 @@ def queue_events_live(*, now: datetime) -> QuerySet[Event]:
         sale_opens_at__lte=now,
         status__in=[Event.Status.ON_SALE, Event.Status.PAUSED],
     )
+
+
+class DrawPending(Conflict):
+    def __init__(self) -> None:
+        super().__init__("draw_pending", "The draw has not been made yet: it is made when the sale opens.")
+
+
+def _prequeue_event_or_404(event_id: int) -> Event:
+    """The event, if it has a pre-queue (an event without one has no draw: 404)."""
+    event = Event.objects.filter(pk=event_id, prequeue_opens_at__isnull=False).first()
+    if event is None:
+        raise NotFound("This event has no pre-queue draw.")
+    return event
+
+
+def draw_public_get(*, event_id: int) -> dict[str, Any]:
+    """The draw's public record (API.md "Fair opening"): the commitment
+    before the draw; the seed, the count and the time after it."""
+    event = _prequeue_event_or_404(event_id)
+    draw = Draw.objects.filter(event_id=event.id).only("drawn_at", "entrants").first()
+    opens_at = event.sale_opens_at.isoformat()
+    if draw is None:
+        return {"state": "pending", "commitment": event.draw_commitment, "opens_at": opens_at}
+    return {
+        "state": "drawn",
+        "commitment": event.draw_commitment,
+        "seed": event.draw_seed,
+        "algorithm": ALGORITHM,
+        "entrants": draw.entrants,
+        "drawn_at": draw.drawn_at.isoformat(),
+        "opens_at": opens_at,
+    }
+
+
+def draw_entries_tag(*, event_id: int) -> str:
+    """The drawn list's ``ETag`` (it never changes once drawn); 409
+    ``draw_pending`` before the draw."""
+    event = _prequeue_event_or_404(event_id)
+    if not Draw.objects.filter(event_id=event.id).exists():
+        raise DrawPending()
+    return f'"{event.draw_commitment}"'
+
+
+def draw_entries_get(*, event_id: int) -> bytes:
+    """The drawn entry ids in drawn order: the JSON array, kept gzipped
+    (``draw_entries_tag`` first: it answers 404 and 409)."""
+    return bytes(Draw.objects.filter(event_id=event_id).values_list("entries", flat=True).get())

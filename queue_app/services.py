@@ -7,28 +7,31 @@ its seats. An admission round is the one place that decides who gets in.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.errors import Conflict
+from core.errors import ApplicationError, Conflict
 from core.ratelimit import parse_rate, rate_limit_check, rate_limit_check_async, rate_limited_raise
 from core.redis import get_redis
 from queue_app import store
 from queue_app.broadcast import queue_broadcast, queue_status_announce
 from queue_app.challenge import ChallengeRequired, Proof, join_verifier
 from queue_app.controller import Control, admission_batch_control
-from queue_app.keys import round_lock_key
-from queue_app.messages import RoundMessage
+from queue_app.draw import draw_entries_json
+from queue_app.keys import draw_lock_key, round_lock_key
+from queue_app.messages import DrawnMessage, PrequeueMessage, RoundMessage
 from queue_app.metrics import admitted_total
 from queue_app.selectors import (
     SaleSnapshot,
@@ -39,10 +42,16 @@ from queue_app.selectors import (
     queue_events_live,
 )
 from reservations.errors import event_not_found
-from reservations.models import Event
+from reservations.models import Draw, Event
 from reservations.selectors import event_seat_counts
 
 MIN_RATE = 0.01  # people/s: keeps an ETA finite while admission is blocked
+#: The drawn list is random hex: gzip's fastest level already halves it.
+DRAW_GZIP_LEVEL = 1
+#: Longest a draw's record may take (a million entries: a few seconds) before another runner may write it.
+DRAW_RECORD_LOCK_SECONDS = 120
+
+logger = logging.getLogger(__name__)
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +85,9 @@ def queue_likely_sold_out(*, position: int, seats_left: int | None) -> bool:
 
 @dataclass(frozen=True)
 class QueueState:
-    """The contract's queue state (fields that do not apply are null)."""
+    """The contract's queue state (fields that do not apply are null). On an
+    event with a pre-queue, ``entry`` is the person's entry id, when they
+    have one; the ``pre_queue`` state has the contract's own fields."""
 
     state: str
     position: int | None
@@ -85,12 +96,34 @@ class QueueState:
     likely_sold_out: bool
     admitted_until: str | None
     ws: str
+    entry: str | None = None
+    opens_at: str | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        if self.state == "pre_queue":
+            return {
+                "state": self.state,
+                "opens_at": self.opens_at,
+                "waiting_total": self.waiting_total,
+                "entry": self.entry,
+                "ws": self.ws,
+            }
+        data = asdict(self)
+        del data["opens_at"]
+        if self.entry is None:
+            del data["entry"]
+        return data
 
 
-def _waiting_state(snap: SaleSnapshot, *, rank: int, waiting_total: int, rate: float | None, seats_left: int | None):
+def _waiting_state(
+    snap: SaleSnapshot,
+    *,
+    rank: int,
+    waiting_total: int,
+    rate: float | None,
+    seats_left: int | None,
+    entry: str | None = None,
+):
     position = rank + 1
     return QueueState(
         state="waiting",
@@ -100,10 +133,18 @@ def _waiting_state(snap: SaleSnapshot, *, rank: int, waiting_total: int, rate: f
         likely_sold_out=queue_likely_sold_out(position=position, seats_left=seats_left),
         admitted_until=None,
         ws=ws_path(snap.event_id),
+        entry=entry,
     )
 
 
-def _plain_state(snap: SaleSnapshot, state: str, *, waiting_total: int = 0, admitted_until: float | None = None):
+def _plain_state(
+    snap: SaleSnapshot,
+    state: str,
+    *,
+    waiting_total: int = 0,
+    admitted_until: float | None = None,
+    entry: str | None = None,
+):
     return QueueState(
         state=state,
         position=None,
@@ -112,6 +153,22 @@ def _plain_state(snap: SaleSnapshot, state: str, *, waiting_total: int = 0, admi
         likely_sold_out=False,
         admitted_until=timestamp_iso(admitted_until),
         ws=ws_path(snap.event_id),
+        entry=entry,
+    )
+
+
+def _prequeue_state(snap: SaleSnapshot, *, entrants: int, entry: str | None) -> QueueState:
+    """In the pre-queue: an entry for the draw at the opening, no place yet."""
+    return QueueState(
+        state="pre_queue",
+        position=None,
+        waiting_total=entrants,
+        eta_seconds=None,
+        likely_sold_out=False,
+        admitted_until=None,
+        ws=ws_path(snap.event_id),
+        entry=entry,
+        opens_at=snap.sale_opens_at.isoformat(),
     )
 
 
@@ -137,15 +194,37 @@ def _join_refusal_raise(snap: SaleSnapshot) -> None:
         raise refusal
 
 
+#: A new entry whose drawn place (52 bits) is another entry's gets a new id
+#: and tries again: at a million entries, about once in 10^10 joins.
+ENTRY_TRIES = 3
+
+
+def _join_prequeue(snap: SaleSnapshot) -> store.Prequeue | None:
+    """The pre-queue arguments of a join (``QUEUE_DRAW_ONCE=False``, the
+    concurrency tests' debug switch: entries taken by the clock alone)."""
+    if snap.prequeue is not None and not settings.QUEUE_DRAW_ONCE:
+        return replace(snap.prequeue, closed_by_draw=False)
+    return snap.prequeue
+
+
 def _join_outcome(snap: SaleSnapshot, joined: store.JoinResult, *, now: float, window: int) -> tuple[QueueState, bool]:
     if joined.rate_limited:
         rate_limited_raise(now=now, window=window)
+    if joined.score_taken:
+        raise ApplicationError("unavailable", "The line is busy; try again shortly.", status_code=503, retry_after=1)
     if joined.challenge_needed:
         raise ChallengeRequired()
+    if joined.prequeue:
+        return _prequeue_state(snap, entrants=joined.waiting_total, entry=joined.entry), joined.created
     if joined.admitted_until is not None:
-        return _plain_state(snap, "admitted", admitted_until=joined.admitted_until), False
+        return _plain_state(snap, "admitted", admitted_until=joined.admitted_until, entry=joined.entry), False
     state = _waiting_state(
-        snap, rank=joined.rank, waiting_total=joined.waiting_total, rate=snap.rate, seats_left=snap.seats_left
+        snap,
+        rank=joined.rank,
+        waiting_total=joined.waiting_total,
+        rate=snap.rate,
+        seats_left=snap.seats_left,
+        entry=joined.entry,
     )
     return state, joined.created
 
@@ -191,9 +270,21 @@ def queue_join(
     # script, per event: one Redis round trip for the whole join.
     limit, window = parse_rate(settings.RATE_LIMIT_JOIN)
     now = time.time()
-    joined = store.store_join(
-        event_id=event_id, user_id=user_id, now=now, limit=limit, window=window, needs_challenge=needs_challenge
-    )
+    prequeue = _join_prequeue(snap)
+    for _attempt in range(ENTRY_TRIES):
+        joined = store.store_join(
+            event_id=event_id,
+            user_id=user_id,
+            now=now,
+            limit=limit,
+            window=window,
+            needs_challenge=needs_challenge,
+            prequeue=prequeue,
+        )
+        if not joined.score_taken:
+            break
+    if joined.drew:
+        draw_kick(event_id=event_id)
     return _join_outcome(snap, joined, now=now, window=window)
 
 
@@ -208,9 +299,21 @@ async def queue_join_async(*, event_id: int, user_id: int) -> tuple[QueueState, 
         return _plain_state(snap, "admitted"), False
     limit, window = parse_rate(settings.RATE_LIMIT_JOIN)
     now = time.time()
-    joined = await store.store_join_async(
-        event_id=event_id, user_id=user_id, now=now, limit=limit, window=window, needs_challenge=snap.asks_challenge
-    )
+    prequeue = _join_prequeue(snap)
+    for _attempt in range(ENTRY_TRIES):
+        joined = await store.store_join_async(
+            event_id=event_id,
+            user_id=user_id,
+            now=now,
+            limit=limit,
+            window=window,
+            needs_challenge=snap.asks_challenge,
+            prequeue=prequeue,
+        )
+        if not joined.score_taken:
+            break
+    if joined.drew:
+        await sync_to_async(draw_kick, thread_sensitive=False)(event_id=event_id)
     return _join_outcome(snap, joined, now=now, window=window)
 
 
@@ -225,12 +328,25 @@ def _sale_status(snap: SaleSnapshot, stored: store.StoredState) -> str:
 def _state_outcome(snap: SaleSnapshot, stored: store.StoredState) -> QueueState:
     public = _sale_status(snap, stored)
     if public in (Event.PublicStatus.SOLD_OUT, Event.PublicStatus.CLOSED):
-        return _plain_state(snap, public, waiting_total=stored.waiting_total)
+        return _plain_state(snap, public, waiting_total=stored.waiting_total, entry=stored.entry)
+    if stored.state == "pre_queue":
+        return _prequeue_state(snap, entrants=stored.waiting_total, entry=stored.entry)
     if stored.state == "waiting":
         return _waiting_state(
-            snap, rank=stored.rank, waiting_total=stored.waiting_total, rate=stored.rate, seats_left=stored.seats_left
+            snap,
+            rank=stored.rank,
+            waiting_total=stored.waiting_total,
+            rate=stored.rate,
+            seats_left=stored.seats_left,
+            entry=stored.entry,
         )
-    return _plain_state(snap, stored.state, waiting_total=stored.waiting_total, admitted_until=stored.admitted_until)
+    return _plain_state(
+        snap,
+        stored.state,
+        waiting_total=stored.waiting_total,
+        admitted_until=stored.admitted_until,
+        entry=stored.entry,
+    )
 
 
 def queue_state_get(*, event_id: int, user_id: int) -> QueueState:
@@ -238,7 +354,8 @@ def queue_state_get(*, event_id: int, user_id: int) -> QueueState:
     snap = _snapshot_or_404(event_id)
     if not snap.queue_enabled:
         return _plain_state(snap, "admitted")
-    return _state_outcome(snap, store.store_state(event_id=event_id, user_id=user_id, now=time.time()))
+    stored = store.store_state(event_id=event_id, user_id=user_id, now=time.time(), prequeue=snap.prequeue)
+    return _state_outcome(snap, stored)
 
 
 async def queue_state_get_async(*, event_id: int, user_id: int) -> QueueState:
@@ -246,7 +363,8 @@ async def queue_state_get_async(*, event_id: int, user_id: int) -> QueueState:
     snap = _found(await event_sale_snapshot_async(event_id=event_id))
     if not snap.queue_enabled:
         return _plain_state(snap, "admitted")
-    return _state_outcome(snap, await store.store_state_async(event_id=event_id, user_id=user_id, now=time.time()))
+    stored = await store.store_state_async(event_id=event_id, user_id=user_id, now=time.time(), prequeue=snap.prequeue)
+    return _state_outcome(snap, stored)
 
 
 @dataclass(frozen=True)
@@ -262,14 +380,15 @@ class FollowedState:
 async def queue_state_follow_async(*, event_id: int, user_id: int) -> FollowedState:
     """The user's queue state for the WebSocket consumer (same rules as ``queue_state_get``)."""
     snap = _found(await event_sale_snapshot_async(event_id=event_id))
-    stored = await store.store_state_async(event_id=event_id, user_id=user_id, now=time.time())
+    stored = await store.store_state_async(event_id=event_id, user_id=user_id, now=time.time(), prequeue=snap.prequeue)
     return FollowedState(stored=stored, sale_status=_sale_status(snap, stored))
 
 
 def queue_leave(*, event_id: int, user_id: int) -> None:
-    """Leave the queue, or give up an admission: the place is free at once."""
-    _snapshot_or_404(event_id)
-    store.store_leave(event_id=event_id, user_id=user_id)
+    """Leave the queue, or give up an admission: the place is free at once.
+    An entry in the pre-queue leaves the draw."""
+    snap = _snapshot_or_404(event_id)
+    store.store_leave(event_id=event_id, user_id=user_id, prequeue=snap.prequeue is not None)
 
 
 @dataclass(frozen=True)
@@ -324,6 +443,7 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
             seats_left=budget.seats_left,
             status=status,
             full_until=full_until,
+            prequeue=event.prequeue_opens_at is not None and now >= event.sale_opens_at.timestamp(),
         )
         if result.admitted:
             admitted_total.labels(str(event.id)).inc(len(result.admitted))
@@ -409,6 +529,111 @@ def event_sale_close(*, event_id: int) -> bool:
     """Close the sale for good (the organizer may reopen it by setting the
     status back): the waiting page says so, joins and holds are refused."""
     return _status_change(event_id=event_id, status=Event.Status.CLOSED)
+
+
+@dataclass(frozen=True)
+class DrawOutcome:
+    entrants: int
+    recorded: bool  # this call wrote the draw's public record (exactly one call does)
+
+
+def _draw_start(*, event_id: int, now: float) -> bool:
+    """Make the draw unless it is made: one atomic step in Redis
+    (``draw_start.lua``) that closes the pre-queue. ``QUEUE_DRAW_ONCE=False``
+    is the concurrency tests' debug switch: a check, a pause, then the draw
+    regardless (and joins take entries by the clock alone), the races the
+    atomic step closes."""
+    if settings.QUEUE_DRAW_ONCE:
+        return store.store_draw_start(event_id=event_id, now=now).drew
+    if store.store_draw_made(event_id=event_id) is not None:
+        return False
+    time.sleep(settings.QUEUE_DRAW_RACE_PAUSE_SECONDS)
+    return store.store_draw_start(event_id=event_id, now=now, once=False).drew
+
+
+def _draw_record(*, event: Event) -> DrawOutcome | None:
+    """Write the draw's public record once: every entry in drawn order (the
+    drawn set's order, which is the waiting set's), kept gzipped. The draw
+    closed the pre-queue, so the entries are final; None when another runner
+    is writing it now."""
+    lock = get_redis().lock(draw_lock_key(event.id), timeout=DRAW_RECORD_LOCK_SECONDS, blocking=False)
+    if not lock.acquire():
+        return None
+    try:
+        made = store.store_draw_made(event_id=event.id)
+        order = store.store_draw_entries(event_id=event.id)
+        if made is None or len(order) != made.entrants:
+            logger.error("draw of event %s: the drawn entries are not the draw's (Redis lost data?)", event.id)
+            return None
+        _, created = Draw.objects.get_or_create(
+            event_id=event.id,
+            defaults={
+                "drawn_at": datetime.fromtimestamp(made.at, UTC),
+                "entrants": len(order),
+                "entries": gzip.compress(draw_entries_json(order), compresslevel=DRAW_GZIP_LEVEL, mtime=0),
+            },
+        )
+    finally:
+        lock.release()
+    if created:
+        store.store_draw_entries_drop(event_id=event.id)
+        event_sale_snapshot_forget(event_id=event.id)
+        queue_broadcast(event_id=event.id, message=DrawnMessage())
+    return DrawOutcome(entrants=len(order), recorded=created)
+
+
+def draw_run(*, event: Event, now: float | None = None) -> DrawOutcome | None:
+    """Make the event's draw once its sale has opened (at most once, whoever
+    asks first: the beat, the task the first join kicked, that join itself
+    or the first admission round), then record it. None when the event has
+    no pre-queue, its sale has not opened, or the draw is recorded."""
+    if event.prequeue_opens_at is None:
+        return None
+    now = time.time() if now is None else now
+    if now < event.sale_opens_at.timestamp() or Draw.objects.filter(event_id=event.id).exists():
+        return None
+    _draw_start(event_id=event.id, now=now)
+    return _draw_record(event=event)
+
+
+def draw_kicked_run(*, event_id: int) -> bool:
+    """``draw_run`` for the task a join kicked (it names the event only). True if it made the draw."""
+    event = Event.objects.filter(pk=event_id).first()
+    return event is not None and draw_run(event=event) is not None
+
+
+def draws_run() -> int:
+    """Beat, about every second: tell each open pre-queue's waiting pages how
+    many have entered; make and record each draw that is due. Returns the
+    draws this call recorded."""
+    now = timezone.now()
+    events = Event.objects.filter(
+        prequeue_opens_at__lte=now,
+        queue_enabled=True,
+        status__in=[Event.Status.ON_SALE, Event.Status.PAUSED],
+        draw__isnull=True,
+    )
+    made = 0
+    for event in events:
+        if now < event.sale_opens_at:
+            entrants = store.store_prequeue_total(event_id=event.id)
+            queue_broadcast(event_id=event.id, message=PrequeueMessage(waiting_total=entrants))
+        else:
+            outcome = draw_run(event=event)
+            made += outcome is not None and outcome.recorded
+    return made
+
+
+def draw_kick(*, event_id: int) -> None:
+    """Ask a worker to make the draw now (the first join after the opening
+    started it): the beat would within a second. A broker that is down is
+    logged, not raised; the beat makes the draw."""
+    from queue_app.tasks import draw_run as task
+
+    try:
+        task.delay(event_id)
+    except Exception:  # noqa: BLE001 - any broker failure: the beat's next tick makes the draw
+        logger.warning("draw of event %s not queued (broker down?); the beat makes it", event_id)
 
 
 def event_status_announce(*, event_id: int) -> None:

@@ -13,7 +13,7 @@ import secrets
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import redis
@@ -22,10 +22,13 @@ from redis.commands.core import AsyncScript, Script
 
 from core.ratelimit import rate_window_start
 from core.redis import get_async_redis, get_redis
+from queue_app.draw import draw_entry_new
 from queue_app.keys import (
     active_key,
     admitted_minutes_key,
     arrival_key,
+    drawn_key,
+    entries_key,
     left_key,
     meta_key,
     rounds_key,
@@ -39,9 +42,16 @@ LEFT_LOG_LIMIT = 10_000
 RATE_EWMA_WEIGHT = 0.3
 
 
+#: Scripts that may make the draw themselves: the shared draw function goes first.
+_DRAW_STARTERS = frozenset({"queue_join", "draw_start", "admission_admit"})
+
+
 @cache
 def _source(name: str) -> str:
-    return (_HERE / f"{name}.lua").read_text()
+    source = (_HERE / f"{name}.lua").read_text()
+    if name in _DRAW_STARTERS:
+        source = (_HERE / "draw_start_fn.lua").read_text() + source
+    return source
 
 
 @cache
@@ -55,6 +65,7 @@ def _scripts(client: redis.Redis) -> dict[str, Script]:
             "admission_expire",
             "admission_admit",
             "admission_arrive",
+            "draw_start",
         )
     }
 
@@ -76,13 +87,32 @@ def _int(value: bytes | str | int | None, default: int = 0) -> int:
 
 
 @dataclass(frozen=True)
+class Prequeue:
+    """What a join or a state read of an event with a pre-queue passes on."""
+
+    opens: float  # the sale's opening (unix seconds): the pre-queue ends and the draw is due
+    seed: bytes  # the draw's secret seed: a new entry's drawn place is made with it
+    #: False only under the concurrency tests' debug switch: entries are taken
+    #: by the clock alone, even after the draw (the race the draw's flag closes).
+    closed_by_draw: bool = True
+
+    @property
+    def opens_arg(self) -> str:
+        return repr(self.opens)
+
+
+@dataclass(frozen=True)
 class JoinResult:
     admitted_until: float | None  # set when already admitted
     rate_limited: bool = False
     rank: int = 0  # 0-based place in the waiting set
-    waiting_total: int = 0
+    waiting_total: int = 0  # with ``prequeue``: the entrants
     created: bool = False
     challenge_needed: bool = False  # a first join of an event that asks for a challenge, without one
+    prequeue: bool = False  # an entry in the pre-queue, no place told yet
+    entry: str | None = None  # the person's entry id, on an event with a pre-queue
+    drew: bool = False  # this join made the draw (the first after the opening)
+    score_taken: bool = False  # the new entry's drawn place was another's: try a new entry
 
 
 @dataclass(frozen=True)
@@ -100,6 +130,7 @@ class StoredState:
     seats_left: int | None
     sale_status: str | None  # public status seen by the last round
     epoch: str | None  # changes when the queue's keys are made anew (see admission_admit.lua)
+    entry: str | None = None  # the person's pre-queue entry id, if any
 
 
 @dataclass(frozen=True)
@@ -117,8 +148,15 @@ class RoundResult:
     epoch: str | None = None
 
 
-def _join_keys(event_id: int) -> list[str]:
-    return [seq_key(event_id), waiting_key(event_id), active_key(event_id)]
+@lru_cache(maxsize=1024)
+def _join_keys(event_id: int) -> tuple[str, ...]:
+    return (seq_key(event_id), waiting_key(event_id), active_key(event_id))
+
+
+@lru_cache(maxsize=1024)
+def _prequeue_keys(event_id: int) -> tuple[str, ...]:
+    """The keys a join of an event with a pre-queue needs too (after the others)."""
+    return (meta_key(event_id), entries_key(event_id), drawn_key(event_id))
 
 
 def join_limit_key(event_id: int, user_id: int, window_start: int) -> str:
@@ -126,50 +164,96 @@ def join_limit_key(event_id: int, user_id: int, window_start: int) -> str:
     return f"q:{{{event_id}}}:rl:{user_id}:{window_start}"
 
 
+def _entry(raw: bytes) -> str | None:
+    return None if raw == b"-" else raw.decode()
+
+
 def _parse_join(raw: bytes) -> JoinResult:
     parts = raw.split()
-    if parts[0] == b"r":
+    kind = parts[0]
+    if kind == b"r":
         return JoinResult(admitted_until=None, rate_limited=True)
-    if parts[0] == b"a":
-        return JoinResult(admitted_until=float(parts[1]))
-    if parts[0] == b"c":
+    if kind == b"c":
         return JoinResult(admitted_until=None, challenge_needed=True)
-    return JoinResult(admitted_until=None, rank=int(parts[1]), waiting_total=int(parts[2]), created=parts[3] == b"1")
+    if kind == b"x":
+        return JoinResult(admitted_until=None, score_taken=True)
+    if kind == b"p":
+        entrants, created = int(parts[2]), parts[3] == b"1"
+        return JoinResult(
+            admitted_until=None, prequeue=True, entry=parts[1].decode(), waiting_total=entrants, created=created
+        )
+    tagged = len(parts) == (4 if kind == b"a" else 6)  # with a pre-queue: the entry, and whether this join drew
+    prequeue = {"entry": _entry(parts[-2]), "drew": parts[-1] == b"1"} if tagged else {}
+    if kind == b"a":
+        return JoinResult(admitted_until=float(parts[1]), **prequeue)
+    return JoinResult(
+        admitted_until=None, rank=int(parts[1]), waiting_total=int(parts[2]), created=parts[3] == b"1", **prequeue
+    )
 
 
-def _join_limited_keys(event_id: int, user_id: int, now: float, window: int) -> list[str]:
-    return [*_join_keys(event_id), join_limit_key(event_id, user_id, rate_window_start(now, window))]
+def _prequeue_args(prequeue: Prequeue | None) -> list:
+    """The join's pre-queue arguments: the opening and a new entry (kept only if the person has none)."""
+    if prequeue is None:
+        return []
+    entry, score = draw_entry_new(prequeue.seed)
+    return [prequeue.opens_arg, score, entry, "1" if prequeue.closed_by_draw else "0"]
+
+
+def _join_limited_keys(event_id: int, user_id: int, now: float, window: int, prequeue: bool) -> list[str]:
+    keys = [*_join_keys(event_id), join_limit_key(event_id, user_id, rate_window_start(now, window))]
+    return keys + list(_prequeue_keys(event_id)) if prequeue else keys
 
 
 def store_join(
-    *, event_id: int, user_id: int, now: float, limit: int, window: int, needs_challenge: bool = False
+    *,
+    event_id: int,
+    user_id: int,
+    now: float,
+    limit: int,
+    window: int,
+    needs_challenge: bool = False,
+    prequeue: Prequeue | None = None,
 ) -> JoinResult:
     """Join, counting the attempt against ``limit`` joins per ``window``
     seconds; with ``needs_challenge`` only someone already waiting or
-    admitted gets in (the others: ``challenge_needed``)."""
-    keys = _join_limited_keys(event_id, user_id, now, window)
-    args = [user_id, now, limit, window, int(needs_challenge)]
-    return _parse_join(_script("queue_join")(keys=keys, args=args))
+    admitted gets in (the others: ``challenge_needed``). With ``prequeue``,
+    a join before the draw is an entry at its drawn place, and the first
+    join after the opening makes the draw if nobody has."""
+    keys = _join_limited_keys(event_id, user_id, now, window, prequeue is not None)
+    base = [user_id, now, limit, window, int(needs_challenge)]
+    return _parse_join(_script("queue_join")(keys=keys, args=[*base, *_prequeue_args(prequeue)]))
 
 
-def store_join_pipe(pipe: redis.client.Pipeline, *, event_id: int, user_ids: Iterable[int], now: float) -> None:
+def store_join_pipe(
+    pipe: redis.client.Pipeline,
+    *,
+    event_id: int,
+    user_ids: Iterable[int],
+    now: float,
+    prequeue: Prequeue | None = None,
+) -> None:
     """Queue many joins on ``pipe``, one EVALSHA each, without the per-user
-    limit (bulk loads and the benchmark); each result parses with
+    limit (bulk loads and the benchmarks); each result parses with
     ``store_join_parse``. The pipeline loads the script first if Redis lost it."""
     script = _script("queue_join")
     pipe.scripts.add(script)
     evalsha, sha = pipe.evalsha, script.sha
     seq, waiting, active = _join_keys(event_id)
     moment = repr(now).encode()
+    if prequeue is None:
+        for user_id in user_ids:
+            evalsha(sha, 3, seq, waiting, active, user_id, moment)
+        return
+    keys = (seq, waiting, active, *_prequeue_keys(event_id))
     for user_id in user_ids:
-        evalsha(sha, 3, seq, waiting, active, user_id, moment)
+        evalsha(sha, 6, *keys, user_id, moment, "", "", "", *_prequeue_args(prequeue))
 
 
 def store_join_parse(raw: bytes) -> JoinResult:
     return _parse_join(raw)
 
 
-_STATES = {0: "waiting", 1: "admitted", 2: "expired", 3: "not_in_queue"}
+_STATES = {0: "waiting", 1: "admitted", 2: "expired", 3: "not_in_queue", 4: "pre_queue"}
 
 
 def _parse_state(raw: bytes) -> StoredState:
@@ -188,25 +272,37 @@ def _parse_state(raw: bytes) -> StoredState:
         seats_left=None if seats_left is None else int(seats_left),
         sale_status=_str(parts[8]),
         epoch=_str(parts[9]),
+        entry=_str(parts[10]) if len(parts) > 10 else None,
     )
 
 
-def _state_keys(event_id: int) -> list[str]:
-    return [waiting_key(event_id), active_key(event_id), meta_key(event_id)]
+@lru_cache(maxsize=1024)
+def _state_keys(event_id: int, prequeue: bool = False) -> tuple[str, ...]:
+    keys = (waiting_key(event_id), active_key(event_id), meta_key(event_id))
+    return (*keys, entries_key(event_id)) if prequeue else keys
 
 
-def store_state(*, event_id: int, user_id: int, now: float) -> StoredState:
-    return _parse_state(_script("queue_state")(keys=_state_keys(event_id), args=[user_id, now]))
+def _state_args(user_id: int, now: float, prequeue: Prequeue | None) -> list:
+    return [user_id, now] if prequeue is None else [user_id, now, prequeue.opens_arg]
 
 
-def _leave(event_id: int, user_id: int, mode: str) -> int:
+def store_state(*, event_id: int, user_id: int, now: float, prequeue: Prequeue | None = None) -> StoredState:
+    keys = _state_keys(event_id, prequeue is not None)
+    raw = _script("queue_state")(keys=keys, args=_state_args(user_id, now, prequeue))
+    return _parse_state(raw)
+
+
+def _leave(event_id: int, user_id: int, mode: str, prequeue: bool = False) -> int:
     keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id), arrival_key(event_id)]
+    if prequeue:
+        keys += [entries_key(event_id), drawn_key(event_id)]
     return int(_script("queue_leave")(keys=keys, args=[user_id, LEFT_LOG_LIMIT, mode]))
 
 
-def store_leave(*, event_id: int, user_id: int) -> int:
-    """1: left the waiting set, 2: ended an admission, 0: nothing to do."""
-    return _leave(event_id, user_id, "leave")
+def store_leave(*, event_id: int, user_id: int, prequeue: bool = False) -> int:
+    """1: left the waiting set (with ``prequeue``, before the draw, the entry
+    goes too), 2: ended an admission, 0: nothing to do."""
+    return _leave(event_id, user_id, "leave", prequeue)
 
 
 def store_admission_end(*, event_id: int, user_id: int) -> bool:
@@ -254,11 +350,15 @@ def store_admit(
     seats_left: int | None,
     status: str,
     full_until: float | None = None,
+    prequeue: bool = False,
 ) -> RoundResult:
     """Run the admit step of one round; ``max_n < 0`` admits nobody. With
     ``full_until``, ``admitted_until`` is the arrival deadline and the full
-    admission's end waits for the person's arrival (``store_arrive``)."""
+    admission's end waits for the person's arrival (``store_arrive``). With
+    ``prequeue``, the round makes the event's draw first if nobody has."""
     keys = [waiting_key(event_id), active_key(event_id), meta_key(event_id), left_key(event_id), arrival_key(event_id)]
+    if prequeue:
+        keys.append(entries_key(event_id))
     seats = "" if seats_left is None else seats_left
     full = "" if full_until is None else full_until
     args = [now, admitted_until, max_n, cap, interval, RATE_EWMA_WEIGHT, seats, status, secrets.token_hex(8), full]
@@ -281,6 +381,52 @@ def store_admit(
         seats_left=None if seats is None else int(seats),
         epoch=_str(raw[10]),
     )
+
+
+@dataclass(frozen=True)
+class DrawStart:
+    drew: bool  # this call made the draw
+    at: float  # when the draw was made (unix seconds)
+    entrants: int
+
+
+def store_draw_start(*, event_id: int, now: float, once: bool = True) -> DrawStart:
+    """Make the event's draw unless it is made (``once=False``: the
+    concurrency tests' debug switch, make it again regardless)."""
+    keys = [meta_key(event_id), entries_key(event_id)]
+    drew, at, entrants = _script("draw_start")(keys=keys, args=[now, int(once)])
+    return DrawStart(drew=bool(drew), at=float(at), entrants=int(entrants))
+
+
+def store_draw_made(*, event_id: int) -> DrawStart | None:
+    """The draw, if it is made (a plain read)."""
+    at, entrants = get_redis().hmget(meta_key(event_id), "draw_at", "draw_n")
+    return None if at is None else DrawStart(drew=False, at=float(at), entrants=int(entrants))
+
+
+#: Entries read per step: each step holds Redis for a few milliseconds only.
+DRAWN_READ_STEP = 5_000
+
+
+def store_draw_entries(*, event_id: int) -> list[bytes]:
+    """Every entry id of the event's pre-queue in drawn order (after the draw: final)."""
+    client, key = get_redis(), drawn_key(event_id)
+    entries: list[bytes] = []
+    while True:
+        step = client.zrange(key, len(entries), len(entries) + DRAWN_READ_STEP - 1)
+        entries += step
+        if len(step) < DRAWN_READ_STEP:
+            return entries
+
+
+def store_draw_entries_drop(*, event_id: int) -> None:
+    """Free the drawn list once the draw's record keeps it."""
+    get_redis().unlink(drawn_key(event_id))
+
+
+def store_prequeue_total(*, event_id: int) -> int:
+    """How many entries the pre-queue holds."""
+    return int(get_redis().hlen(entries_key(event_id)))
 
 
 def store_figures(*, event_id: int, now: float) -> tuple[int, int, float | None]:
@@ -353,18 +499,28 @@ def _async_script(name: str) -> AsyncScript:
 
 
 async def store_join_async(
-    *, event_id: int, user_id: int, now: float, limit: int, window: int, needs_challenge: bool = False
+    *,
+    event_id: int,
+    user_id: int,
+    now: float,
+    limit: int,
+    window: int,
+    needs_challenge: bool = False,
+    prequeue: Prequeue | None = None,
 ) -> JoinResult:
     """``store_join`` for asyncio callers (same script, same keys)."""
     raw = await _async_script("queue_join")(
-        keys=_join_limited_keys(event_id, user_id, now, window),
-        args=[user_id, now, limit, window, int(needs_challenge)],
+        keys=_join_limited_keys(event_id, user_id, now, window, prequeue is not None),
+        args=[user_id, now, limit, window, int(needs_challenge), *_prequeue_args(prequeue)],
     )
     return _parse_join(raw)
 
 
-async def store_state_async(*, event_id: int, user_id: int, now: float) -> StoredState:
-    raw = await _async_script("queue_state")(keys=_state_keys(event_id), args=[user_id, now])
+async def store_state_async(
+    *, event_id: int, user_id: int, now: float, prequeue: Prequeue | None = None
+) -> StoredState:
+    keys = _state_keys(event_id, prequeue is not None)
+    raw = await _async_script("queue_state")(keys=keys, args=_state_args(user_id, now, prequeue))
     return _parse_state(raw)
 
 

@@ -7,4 +7,6 @@ urlpatterns = [
     path(
         "api/events/<int:event_id>/queue/challenge/", api.QueueChallengeApi.as_view(), name="api-event-queue-challenge"
     ),
+    path("api/events/<int:event_id>/draw/", api.DrawApi.as_view(), name="api-event-draw"),
+    path("api/events/<int:event_id>/draw/entries/", api.DrawEntriesApi.as_view(), name="api-event-draw-entries"),
 ]

@@ -87,6 +87,7 @@ class EventAdmin(admin.ModelAdmin):
             gettext_lazy("Sale"),
             {
                 "fields": [
+                    "prequeue_opens_at",
                     "sale_opens_at",
                     "sale_closes_at",
                     "status",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import re
 import time
 from typing import Any
@@ -24,6 +23,7 @@ from core.asgi_handler import RECEIVED_AT
 from core.errors import Invalid
 from core.openapi import INVALID, NOT_FOUND, RATE_LIMITED, errors
 from core.ratelimit import rate_limit_check
+from core.responses import not_modified_response, stored_json_response
 from reservations import seat_status, selectors
 from reservations.checkin import may_scan_tickets, ticket_check_in
 from reservations.checkout import checkout
@@ -123,19 +123,6 @@ def _hold_input(data: Any) -> dict[str, Any]:
     return {"seat_ids": seat_ids, "quantity": _int_or_none(data, "quantity"), "grade": grade}
 
 
-def _stored_json(request: Request, gzipped: bytes, headers: dict[str, str]) -> HttpResponse:
-    """A JSON body kept gzipped: sent as it is to a client that takes gzip,
-    unpacked for one that does not."""
-    takes_gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
-    response = HttpResponse(gzipped if takes_gzip else gzip.decompress(gzipped), content_type="application/json")
-    if takes_gzip:
-        response["Content-Encoding"] = "gzip"
-    response["Vary"] = "Accept-Encoding"
-    for name, value in headers.items():
-        response[name] = value
-    return response
-
-
 def _since(request: Request) -> int | None:
     raw = request.query_params.get("since")
     if raw is None:
@@ -171,12 +158,10 @@ class SeatLayoutApi(APIView):
         event = selectors.event_for_booking(event_id=event_id)
         layout = seat_status.layout_get(event_id=event.id)
         headers = {"ETag": layout.etag, "Cache-Control": LAYOUT_CACHE_CONTROL}
-        if layout.etag in (tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")):
-            response = HttpResponse(status=304)
-            for name, value in {**headers, "Vary": "Accept-Encoding"}.items():
-                response[name] = value
-            return response
-        return _stored_json(request, layout.gzipped, headers)
+        not_modified = not_modified_response(request, headers)
+        if not_modified is not None:
+            return not_modified
+        return stored_json_response(request, layout.gzipped, headers)
 
 
 class SeatStatusApi(APIView):

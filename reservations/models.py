@@ -8,10 +8,13 @@ hold makes at most one order, and an idempotency key is unique per user.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from datetime import datetime
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
@@ -32,6 +35,11 @@ class Venue(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def draw_seed_new() -> str:
+    """A fresh secret seed for an event's pre-queue draw (32 random bytes, hex)."""
+    return secrets.token_hex(32)
 
 
 class Event(models.Model):
@@ -55,6 +63,18 @@ class Event(models.Model):
     starts_at = models.DateTimeField()
     sale_opens_at = models.DateTimeField()
     sale_closes_at = models.DateTimeField(null=True, blank=True)
+    prequeue_opens_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Opens the pre-queue: who joins before the sale opens is placed by a random draw "
+        "at the opening, ahead of everyone who joins later (empty: no pre-queue).",
+    )
+    draw_seed = models.CharField(
+        max_length=64,
+        default=draw_seed_new,
+        editable=False,
+        help_text="The pre-queue draw's secret seed (hex); only its SHA-256 is public until the draw.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ON_SALE)
     currency = models.CharField(max_length=3, default="KRW")
     max_tickets_per_user = models.PositiveSmallIntegerField(default=3)
@@ -92,6 +112,12 @@ class Event(models.Model):
                 condition=Q(sale_closes_at__isnull=True) | Q(sale_closes_at__gt=models.F("sale_opens_at")),
                 name="event_sale_window_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(prequeue_opens_at__isnull=True)
+                | Q(prequeue_opens_at__lt=models.F("sale_opens_at"), queue_enabled=True),
+                name="event_prequeue_before_sale_with_queue",
+                violation_error_message="A pre-queue opens before the sale, on an event with a waiting queue.",
+            ),
             models.CheckConstraint(condition=Q(max_tickets_per_user__gte=1), name="event_max_tickets_positive"),
             models.CheckConstraint(condition=Q(hold_seconds__gte=1), name="event_hold_seconds_positive"),
             models.CheckConstraint(condition=Q(admission_seconds__gte=1), name="event_admission_seconds_positive"),
@@ -102,6 +128,26 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """An opened pre-queue stays: its entries already wait at their drawn
+        places, ahead of every later join, which only the draw's order explains."""
+        super().clean()
+        if self.pk is None or self.prequeue_opens_at is not None:
+            return
+        before = Event.objects.filter(pk=self.pk).values_list("prequeue_opens_at", flat=True).first()
+        if before is not None and before <= timezone.now():
+            raise ValidationError({"prequeue_opens_at": "The pre-queue has opened: it can be moved, not removed."})
+
+    def prequeue_is_open(self, now: datetime | None = None) -> bool:
+        """True in the pre-queue window: from ``prequeue_opens_at`` until the sale opens."""
+        now = now or timezone.now()
+        return self.prequeue_opens_at is not None and self.prequeue_opens_at <= now < self.sale_opens_at
+
+    @property
+    def draw_commitment(self) -> str:
+        """The public SHA-256 (hex) of the draw's secret seed, fixed before the first entry."""
+        return hashlib.sha256(bytes.fromhex(self.draw_seed)).hexdigest()
 
     def public_status(self, *, seats_unsold: int, now: datetime | None = None) -> str:
         """The contract's status: the organizer's switch first, then the
@@ -120,15 +166,21 @@ class Event(models.Model):
         return self.PublicStatus.ON_SALE
 
     def sale_refusal(
-        self, *, seats_unsold: int, now: datetime | None = None, paused_ok: bool = False
+        self, *, seats_unsold: int, now: datetime | None = None, paused_ok: bool = False, prequeue_ok: bool = False
     ) -> Conflict | None:
         """Why the sale refuses a join or a hold now, or None: the one mapping
         from the public status to the contract's ``sale_not_open`` /
         ``sale_paused`` / ``sold_out`` / ``sale_closed``. The queue takes
-        joins while paused (``paused_ok``: it keeps its order, admits nobody);
-        holds are refused then."""
+        joins while paused (``paused_ok``: it keeps its order, admits nobody)
+        and in the pre-queue window (``prequeue_ok``; before it, ``opens_at``
+        names the pre-queue's opening); holds are refused then."""
+        now = now or timezone.now()
         public = self.public_status(seats_unsold=seats_unsold, now=now)
-        if public == self.PublicStatus.SCHEDULED:
+        prequeue = prequeue_ok and self.prequeue_opens_at is not None
+        if prequeue and now < self.prequeue_opens_at and public != self.PublicStatus.CLOSED:
+            opens_at = self.prequeue_opens_at.isoformat()
+            return Conflict("sale_not_open", error_messages["sale_not_open"], opens_at=opens_at)
+        if public == self.PublicStatus.SCHEDULED and not prequeue:
             return Conflict("sale_not_open", error_messages["sale_not_open"], opens_at=self.sale_opens_at.isoformat())
         if public == self.PublicStatus.PAUSED and not paused_ok:
             return Conflict("sale_paused", error_messages["sale_paused"])
@@ -141,6 +193,21 @@ class Event(models.Model):
     def cancel_open(self, *, now: datetime | None = None) -> bool:
         """Buyers may still cancel their orders: there is a deadline and it is ahead."""
         return self.cancel_until is not None and (now or timezone.now()) < self.cancel_until
+
+
+class Draw(models.Model):
+    """The outcome of an event's pre-queue draw, written once when it is made:
+    the entry ids in drawn order (a JSON array, as ``GET .../draw/entries/``
+    serves it, gzipped; the column is ``STORAGE EXTERNAL``, see the
+    migration), so anyone can check the order against the revealed seed."""
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True, related_name="draw")
+    drawn_at = models.DateTimeField()
+    entrants = models.PositiveIntegerField()
+    entries = models.BinaryField(help_text="The JSON array of entry ids in drawn order (UTF-8).")
+
+    def __str__(self) -> str:
+        return f"Draw of event {self.event_id} ({self.entrants} entrants)"
 
 
 class PriceGrade(models.Model):

@@ -16,6 +16,7 @@ def event_data(event: Event, counts: EventCounts) -> dict[str, Any]:
         "starts_at": event.starts_at.isoformat(),
         "sale_opens_at": event.sale_opens_at.isoformat(),
         "sale_closes_at": event.sale_closes_at.isoformat() if event.sale_closes_at else None,
+        "prequeue_opens_at": event.prequeue_opens_at.isoformat() if event.prequeue_opens_at else None,
         "status": event.public_status(seats_unsold=counts.unsold),
         "queue_enabled": event.queue_enabled,
         "max_tickets_per_user": event.max_tickets_per_user,

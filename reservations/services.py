@@ -34,11 +34,15 @@ def event_create(
     arrival_seconds: int | None = None,
     challenge_bits: int | None = None,
     cancel_hours: float | None = None,
+    prequeue_minutes: float = 0,
 ) -> Event:
     """Create an event with its whole seat map, all or nothing. With
-    ``cancel_hours`` buyers may cancel until that many hours before it starts."""
+    ``cancel_hours`` buyers may cancel until that many hours before it
+    starts; with ``prequeue_minutes`` its pre-queue opens that long before
+    the sale."""
     now = timezone.now()
     starts_at = starts_at or now + timedelta(days=30)
+    opens_at = now + timedelta(seconds=opens_in)
     venue, _ = Venue.objects.get_or_create(name=venue_name)
     fields = {
         "admission_batch_size": batch,
@@ -53,7 +57,8 @@ def event_create(
     event = Event(
         name=name,
         venue=venue,
-        sale_opens_at=now + timedelta(seconds=opens_in),
+        sale_opens_at=opens_at,
+        prequeue_opens_at=opens_at - timedelta(minutes=prequeue_minutes) if prequeue_minutes else None,
         sale_closes_at=sale_closes_at,
         starts_at=starts_at,
         cancel_until=None if cancel_hours is None else starts_at - timedelta(hours=cancel_hours),

@@ -305,6 +305,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=env.float("ADMISSION_TICK_SECONDS", default=1.0)),
         "options": {"expires": 5},
     },
+    "draws": {
+        "task": "queue_app.tasks.draws_run",
+        "schedule": timedelta(seconds=env.float("ADMISSION_TICK_SECONDS", default=1.0)),
+        "options": {"expires": 5},
+    },
     "expire-holds": {
         "task": "reservations.tasks.holds_expire",
         "schedule": timedelta(seconds=env.float("HOLD_EXPIRY_TICK_SECONDS", default=2.0)),
@@ -335,6 +340,10 @@ BOOKING_ROW_LOCKS = True
 BOOKING_RACE_PAUSE_SECONDS = 0.0
 # The same for check-in: False writes a scan without its condition (status still valid).
 CHECKIN_CONDITIONAL_UPDATE = True
+# The same for the pre-queue draw: False checks "started?" and starts in two
+# steps (with the pause between), so racing runners can start it twice.
+QUEUE_DRAW_ONCE = True
+QUEUE_DRAW_RACE_PAUSE_SECONDS = 0.0
 # The same for the seat status snapshot: False lets every stale reader rebuild it.
 SEAT_STATUS_SINGLE_FLIGHT = True
 # A payment still in progress this long after PAYMENT_TIMEOUT_SECONDS is

@@ -128,6 +128,7 @@ def event_queue(request: HttpRequest, event_id: int) -> HttpResponseBase:
         "event": context["data"],
         "api": reverse("api-event-queue", kwargs={"event_id": event.id}),
         "challenge_api": reverse("api-event-queue-challenge", kwargs={"event_id": event.id}),
+        "draw_api": reverse("api-event-draw", kwargs={"event_id": event.id}),
         "pow_worker": static("web/js/pow-worker.js"),
         "ws": ws_path(event.id),
         "seats_url": reverse("web:event-seats", kwargs={"event_id": event.id}),

@@ -48,3 +48,16 @@ def client_for() -> Callable[[Any], APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture
+def staff_client_for(db: Any) -> Callable[[], Any]:
+    """A Django test client logged in as a superuser (the organizer's admin)."""
+    from django.test import Client
+
+    def make() -> Any:
+        client = Client()
+        client.force_login(get_user_model().objects.create_superuser(username="organizer", password="pw-Secret-123"))
+        return client
+
+    return make

@@ -10,6 +10,9 @@ PostgreSQL and Redis.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import itertools
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -21,8 +24,9 @@ from django.utils import timezone
 
 from accounts.services import token_issue, token_revoke
 from queue_app import selectors
+from queue_app.challenge import Proof, zero_bits_lead
 from queue_app.fastpath import QueueFastPath, queue_fast_path_wrap
-from queue_app.services import admission_round_run
+from queue_app.services import admission_round_run, queue_challenge_issue, queue_join
 from reservations.models import Event, Seat
 from reservations.services import event_create
 from ticketing.asgi import application, django_asgi_app
@@ -269,6 +273,76 @@ async def test_a_challenge_event_answers_as_the_view_and_a_join_with_a_body_goes
     )
     assert (await communicator.get_response(timeout=5))["status"] == PASSED_ON
     assert downstream.calls == 1  # the view checks the answer
+
+
+def _without(body: bytes, *fields: str) -> dict:
+    """The JSON body without the fields that differ between two people."""
+    data = json.loads(body)
+    return {key: value for key, value in data.items() if key not in fields}
+
+
+@database_sync_to_async
+def _open(event: Event) -> None:
+    """The sale's opening passes (the organizer's clock, not a sleep)."""
+    now = timezone.now()
+    Event.objects.filter(pk=event.pk).update(
+        prequeue_opens_at=now - timedelta(minutes=30), sale_opens_at=now - timedelta(seconds=1)
+    )
+
+
+async def test_prequeue_joins_and_reads_answer_as_the_django_view_does():
+    event = await _event(opens_in=3600, prequeue_minutes=70)
+    (_, by_view), (_, by_fast), (_, late_view), (_, late_fast) = await _tokens(4)
+
+    first = await _call(django_asgi_app, "POST", _url(event.id), by_view)
+    selectors.event_sale_snapshot_forget()
+    second = await _call(QueueFastPath(Downstream()), "POST", _url(event.id), by_fast)
+    assert (first["status"], second["status"]) == (201, 201)
+    assert first["headers"] == second["headers"]
+    assert _without(first["body"], "entry", "waiting_total") == _without(second["body"], "entry", "waiting_total")
+    assert json.loads(second["body"])["state"] == "pre_queue"
+    again = await _same_as_django("POST", _url(event.id), by_fast)  # both read "already in", the same entry
+    assert json.loads(again["body"]) == {**json.loads(second["body"]), "waiting_total": 2}
+    await _same_as_django("GET", _url(event.id), by_view)
+    await _same_as_django("GET", _url(event.id), late_view)  # not in the pre-queue
+
+    early = await _event(opens_in=3600, prequeue_minutes=10)
+    refused = await _same_as_django("POST", _url(early.id), by_view)
+    assert refused["status"] == 409 and b'"error":"sale_not_open"' in refused["body"]
+
+    await _open(event)
+    selectors.event_sale_snapshot_forget()
+    opened = await _call(QueueFastPath(Downstream()), "POST", _url(event.id), late_fast)  # starts the draw
+    selectors.event_sale_snapshot_forget()
+    behind = await _call(django_asgi_app, "POST", _url(event.id), late_view)
+    assert json.loads(opened["body"])["position"] == 3 and json.loads(behind["body"])["position"] == 4
+    differing = ("position", "waiting_total", "eta_seconds")
+    assert _without(opened["body"], *differing) == _without(behind["body"], *differing)
+    for token in (by_view, by_fast, late_view, late_fast):
+        await _same_as_django("GET", _url(event.id), token)
+        await _same_as_django("POST", _url(event.id), token)
+
+
+async def test_a_challenge_prequeue_asks_a_newcomer_on_both_paths_and_lets_an_entry_rejoin():
+    event = await _event(opens_in=3600, prequeue_minutes=70, challenge_bits=8)
+    (user_id, entrant), (_, newcomer) = await _tokens(2)
+    refused = await _same_as_django("POST", _url(event.id), newcomer)
+    assert refused["status"] == 403 and b'"challenge_required"' in refused["body"]
+    await database_sync_to_async(queue_join)(event_id=event.id, user_id=user_id, proof=await _proof(event, user_id))
+    rejoined = await _same_as_django("POST", _url(event.id), entrant)
+    assert rejoined["status"] == 200 and b'"state":"pre_queue"' in rejoined["body"]
+
+
+@database_sync_to_async
+def _proof(event: Event, user_id: int) -> Proof:
+    """A solved join challenge (8 bits: a few hundred hashes)."""
+    issued = queue_challenge_issue(event_id=event.id, user_id=user_id)
+    nonce = next(
+        str(n)
+        for n in itertools.count()
+        if zero_bits_lead(hashlib.sha256((issued["challenge"] + str(n)).encode()).digest(), issued["difficulty"])
+    )
+    return Proof(challenge=issued["challenge"], nonce=nonce)
 
 
 async def test_plain_http_goes_to_django_when_https_is_required(settings):

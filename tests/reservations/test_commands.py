@@ -73,6 +73,31 @@ def test_create_event_applies_every_option():
     assert event.public_status(seats_unsold=5) == "scheduled"
 
 
+def test_create_event_opens_a_prequeue_before_the_sale_with_a_seed_of_its_own(client):
+    output = run(
+        "create_event",
+        "--name",
+        "Drawn",
+        "--sections",
+        "A:1x5:R:1000",
+        "--opens-in",
+        "3600",
+        "--prequeue-minutes",
+        "30",
+    )
+
+    event = Event.objects.get(pk=json.loads(output.splitlines()[-1])["id"])
+    assert event.sale_opens_at - event.prequeue_opens_at == timedelta(minutes=30)
+    assert client.get(f"/api/events/{event.id}/").json()["prequeue_opens_at"] == event.prequeue_opens_at.isoformat()
+    other = Event.objects.get(
+        pk=json.loads(run("create_event", "--name", "Plain", "--sections", "A:1x1:R:9").splitlines()[-1])["id"]
+    )
+    assert other.prequeue_opens_at is None
+    assert client.get(f"/api/events/{other.id}/").json()["prequeue_opens_at"] is None
+    assert len(event.draw_seed) == 64 and int(event.draw_seed, 16) >= 0
+    assert event.draw_seed != other.draw_seed  # drawn with secrets for each event, before any entry
+
+
 def test_create_event_no_queue_admits_everyone():
     output = run("create_event", "--name", "Open", "--sections", "A:1x2:R:1000", "--no-queue")
 
@@ -87,6 +112,8 @@ def test_create_event_no_queue_admits_everyone():
         (["--sections", "A:1x1:R:100", "--batch", "0"], "--batch must be at least 1"),
         (["--sections", "A:1x1:R:100", "--opens-in", "-5"], "--opens-in must not be negative"),
         (["--sections", "A:1x1:R:100", "--currency", "EURO"], "currency: Ensure this value has at most 3"),
+        (["--sections", "A:1x1:R:100", "--prequeue-minutes", "-1"], "--prequeue-minutes must not be negative"),
+        (["--sections", "A:1x1:R:100", "--prequeue-minutes", "5", "--no-queue"], "on an event with a waiting queue"),
     ],
 )
 def test_create_event_refuses_bad_input_and_creates_nothing(args, message):

@@ -36,6 +36,12 @@ class Command(BaseCommand):
             type=float,
             help="Buyers may cancel their orders until this many hours before the event starts (default: never).",
         )
+        parser.add_argument(
+            "--prequeue-minutes",
+            type=float,
+            default=0,
+            help="Open a pre-queue this many minutes before the sale; a random draw places its entries (0: none).",
+        )
         parser.add_argument("--currency", default="KRW")
         parser.add_argument("--no-queue", action="store_true", help="Admit every logged-in user at once.")
 
@@ -46,8 +52,9 @@ class Command(BaseCommand):
         for name in ("arrival_seconds", "challenge_bits"):
             if options[name] is not None and options[name] < 0:
                 raise CommandError(f"--{name.replace('_', '-')} must not be negative")
-        if options["opens_in"] < 0:
-            raise CommandError("--opens-in must not be negative")
+        for name in ("opens_in", "prequeue_minutes"):
+            if options[name] < 0:
+                raise CommandError(f"--{name.replace('_', '-')} must not be negative")
         if options["cancel_hours"] is not None and not 0 <= options["cancel_hours"] < 24 * 366:
             raise CommandError("--cancel-hours must be between 0 and a year (8784)")
         try:
@@ -67,6 +74,7 @@ class Command(BaseCommand):
                 arrival_seconds=options["arrival_seconds"],
                 challenge_bits=options["challenge_bits"],
                 cancel_hours=options["cancel_hours"],
+                prequeue_minutes=options["prequeue_minutes"],
             )
         except Invalid as exc:
             fields = exc.extra.get("fields", {})

@@ -2,7 +2,9 @@
  * with reconnect + backoff and plain polling of GET .../queue/ while the
  * socket is down. The socket only notifies; the GET is the truth. A sold-out
  * sale keeps the page listening: seats that come back (a cancellation) say
- * "resumed", and the page goes back to the line (or joins it). */
+ * "resumed", and the page goes back to the line (or joins it). On an event
+ * with a pre-queue the page first shows the entry and the countdown to the
+ * draw, then the drawn place. */
 (function () {
   "use strict";
   var cfg = T.readJson("queue-config");
@@ -18,6 +20,7 @@
   var soldOut = false; // sold out: keep listening in case seats come back
   var paused = cfg.event.status === "paused";
   var lastState = null;
+  var drawCountdown = null; // stops the pre-queue's countdown
 
   function setConn(kind, text) {
     $("conn").className = "conn conn-" + kind;
@@ -37,6 +40,7 @@
   function goToSeats() {
     if (finished && lastState === "admitted") return;
     stopLive();
+    leavePrequeue();
     lastState = "admitted";
     localStorage.removeItem(startKey);
     $("queue-live").hidden = false;
@@ -54,9 +58,48 @@
     $("progress").setAttribute("aria-valuetext", interpolate(gettext("%(percent)s of the way to the front"), { percent: percent + "%" }, true));
   }
 
+  /* The pre-queue: an entry for the draw at the opening, no place yet. */
+  function showPrequeue(p) {
+    if (finished) return;
+    lastState = "pre_queue";
+    $("queue-pre").hidden = false;
+    $("queue-live").hidden = true;
+    $("queue-opens").hidden = true;
+    $("rejoin-box").hidden = true;
+    $("queue-intro").hidden = true;
+    $("queue-title").textContent = "You are in the pre-queue for " + cfg.event.name;
+    $("leave-button").textContent = "Leave the pre-queue";
+    $("pre-total").textContent = Number(p.waiting_total || 0).toLocaleString();
+    if (p.entry) $("pre-entry").textContent = p.entry;
+    if (drawCountdown) return;
+    var at = $("pre-opens-at");
+    at.setAttribute("datetime", p.opens_at);
+    at.textContent = T.dateTime(p.opens_at);
+    drawCountdown = T.countdown(p.opens_at, function (left) { $("pre-countdown").textContent = T.duration(left); }, function () {
+      $("pre-countdown").textContent = "now";
+      message("", "The sale is open: the draw is placing everyone in the pre-queue…");
+      // The socket brings the drawn place; a read a moment later covers a socket that is down.
+      window.setTimeout(poll, 1500 + Math.random() * 1500);
+    });
+    T.api("GET", cfg.draw_api).then(function (r) {
+      if (!r.ok || !r.data.commitment) return;
+      $("pre-commitment").textContent = r.data.commitment;
+      $("pre-commitment-line").hidden = false;
+    });
+  }
+
+  function leavePrequeue() {
+    if (drawCountdown) drawCountdown();
+    drawCountdown = null;
+    $("queue-pre").hidden = true;
+    $("leave-button").textContent = "Leave the line";
+  }
+
   function showPosition(p) {
     if (finished) return;
     if (soldOut) reopened();
+    if (lastState === "pre_queue") message("ok", gettext("The draw is made: here is your place in line."));
+    leavePrequeue();
     lastState = "waiting";
     $("queue-live").hidden = false;
     $("queue-opens").hidden = true;
@@ -68,6 +111,10 @@
     $("waiting-total").textContent = Number(p.waiting_total || 0).toLocaleString(T.lang);
     $("eta").textContent = paused ? gettext("paused") : T.roughWait(p.eta_seconds);
     $("likely-sold-out").hidden = !p.likely_sold_out;
+    if (p.entry) {
+      $("drawn-entry").textContent = p.entry;
+      $("drawn-line").hidden = false;
+    }
     // The bar measures progress from the place first seen on this device,
     // so a reload keeps it where it was.
     var start = Number(localStorage.getItem(startKey) || 0);
@@ -78,6 +125,7 @@
 
   function showEnded(kind) {
     stopLive();
+    leavePrequeue();
     lastState = kind;
     localStorage.removeItem(startKey);
     $("queue-live").hidden = true;
@@ -144,6 +192,7 @@
   function applyState(s) {
     if (!s) return;
     if (s.state === "waiting") showPosition(s);
+    else if (s.state === "pre_queue") showPrequeue(s);
     else if (s.state === "admitted") goToSeats();
     else if (s.state === "sold_out") showSoldOut();
     else if (s.state === "closed") showEnded("closed");
@@ -255,6 +304,7 @@
       var msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
       if (msg.type === "position") showPosition(msg);
+      else if (msg.type === "pre_queue") showPrequeue(msg);
       else if (msg.type === "admitted") goToSeats();
       else if (msg.type === "expired") showEnded(msg.reason === "not_arrived" ? "not_arrived" : "expired");
       else if (msg.type === "not_in_queue") showEnded("lost");
@@ -285,7 +335,10 @@
   }
 
   $("leave-button").addEventListener("click", function () {
-    if (!window.confirm(gettext("Leave the line? If you come back you start again at the back."))) return;
+    var ask = lastState === "pre_queue"
+      ? gettext("Leave the pre-queue? Your entry leaves the draw; you can enter again until the sale opens.")
+      : gettext("Leave the line? If you come back you start again at the back.");
+    if (!window.confirm(ask)) return;
     T.api("DELETE", cfg.api).then(function () {
       stopLive();
       localStorage.removeItem(startKey);
@@ -309,7 +362,7 @@
   function start() {
     T.api("GET", cfg.api).then(function (r) {
       if (r.ok && r.data.state === "expired") showEnded("expired");
-      else if (r.ok && (r.data.state === "waiting" || r.data.state === "admitted")) {
+      else if (r.ok && (r.data.state === "waiting" || r.data.state === "admitted" || r.data.state === "pre_queue")) {
         applyState(r.data);
         connect();
       } else join();
