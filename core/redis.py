@@ -5,6 +5,11 @@ django-redis serves Django's cache; the queue's Lua scripts, counters and
 the token cache use plain redis-py clients on the same ``REDIS_URL``: one
 connection pool per process for sync code, one per event loop for asyncio
 code (an asyncio connection belongs to the loop that opened it).
+
+Both pools retry a command once, on a fresh connection, when its pooled
+connection turns out to be closed (``connection_retry``): after Redis
+restarts (or fails over) every idle connection in a pool is dead, and
+redis-py 8 hands them out as they are.
 """
 
 from __future__ import annotations
@@ -16,36 +21,82 @@ from functools import lru_cache
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+#: Retries of a command whose connection broke: one is a fresh connection,
+#: all a dead pooled one needs; a Redis that is really down refuses it at
+#: once, so the caller still hears ``ConnectionError`` (the contract's 503)
+#: within milliseconds.
+CONNECTION_RETRIES = 1
 
 
-@lru_cache(maxsize=1)
-def get_redis() -> redis.Redis:
+def _backoff() -> ExponentialWithJitterBackoff:
+    """A random wait of at most 20 ms before a retry: a burst of requests
+    that all found dead connections does not reconnect in one instant."""
+    return ExponentialWithJitterBackoff(base=0.01, cap=0.02)
+
+
+def connection_retry() -> Retry:
+    """The sync pool's retry: ``ConnectionError`` only (a refused or closed
+    connection, where the command did not run). A ``TimeoutError`` is not
+    retried: Redis may have run the command, and a stuck Redis would double
+    the wait before the 503."""
+    return Retry(_backoff(), CONNECTION_RETRIES, supported_errors=(redis.ConnectionError,))
+
+
+def async_connection_retry() -> AsyncRetry:
+    """``connection_retry`` for the asyncio pools. It matters most here: the
+    asyncio pool of redis-py 8.1 does not recycle a connection the server
+    closed when it hands it out (with RESP3's maintenance notifications on,
+    its ``ensure_connection`` takes the closed socket's EOF for pending
+    push data), so the next command reads "Connection closed by server."."""
+    return AsyncRetry(_backoff(), CONNECTION_RETRIES, supported_errors=(redis.ConnectionError,))
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A sync client on its own pool, configured as the project's."""
     return redis.Redis.from_url(
-        settings.REDIS_URL,
+        url,
         decode_responses=False,
         socket_connect_timeout=5,
         socket_timeout=10,
         health_check_interval=30,
         max_connections=200,
+        retry=connection_retry(),
     )
+
+
+def async_redis_client(url: str, *, max_connections: int) -> aredis.Redis:
+    """An asyncio client on a pool that waits for a free connection instead
+    of raising at its limit (redis-py 8's default pool raises past 100
+    connections, which a burst of joins on one process reaches)."""
+    pool = aredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=None,
+        socket_connect_timeout=5,
+        socket_timeout=10,
+        retry=async_connection_retry(),
+    )
+    return aredis.Redis(connection_pool=pool)
+
+
+@lru_cache(maxsize=1)
+def get_redis() -> redis.Redis:
+    return redis_client(settings.REDIS_URL)
 
 
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aredis.Redis] = weakref.WeakKeyDictionary()
 
 
 def get_async_redis() -> aredis.Redis:
-    """This event loop's client, on a pool that waits for a free connection
-    instead of raising at its limit (redis-py 8's default pool raises past
-    100 connections, which a burst of joins on one process reaches)."""
+    """This event loop's client."""
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        pool = aredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
-            max_connections=settings.ASYNC_REDIS_POOL_SIZE,
-            timeout=None,
-            socket_connect_timeout=5,
-            socket_timeout=10,
+        client = _async_clients[loop] = async_redis_client(
+            settings.REDIS_URL, max_connections=settings.ASYNC_REDIS_POOL_SIZE
         )
-        client = _async_clients[loop] = aredis.Redis(connection_pool=pool)
     return client

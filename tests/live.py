@@ -141,6 +141,10 @@ class LiveStack:
                 time.sleep(0.2)
         raise RuntimeError(f"the live server did not answer in time; see {self.log_path}")
 
+    def log_tail(self, lines: int = 200) -> str:
+        """The last ``lines`` lines the processes wrote, for a failure's report."""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
     def kill(self, name: str) -> None:
         """``SIGKILL`` the process and its children, as a crash or the OOM killer would."""
         proc = self.processes.pop(name)

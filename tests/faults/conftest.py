@@ -25,11 +25,25 @@ from aiosmtpd.smtp import Envelope
 from tests.live import LiveStack, base_env, free_port
 from tests.reservations.conftest import make_event  # noqa: F401 - the booking fixture, shared
 
+#: The stacks a test made, for its report.
+STACKS = pytest.StashKey[list[LiveStack]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failed fault test's report ends with the tail of each of its stacks'
+    logs: the next run overwrites the files, and a CI failure is read there."""
+    report = yield
+    if report.when == "call" and report.failed:
+        for live in item.stash.get(STACKS, []):
+            report.sections.append((f"stack log {live.log_path.name}", live.log_tail()))
+    return report
+
 
 @pytest.fixture
 def stack(request: pytest.FixtureRequest, django_db_setup: Any) -> Iterator[Callable[..., LiveStack]]:
     """``stack(**env)`` makes a ``LiveStack`` on the test database; every one made is stopped after the test."""
-    made: list[LiveStack] = []
+    made: list[LiveStack] = request.node.stash.setdefault(STACKS, [])
 
     def make(**overrides: str) -> LiveStack:
         live = LiveStack(base_env(**overrides), name=f"faults-{request.node.name}-{len(made)}")
