@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -21,9 +22,13 @@ from queue_app.challenge import PROOF_MAX_CHARS, Proof
 from queue_app.openapi import (
     CHALLENGE_FAILED,
     CHALLENGE_REQUIRED,
+    DRAW_PENDING,
+    ENTRY_PATTERN,
     NO_CHALLENGE,
+    NO_PREQUEUE,
     ChallengeSerializer,
-    QueueStateSerializer,
+    draw_response,
+    queue_state_response,
 )
 from reservations.openapi import SALE_CLOSED, SALE_NOT_OPEN, SOLD_OUT
 
@@ -55,12 +60,13 @@ class EventQueueApi(APIView):
         description=(
             "Idempotent: joining again never moves a person back (the same position, or `admitted`). 201 for a "
             "new place, 200 when already in. An event with a join challenge wants `{challenge, nonce}` on a "
-            "first join. " + FAST_PATH_NOTE
+            "first join. Between an event's `prequeue_opens_at` and `sale_opens_at` the state is `pre_queue`, "
+            "with the person's draw `entry` (kept in every later state). " + FAST_PATH_NOTE
         ),
         request=JoinInput,
         responses={
-            200: OpenApiResponse(QueueStateSerializer, description="Already in line (or admitted)."),
-            201: OpenApiResponse(QueueStateSerializer, description="Joined."),
+            200: OpenApiResponse(queue_state_response(), description="Already in line (or admitted)."),
+            201: OpenApiResponse(queue_state_response(), description="Joined."),
         },
     )
     @errors(
@@ -79,7 +85,7 @@ class EventQueueApi(APIView):
         tags=["queue"],
         summary="My queue state",
         description="The waiting page's fallback while its WebSocket is down. " + FAST_PATH_NOTE,
-        responses={200: QueueStateSerializer},
+        responses={200: queue_state_response()},
     )
     @errors(NOT_FOUND)
     def get(self, request: Request, event_id: int) -> Response:
@@ -123,6 +129,17 @@ class DrawApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        tags=["queue"],
+        summary="The pre-queue draw's public record",
+        description=(
+            "Before the draw (`pending`) the commitment, the SHA-256 of the secret seed, fixed before the first "
+            "entry; after it (`drawn`) the seed, the algorithm, the count and the time: with the drawn list, "
+            "anyone can check the order."
+        ),
+        responses={200: OpenApiResponse(draw_response(), description="`pending` or `drawn`.")},
+    )
+    @errors(NO_PREQUEUE)
     def get(self, request: Request, event_id: int) -> Response:
         return Response(selectors.draw_public_get(event_id=event_id))
 
@@ -134,6 +151,35 @@ class DrawEntriesApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        tags=["queue"],
+        summary="The drawn entries, in order",
+        description=(
+            "Every pre-queue entry id in drawn order: ascending `sha256(bytes.fromhex(seed) + entry)` hex. "
+            "It never changes once drawn; gzipped for clients that take it, and shared caches may keep it."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description="The list's `ETag`."
+            ),
+            OpenApiParameter(
+                "ETag",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                response=[200, 304],
+                description="The drawn list's tag.",
+            ),
+        ],
+        responses={
+            200: OpenApiResponse(
+                {"type": "array", "items": {"type": "string", "pattern": ENTRY_PATTERN}},
+                description="The entry ids in drawn order.",
+            ),
+            304: OpenApiResponse(description="`If-None-Match` named the list."),
+        },
+    )
+    @errors(NO_PREQUEUE, DRAW_PENDING)
     def get(self, request: Request, event_id: int) -> HttpResponse:
         tag = selectors.draw_entries_tag(event_id=event_id)
         headers = {"ETag": tag, "Cache-Control": DRAW_ENTRIES_CACHE_CONTROL}

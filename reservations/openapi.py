@@ -38,6 +38,10 @@ class EventSerializer(serializers.Serializer):
     starts_at = serializers.DateTimeField()
     sale_opens_at = serializers.DateTimeField()
     sale_closes_at = serializers.DateTimeField(allow_null=True)
+    prequeue_opens_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the pre-queue opens (its draw places entries at the sale's opening); null: none.",
+    )
     status = choice(Event.PublicStatus.values)
     queue_enabled = serializers.BooleanField(help_text="false: every signed-in person is admitted at once.")
     max_tickets_per_user = serializers.IntegerField()

@@ -209,7 +209,10 @@ SPECTACULAR_SETTINGS = {
     "TAGS": [
         {"name": "accounts", "description": "Registration and API tokens."},
         {"name": "events", "description": "The on-sales (no login needed)."},
-        {"name": "queue", "description": "The waiting queue: join, read, leave; the join challenge."},
+        {
+            "name": "queue",
+            "description": "The waiting queue: join, read, leave; the join challenge; the pre-queue's public draw.",
+        },
         {"name": "seats", "description": "Seat maps: whole, or layout and statuses for stadium maps."},
         {"name": "holds and checkout", "description": "Admitted shoppers hold seats, then pay."},
         {"name": "orders and tickets", "description": "What a person bought: orders, cancellations, PDF tickets."},

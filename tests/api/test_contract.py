@@ -21,13 +21,17 @@ import os
 import subprocess
 import sys
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 
 from accounts.services import token_issue
+from queue_app.selectors import event_sale_snapshot_forget
+from queue_app.services import draws_run, queue_join
 from reservations.checkin import ticket_check_in
 from reservations.checkout import checkout
 from reservations.holds import hold_create
@@ -145,6 +149,22 @@ def _code(order: Order) -> str:
     return order.tickets.get().code
 
 
+def _prequeue_event(name: str, people: list[Any], *, drawn: bool) -> Event:
+    """An event whose pre-queue is open (the sale opens in an hour) with
+    ``people`` in it; ``drawn``: then its sale opened and its draw was made."""
+    event = event_create(name=name, venue_name="Arena", sections="A:1x5:R:1000", opens_in=3600, prequeue_minutes=70)
+    for person in people:
+        queue_join(event_id=event.id, user_id=person.id, proof=None, address="127.0.0.1")
+    if drawn:
+        now = timezone.now()
+        Event.objects.filter(pk=event.id).update(
+            prequeue_opens_at=now - timedelta(minutes=30), sale_opens_at=now - timedelta(seconds=1)
+        )
+        event_sale_snapshot_forget(event_id=event.id)
+        assert draws_run() == 1
+    return event
+
+
 def test_every_answer_matches_the_openapi_description(live_api: LiveStack, tmp_path: Path) -> None:
     free = event_create(
         name="Open",
@@ -174,8 +194,11 @@ def test_every_answer_matches_the_openapi_description(live_api: LiveStack, tmp_p
     cancelled = _buy(free, me, seats[6:7], "contract-5")
     order_cancel(order_id=cancelled.id, user_id=me.id)
     no_cancel = _buy(final, me, seat_ids(final)[:1], "contract-6")
+    # The pre-queue: one still open (pre_queue states, the draw pending), one drawn (entries kept after it).
+    pending = _prequeue_event("Pre-queue open", [me, other], drawn=False)
+    drawn = _prequeue_event("Drawn", [other, me], drawn=True)
     ids = {
-        "event_id": [free.id, queued.id, challenged.id, final.id],
+        "event_id": [free.id, queued.id, challenged.id, final.id, pending.id, drawn.id],
         "hold_id": [mine.id, paid.id, theirs.id],
         "order_id": [order.id, their_order.id, used.id, cancelled.id, no_cancel.id],
         "ticket_id": list(Ticket.objects.order_by("id").values_list("id", flat=True)),  # theirs too: 404
@@ -197,3 +220,5 @@ def test_every_answer_matches_the_openapi_description(live_api: LiveStack, tmp_p
     assert {200, 404, 409} <= seen[("POST", "/api/checkin/")], seen
     assert {200, 404, 409} <= seen[("POST", "/api/orders/{order_id}/cancel/")], seen
     assert {200, 404} <= seen[("GET", "/api/tickets/{ticket_id}/pdf/")], seen
+    assert {200, 404} <= seen[("GET", "/api/events/{event_id}/draw/")], seen
+    assert {200, 404, 409} <= seen[("GET", "/api/events/{event_id}/draw/entries/")], seen

@@ -138,6 +138,44 @@ def test_the_after_sale_answers_of_the_contract_are_described(api_client: APICli
     assert "refunds" in components["Order"]["properties"]
 
 
+def test_the_fair_opening_answers_of_the_contract_are_described(api_client: APIClient) -> None:
+    """Spot checks against API.md's "Fair opening": the ``pre_queue`` state
+    with its own fields, ``entry`` in the later states, the two draw
+    endpoints (no login, 404 without a pre-queue, 409 ``draw_pending``, the
+    list's ``ETag`` and 304) and the event's ``prequeue_opens_at``."""
+    schema = _schema(api_client)
+    paths, components = schema["paths"], schema["components"]["schemas"]
+
+    def codes(path: str, status: str) -> list[str]:
+        response = paths[path]["get"]["responses"][status]
+        return response["content"]["application/json"]["schema"]["properties"]["error"]["enum"]
+
+    pre_queue = components["PreQueueState"]
+    assert set(pre_queue["required"]) == {"state", "opens_at", "waiting_total", "entry", "ws"}
+    assert pre_queue["properties"]["state"]["enum"] == ["pre_queue"]
+    assert "entry" in components["QueueState"]["properties"]
+    assert "entry" not in components["QueueState"]["required"]
+    for method in ("get", "post"):
+        answer = paths["/api/events/{event_id}/queue/"][method]["responses"]["200"]["content"]["application/json"]
+        assert answer["schema"] == {"$ref": "#/components/schemas/AnyQueueState"}
+    draw, entries = "/api/events/{event_id}/draw/", "/api/events/{event_id}/draw/entries/"
+    for path in (draw, entries):
+        assert paths[path]["get"]["security"] == [{}], path
+        assert "401" not in paths[path]["get"]["responses"], path
+        assert codes(path, "404") == ["not_found"], path
+    record = components["DrawRecord"]["oneOf"]
+    assert [components[ref["$ref"].rsplit("/", 1)[1]]["properties"]["state"]["enum"] for ref in record] == [
+        ["pending"],
+        ["drawn"],
+    ]
+    assert codes(entries, "409") == ["draw_pending"]
+    listed = paths[entries]["get"]["responses"]
+    assert listed["200"]["content"]["application/json"]["schema"]["type"] == "array"
+    assert listed["200"]["headers"]["ETag"]["required"] is True and "304" in listed
+    assert any(p["name"] == "If-None-Match" for p in paths[entries]["get"]["parameters"])
+    assert components["Event"]["properties"]["prequeue_opens_at"]["nullable"] is True
+
+
 def test_schema_and_docs_need_no_login_and_ignore_a_bad_token() -> None:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
