@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
@@ -26,7 +27,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import ApplicationError, Forbidden, Invalid, NotFound, service_error_parts
@@ -109,14 +112,23 @@ class QueueAdminMixin:
         url = reverse(self._url_name("dashboard"), args=[event.id])
         return format_html('<a href="{}">Dashboard</a>', url)
 
-    @admin.display(description="Pre-queue draw")
+    @admin.display(description=gettext_lazy("Pre-queue draw"))
     def queue_draw(self, event: Event) -> str:
         if event.prequeue_opens_at is None:
             return "-"
         draw = draw_public_get(event_id=event.id)
         if draw["state"] == "drawn":
-            return f"drawn at {draw['drawn_at']}: {draw['entrants']} entrants"
-        return f"{store_prequeue_total(event_id=event.id)} entries; seed's SHA-256 {draw['commitment']}"
+            count = draw["entrants"]
+            drawn_at = formats.localize(timezone.localtime(datetime.fromisoformat(draw["drawn_at"])))
+            text = ngettext("Drawn at %(time)s: %(count)s entrant", "Drawn at %(time)s: %(count)s entrants", count)
+            return text % {"time": drawn_at, "count": formats.number_format(count, force_grouping=True)}
+        count = store_prequeue_total(event_id=event.id)
+        text = ngettext(
+            "%(count)s entry; the seed's SHA-256 is %(commitment)s",
+            "%(count)s entries; the seed's SHA-256 is %(commitment)s",
+            count,
+        )
+        return text % {"count": formats.number_format(count, force_grouping=True), "commitment": draw["commitment"]}
 
     def get_list_display(self, request: HttpRequest) -> list[str]:
         return [*super().get_list_display(request), *FIGURES, "dashboard_link"]

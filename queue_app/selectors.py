@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import Conflict, NotFound
 from core.redis import get_redis
@@ -302,14 +303,14 @@ def queue_events_live(*, now: datetime) -> QuerySet[Event]:
 
 class DrawPending(Conflict):
     def __init__(self) -> None:
-        super().__init__("draw_pending", "The draw has not been made yet: it is made when the sale opens.")
+        super().__init__("draw_pending", _("The draw has not been made yet: it is made when the sale opens."))
 
 
 def _prequeue_event_or_404(event_id: int) -> Event:
     """The event, if it has a pre-queue (an event without one has no draw: 404)."""
     event = Event.objects.filter(pk=event_id, prequeue_opens_at__isnull=False).first()
     if event is None:
-        raise NotFound("This event has no pre-queue draw.")
+        raise NotFound(_("This event has no pre-queue draw."))
     return event
 
 

@@ -211,7 +211,7 @@ def _join_outcome(snap: SaleSnapshot, joined: store.JoinResult, *, now: float, w
     if joined.rate_limited:
         rate_limited_raise(now=now, window=window)
     if joined.score_taken:
-        raise ApplicationError("unavailable", "The line is busy; try again shortly.", status_code=503, retry_after=1)
+        raise ApplicationError("unavailable", _("The line is busy; try again shortly."), status_code=503, retry_after=1)
     if joined.challenge_needed:
         raise ChallengeRequired()
     if joined.prequeue:

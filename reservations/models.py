@@ -19,6 +19,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from core.errors import Conflict
 from reservations.availability import hold_is_live
@@ -116,7 +117,9 @@ class Event(models.Model):
                 condition=Q(prequeue_opens_at__isnull=True)
                 | Q(prequeue_opens_at__lt=models.F("sale_opens_at"), queue_enabled=True),
                 name="event_prequeue_before_sale_with_queue",
-                violation_error_message="A pre-queue opens before the sale, on an event with a waiting queue.",
+                violation_error_message=gettext_lazy(
+                    "A pre-queue opens before the sale, on an event with a waiting queue."
+                ),
             ),
             models.CheckConstraint(condition=Q(max_tickets_per_user__gte=1), name="event_max_tickets_positive"),
             models.CheckConstraint(condition=Q(hold_seconds__gte=1), name="event_hold_seconds_positive"),
@@ -137,7 +140,9 @@ class Event(models.Model):
             return
         before = Event.objects.filter(pk=self.pk).values_list("prequeue_opens_at", flat=True).first()
         if before is not None and before <= timezone.now():
-            raise ValidationError({"prequeue_opens_at": "The pre-queue has opened: it can be moved, not removed."})
+            raise ValidationError(
+                {"prequeue_opens_at": gettext_lazy("The pre-queue has opened: it can be moved, not removed.")}
+            )
 
     def prequeue_is_open(self, now: datetime | None = None) -> bool:
         """True in the pre-queue window: from ``prequeue_opens_at`` until the sale opens."""

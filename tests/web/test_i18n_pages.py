@@ -114,3 +114,40 @@ def test_the_door_scanner_is_korean_for_a_korean_browser(client: Client, event: 
         assert json.dumps(verdict)[1:-1] in catalogue, verdict  # the catalogue writes Hangul as \\uXXXX
     english = client.get("/door/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert '<html lang="en">' in english and "Event at this door" in english and "이 입구의 공연" not in english
+
+
+def test_the_pre_queue_pages_are_korean_for_a_korean_browser(client: Client, make_user: Any) -> None:
+    """The event page's pre-queue offer and the waiting page's pre-queue
+    panel (countdown to the draw, entrants, entry, the commitment line) and
+    the words its script writes, in Korean."""
+    event = event_create(
+        name="Draw Night", venue_name="Hall", sections="A:2x5:R:150000", opens_in=3600, prequeue_minutes=30
+    )
+    detail = client.get(f"/events/{event.id}/", HTTP_ACCEPT_LANGUAGE="ko-KR,ko;q=0.9").content.decode()
+    opens = event.prequeue_opens_at.isoformat()
+    assert "사전 대기열 참여하기" in detail
+    assert f'사전 대기열은 <time datetime="{opens}" data-local="datetime">{opens}</time>에 열립니다.' in detail
+    assert "Join the pre-queue" not in detail and "The pre-queue opens at" not in detail
+    client.force_login(make_user("drawfan"))
+    page = client.get(f"/events/{event.id}/queue/", HTTP_ACCEPT_LANGUAGE="ko-KR,ko;q=0.9").content.decode()
+    assert '<html lang="ko">' in page
+    for words in (
+        '<p class="cta-line">추첨까지</p>',
+        '예매가 시작되는 <time id="pre-opens-at" data-local="datetime"></time>에 추첨으로',
+        ">사전 대기 인원</span>",
+        ">내 응모 번호</span>",
+        '그 지문(SHA-256)은 다음과 같습니다: <code class="commitment" id="pre-commitment"></code>.',
+        f'<a href="/api/events/{event.id}/draw/">추첨 결과 공개 기록</a>',
+        '추첨으로 순서가 정해진 내 사전 대기열 응모 번호: <code class="commitment" id="drawn-entry"></code>.',
+    ):
+        assert words in page, words
+    assert "The draw is in" not in page and "Your entry" not in page and "Anyone can check" not in page
+    url = re.search(r'<script src="(/jsi18n/\?l=ko&amp;v=[0-9a-f]{12})"', page)[1].replace("&amp;", "&")
+    catalogue = client.get(url, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    for words in (
+        "%(name)s 사전 대기열에 있습니다",
+        "사전 대기열 나가기",
+        "추첨이 끝났습니다. 아래가 내 대기 순서입니다.",
+        "예매가 시작되었습니다. 추첨으로 사전 대기열의 순서를 정하는 중입니다…",
+    ):
+        assert json.dumps(words)[1:-1] in catalogue, words

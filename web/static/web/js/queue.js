@@ -67,17 +67,17 @@
     $("queue-opens").hidden = true;
     $("rejoin-box").hidden = true;
     $("queue-intro").hidden = true;
-    $("queue-title").textContent = "You are in the pre-queue for " + cfg.event.name;
-    $("leave-button").textContent = "Leave the pre-queue";
-    $("pre-total").textContent = Number(p.waiting_total || 0).toLocaleString();
+    $("queue-title").textContent = interpolate(gettext("You are in the pre-queue for %(name)s"), { name: cfg.event.name }, true);
+    $("leave-button").textContent = gettext("Leave the pre-queue");
+    $("pre-total").textContent = Number(p.waiting_total || 0).toLocaleString(T.lang);
     if (p.entry) $("pre-entry").textContent = p.entry;
     if (drawCountdown) return;
     var at = $("pre-opens-at");
     at.setAttribute("datetime", p.opens_at);
     at.textContent = T.dateTime(p.opens_at);
     drawCountdown = T.countdown(p.opens_at, function (left) { $("pre-countdown").textContent = T.duration(left); }, function () {
-      $("pre-countdown").textContent = "now";
-      message("", "The sale is open: the draw is placing everyone in the pre-queue…");
+      $("pre-countdown").textContent = gettext("now");
+      message("", gettext("The sale is open: the draw is placing everyone in the pre-queue…"));
       // The socket brings the drawn place; a read a moment later covers a socket that is down.
       window.setTimeout(poll, 1500 + Math.random() * 1500);
     });
@@ -92,7 +92,7 @@
     if (drawCountdown) drawCountdown();
     drawCountdown = null;
     $("queue-pre").hidden = true;
-    $("leave-button").textContent = "Leave the line";
+    $("leave-button").textContent = gettext("Leave the line");
   }
 
   function showPosition(p) {
