@@ -4,7 +4,9 @@ A consumer reads its own state once on connect (rank, join sequence number
 and the round counter, atomically), then follows the event's round messages
 from the process's hub: its rank drops by the number admitted plus the
 departures ahead of it. It asks Redis again only when it missed a round
-(or was not in the queue yet), never once per round.
+(or was not in the queue yet), never once per round: after a silence the
+hub reads the event's round counters once and a socket reads its own
+state only if they show it missed a round.
 
 In an event's pre-queue it sends ``pre_queue`` frames (the entrants, from
 the beat's message every second); at the opening, and when the draw has
@@ -33,14 +35,11 @@ from queue_app.services import (
     seat_page_path,
     timestamp_iso,
 )
-from queue_app.store import StoredState
+from queue_app.store import RoundCounters, StoredState
 from reservations.models import Event
 
 POSITION_EVERY_SECONDS = 5.0
 NOT_IN_QUEUE_RECHECK_SECONDS = 2.0
-#: A socket that hears no message for this long reads its state again: the
-#: pub/sub connection may have dropped rounds (Redis restarted, failed over).
-SILENCE_RESYNC_SECONDS = 5.0
 RESYNC_TIMEOUT_SECONDS = 5.0
 RESYNC_RETRY_SECONDS = 1.0
 CLOSE_UNAUTHENTICATED = 4401
@@ -84,7 +83,7 @@ class QueueConsumer(LeanWebsocketConsumer):
         self.pending: list[QueueMessage] = []
         self.syncing = False
         self.last_sync = 0.0
-        self.last_heard = 0.0
+        self.retry_at: float | None = None
         self.last_position: int | None = None
         self.last_sent = 0.0
         self.round = 0
@@ -173,11 +172,12 @@ class QueueConsumer(LeanWebsocketConsumer):
                 raise
             # Redis is restarting or failing over: try again at the next tick, not after a whole silence.
             logger.warning("waiting page of user %s at event %s: resync failed, retrying", self.user_id, self.event_id)
-            self.last_heard = time.monotonic() - SILENCE_RESYNC_SECONDS + RESYNC_RETRY_SECONDS
+            self.retry_at = time.monotonic() + RESYNC_RETRY_SECONDS
             return
         finally:
             self.syncing = False
-        self.last_sync = self.last_heard = time.monotonic()
+        self.retry_at = None
+        self.last_sync = time.monotonic()
         if self.state == "new":
             self.status = followed.sale_status
             frames = []
@@ -278,7 +278,6 @@ class QueueConsumer(LeanWebsocketConsumer):
         if self.syncing or self.state == "new":
             self.pending.append(message)
             return []
-        self.last_heard = time.monotonic()
         if isinstance(message, PrequeueMessage):
             if self.state == "pre_queue":
                 self.waiting_total = message.waiting_total
@@ -323,10 +322,19 @@ class QueueConsumer(LeanWebsocketConsumer):
             )
         return frames
 
-    def on_tick(self, now: float) -> list[str]:
-        if self.state in ("waiting", "admitted", "pre_queue") and now - self.last_heard >= SILENCE_RESYNC_SECONDS:
-            self.last_heard = now
+    def on_silence(self, counters: RoundCounters) -> None:
+        """The event's channel was silent: read the state again only if a
+        round went by unheard or the queue's keys were made anew. In the
+        pre-queue the beat speaks every second, so a silence there is loss."""
+        if self.state == "pre_queue" or (
+            self.state in ("waiting", "admitted") and (counters.round != self.round or counters.epoch != self.epoch)
+        ):
             self.resync_soon()
+
+    def on_tick(self, now: float) -> list[str]:
+        if self.retry_at is not None and now >= self.retry_at:
+            self.retry_at = None
+            self.resync_soon()  # Redis is restarting or failing over: try again
         if self.state == "waiting":
             return self.position_frames()
         if self.state == "pre_queue":

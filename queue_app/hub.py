@@ -13,6 +13,13 @@ The hub also keeps the rule "one waiting-page socket per person per event"
 (``socket_claim``): a newer socket of the same person closes the older one
 (4409), in this process directly or, through the event's channel, in the
 process that holds it.
+
+It also watches for lost rounds: the beat runs a round every second, so an
+event channel that heard nothing for ``SILENCE_SECONDS`` may have dropped
+messages (Redis restarted, failed over). The listener then reads the
+event's round counter and epoch once, and only the sockets that missed a
+round read their own state again: one Redis read per process, not one per
+socket, while the queue is merely quiet.
 """
 
 from __future__ import annotations
@@ -23,11 +30,12 @@ import time
 import weakref
 from typing import TYPE_CHECKING
 
+import redis
 from channels.layers import get_channel_layer
 
 from queue_app.broadcast import event_group, queue_socket_replaced_announce_async
 from queue_app.messages import HubMessage, ReplacedMessage, message_decode
-from queue_app.store import store_socket_claim_async, store_socket_release_async
+from queue_app.store import store_round_counters_async, store_socket_claim_async, store_socket_release_async
 
 if TYPE_CHECKING:
     from queue_app.consumers import QueueConsumer
@@ -36,6 +44,11 @@ logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
 SUBSCRIBE_TIMEOUT_SECONDS = 10.0
+#: An event channel that heard nothing this long checks whether it missed a round.
+SILENCE_SECONDS = 5.0
+#: A failed check (Redis down) is tried again this soon.
+SILENCE_RETRY_SECONDS = 1.0
+SILENCE_CHECK_TIMEOUT_SECONDS = 5.0
 
 
 class EventListener:
@@ -46,6 +59,7 @@ class EventListener:
         self.consumers: set[QueueConsumer] = set()
         self.by_connection: dict[str, QueueConsumer] = {}
         self.ready = asyncio.Event()
+        self.last_heard = time.monotonic()
         self.tasks = [
             asyncio.ensure_future(self._listen()),
             asyncio.ensure_future(self._tick()),
@@ -68,6 +82,7 @@ class EventListener:
             await layer.group_discard(group, channel)
 
     async def deliver(self, message: HubMessage) -> None:
+        self.last_heard = time.monotonic()
         if isinstance(message, ReplacedMessage):
             await self.replace(message.connection)
             return
@@ -86,8 +101,25 @@ class EventListener:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             now = time.monotonic()
+            if now - self.last_heard >= SILENCE_SECONDS:
+                self.last_heard = now
+                await self.silence_check()
             for consumer in list(self.consumers):
                 await consumer.frames_send(consumer.on_tick(now))
+
+    async def silence_check(self) -> None:
+        """After a silence, one read of the round counters; each socket
+        decides from them whether it missed something."""
+        try:
+            counters = await asyncio.wait_for(
+                store_round_counters_async(event_id=self.event_id), SILENCE_CHECK_TIMEOUT_SECONDS
+            )
+        except (redis.RedisError, OSError, TimeoutError):
+            logger.warning("event %s: round counters not read after a silence, retrying", self.event_id)
+            self.last_heard = time.monotonic() - SILENCE_SECONDS + SILENCE_RETRY_SECONDS
+            return
+        for consumer in list(self.consumers):
+            consumer.on_silence(counters)
 
     def close(self) -> None:
         for task in self.tasks:

@@ -524,6 +524,20 @@ async def store_state_async(
     return _parse_state(raw)
 
 
+@dataclass(frozen=True)
+class RoundCounters:
+    """Where an event's rounds are: what a listener compares its sockets with after a silence."""
+
+    round: int
+    epoch: str | None
+
+
+async def store_round_counters_async(*, event_id: int) -> RoundCounters:
+    """The last round's number and the keys' epoch (one ``HMGET``)."""
+    number, epoch = await get_async_redis().hmget(meta_key(event_id), "round", "epoch")
+    return RoundCounters(round=_int(number), epoch=_str(epoch))
+
+
 #: A socket claim outlives any on-sale; a claim left by a process that died is replaced by the next socket.
 SOCKET_CLAIM_SECONDS = 24 * 3600
 

@@ -349,3 +349,48 @@ async def test_a_closed_socket_gives_up_its_claim_so_a_reconnect_replaces_nothin
     event, me, _, first = await _one_person_listening()
     await first.disconnect()
     assert get_redis().get(socket_key(event.id, me)) is None
+
+
+async def test_quiet_sockets_read_their_state_once_not_after_every_silence(monkeypatch):
+    """The waiting pages of a plain queued event read Redis once on connect
+    and then follow the rounds, even after a silence longer than the
+    watchdog's (ws_fanout's 5,000 sockets re-read their state in waves while
+    the queue was quiet, thousands of reads landing in a round). A silence
+    costs one read of the round counters per process, not one per socket."""
+    from queue_app import store
+
+    state_reads: list[int] = []
+    read_state = store.store_state_async
+
+    async def counted_state_read(**kwargs):
+        state_reads.append(kwargs["user_id"])
+        return await read_state(**kwargs)
+
+    monkeypatch.setattr(store, "store_state_async", counted_state_read)
+    event = await _event(batch=2, interval=1)
+    people = await _people(12)
+    for user_id, _ in people:
+        await _join(event, user_id)
+    sockets = [_socket(event, token) for _, token in people]
+    for socket in sockets:
+        assert (await socket.connect(timeout=TIMEOUT))[0]
+        assert (await _frame(socket))["type"] == "position"
+    assert sorted(state_reads) == sorted(u for u, _ in people)  # one read each, on connect
+
+    await asyncio.sleep(7)  # no round: a silence longer than the 5 s watchdog's
+    for number in range(1, 4):
+        await asyncio.sleep(1.1)  # the event's interval
+        await _round(event)
+        for place, socket in enumerate(sockets, start=1):
+            if place <= 2 * (number - 1):
+                continue  # admitted in an earlier round
+            frame = await _frame(socket)
+            while frame["type"] == "position" and frame["position"] == place - 2 * (number - 1):
+                frame = await _frame(socket)  # the 5 s repeat of the old position
+            if place <= 2 * number:
+                assert frame["type"] == "admitted"
+            else:
+                assert frame["type"] == "position" and frame["position"] == place - 2 * number
+    assert len(state_reads) == len(people), "a socket read its state again without missing a round"
+    for socket in sockets:
+        await socket.disconnect()
