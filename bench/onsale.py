@@ -2,7 +2,13 @@
 """A whole on-sale through the public HTTP/WebSocket API, the real ASGI server,
 a Celery worker and Celery beat: 2,000 shoppers for 1,000 seats.
 
-    DATABASE_URL=... REDIS_URL=... REDIS_DB=7 python bench/onsale.py [--compare-controller]
+    DATABASE_URL=... REDIS_URL=... REDIS_DB=7 python bench/onsale.py [--compare-controller] [--surge]
+
+``--surge``: a stadium's opening second. The 2,000 join the event's
+pre-queue over 20 s; at the opening the draw puts them all in the queue at
+once, and the organizer's batch (1,000 a second) and cap (2,000) are far
+more than this machine serves at once: the case admission's controller is
+for.
 
 The Redis db it is given is flushed first: give it one of its own.
 
@@ -50,7 +56,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +79,18 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connections  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 from accounts.services import tokens_issue  # noqa: E402
 from core.redis import get_redis  # noqa: E402
+from reservations.models import Event  # noqa: E402
 
 SHOPPERS = int(os.environ.get("ONSALE_SHOPPERS", 2000))  # the env overrides are for quick trials only
 ROWS, SEATS_PER_ROW = int(os.environ.get("ONSALE_ROWS", 10)), 100  # 1,000 seats
 MAX_PER_USER = 2
-BATCH, INTERVAL = 150, 1
-CAP = int(os.environ.get("ONSALE_CAP", 400))
+SURGE = "--surge" in sys.argv[1:]
+BATCH, INTERVAL = (1000 if SURGE else 150), 1
+CAP = int(os.environ.get("ONSALE_CAP", 2000 if SURGE else 400))
 HOLD_SECONDS, ADMISSION_SECONDS = 90, 180
 DEADLINE_SECONDS = 600
 ORDER_SLACK_SECONDS = 0.001  # one round stamps one admitted_until; an earlier joiner is never in a later round
@@ -89,7 +98,9 @@ PYTHON = sys.executable
 IDLE_RECONNECT_SECONDS = 2.0
 CHECKOUT_RETRY_SECONDS = 60  # past a capture whose sale failed, the key answers 409 for the payment window
 FULL_MAP = os.environ.get("ONSALE_FULL_MAP") == "1"
-ARRIVAL_SECONDS = 30  # shoppers arrive over the first 30 s (a 2-core box cannot take 2,000 in one instant)
+ARRIVAL_SECONDS = 20 if SURGE else 30  # arrivals spread (a 2-core box cannot take 2,000 joins in one instant)
+#: ``--surge``: the sale opens this long after the setup, past the servers' start and every arrival.
+SURGE_OPENS_AFTER_SETUP = 45
 SCRAPE_SECONDS = 2.0
 CONTRACT_SERIES = (
     "ticketing_queue_waiting",
@@ -163,6 +174,7 @@ class Shopper:
         self.steps: dict[str, float] = {}
         self.join_started = self.join_done = self.admitted_at = self.bought_at = None
         self.admitted_until: float | None = None  # the server's clock: same for everyone of one round
+        self.entry: str | None = None  # the pre-queue entry (--surge): its place is the public draw's
         self.outcome = "unknown"
         # Each draw has its own seeded stream: the same Random(index) for the
         # arrival time and this made every shopper arriving after 15 s want 2
@@ -202,8 +214,9 @@ class Shopper:
             self.outcome = f"error:join:{status}"
             return
         state = body["state"]
+        self.entry = body.get("entry")
         self._note_admission(body)
-        if state == "waiting":
+        if state in ("waiting", "pre_queue"):
             state = await self._wait_admitted()
         if state != "admitted":
             self.outcome = state
@@ -320,6 +333,7 @@ def _setup(tag: str) -> tuple[int, list[tuple[int, str]]]:
             f"--max-per-user={MAX_PER_USER}",
             f"--hold-seconds={HOLD_SECONDS}",
             f"--admission-seconds={ADMISSION_SECONDS}",
+            *(["--opens-in=3600", "--prequeue-minutes=61"] if SURGE else []),
         ],
         cwd=ROOT,
         check=True,
@@ -340,6 +354,9 @@ def _setup(tag: str) -> tuple[int, list[tuple[int, str]]]:
         user_model.objects.filter(username__startswith=f"onsale-{tag}-").order_by("id").values_list("id", flat=True)
     )
     tokens = tokens_issue(user_ids=ids)
+    if SURGE:  # the pre-queue is open now; the sale opens once everyone has arrived
+        opens = timezone.now() + timedelta(seconds=SURGE_OPENS_AFTER_SETUP)
+        Event.objects.filter(pk=event_id).update(sale_opens_at=opens, prequeue_opens_at=timezone.now())
     connections.close_all()
     return event_id, [(i, tokens[i]) for i in ids]
 
@@ -430,6 +447,17 @@ async def _verify(shoppers: list[Shopper], port: int, event_id: int) -> dict[str
     # Judged on the server's admission times (admitted_until is set once per
     # round), not on when a client happened to hear of its admission.
     admitted = [s for s in shoppers if s.admitted_until is not None]
+    seats = ROWS * SEATS_PER_ROW
+    summary = {
+        "sold": sum(seat_counts.values()),
+        "seats_sold_twice": sum(1 for n in seat_counts.values() if n > 1),
+        "over_limit": over_limit,
+        "event_status": event["status"],
+        "seats_available": event["seats_available"],
+        "every_seat_sold_once": len(seat_counts) == seats and all(n == 1 for n in seat_counts.values()),
+    }
+    if SURGE:
+        return {**summary, "out_of_join_order": await _out_of_draw_order(admitted, port, event_id)}
     out_of_order = 0
     latest_admission = float("-inf")
     by_start = sorted(admitted, key=lambda s: s.join_started)
@@ -442,16 +470,22 @@ async def _verify(shoppers: list[Shopper], port: int, event_id: int) -> dict[str
             i += 1
         if latest_admission - shopper.admitted_until > ORDER_SLACK_SECONDS:
             out_of_order += 1
-    seats = ROWS * SEATS_PER_ROW
-    return {
-        "sold": sum(seat_counts.values()),
-        "seats_sold_twice": sum(1 for n in seat_counts.values() if n > 1),
-        "over_limit": over_limit,
-        "out_of_join_order": out_of_order,
-        "event_status": event["status"],
-        "seats_available": event["seats_available"],
-        "every_seat_sold_once": len(seat_counts) == seats and all(n == 1 for n in seat_counts.values()),
-    }
+    return {**summary, "out_of_join_order": out_of_order}
+
+
+async def _out_of_draw_order(admitted: list[Shopper], port: int, event_id: int) -> int:
+    """Pre-queue entrants admitted after someone the public draw put behind them."""
+    probe = Http(port, admitted[0].token)
+    status, drawn, _ = await probe.request("GET", f"/api/events/{event_id}/draw/entries/")
+    await probe.close()
+    assert status == 200, status
+    place = {entry: n for n, entry in enumerate(drawn)}
+    latest, out_of_order = float("-inf"), 0
+    for shopper in sorted((s for s in admitted if s.entry in place), key=lambda s: place[s.entry]):
+        if latest - shopper.admitted_until > ORDER_SLACK_SECONDS:
+            out_of_order += 1
+        latest = max(latest, shopper.admitted_until)
+    return out_of_order
 
 
 class Scrapes:
@@ -627,6 +661,7 @@ def _run(controller: bool | None) -> dict[str, Any]:
             "batch": BATCH,
             "interval": INTERVAL,
             "cap": CAP,
+            "arrival_seconds": ARRIVAL_SECONDS,
             "max_per_user": MAX_PER_USER,
             "admission_controller": controller,
         },

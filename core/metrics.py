@@ -34,7 +34,7 @@ from django.utils.module_loading import import_string
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from core.errors import ApplicationError
+from core.errors import UNAVAILABLE_ERRORS, ApplicationError
 
 #: Durations from a millisecond (a queue join) to a minute (a stuck request).
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -132,14 +132,17 @@ def outcomes_counted(metric: Counter | _Off, *, ok: Callable[[Any], str | None])
     """Count every call of a service (sync or async) in ``metric`` by result:
     ``ok(returned)`` when it returns (None: not counted, someone else
     answers), the ``ApplicationError``'s code when it refuses (a catalogue's
-    code: bounded), ``error`` for anything else."""
+    code: bounded), ``unavailable`` for an overloaded or unreachable store
+    (answered 503), ``error`` for anything else."""
 
     def count(label: str | None) -> None:
         if label is not None:
             metric.labels(label).inc()
 
     def refusal(exc: Exception) -> str:
-        return exc.code if isinstance(exc, ApplicationError) else "error"
+        if isinstance(exc, ApplicationError):
+            return exc.code
+        return "unavailable" if isinstance(exc, UNAVAILABLE_ERRORS) else "error"
 
     def decorate(function: F) -> F:
         if inspect.iscoroutinefunction(function):

@@ -7,12 +7,23 @@ last ``CONTROL_WINDOW_SECONDS`` (kept in Redis by the web processes,
 ``reservations.health``; each duration includes its event loop's wait), and
 the worst event-loop lag a web process published in the last seconds
 (``core.loop_lag``: what a request arriving now would wait, known before the
-slow requests finish). Either above the target halves the effective batch
-(at most once a window, so a cut is seen in the figures before the next);
-otherwise it grows by a tenth of the organizer's batch. The state lives in the event's
-queue meta hash, so every process and the admin see the same figures.
-Commercial waiting rooms admit at a fixed rate set by hand; this admits what
-the booking path can take.
+slow requests finish). Either above the target cuts the effective batch in
+proportion (to target/observed of it, at least halved; at most once a
+window, so a cut is seen in the figures before the next); otherwise, once
+enough requests say the path is healthy, it grows by the floor below (too
+few requests hold it where it is).
+
+A sale starts slow, as TCP does: the first round admits at most
+``ADMISSION_START_BATCH`` and each healthy round doubles it until the first
+cut, so an organizer's batch far past what the machine serves is not
+admitted whole in the opening second, before any figure exists to judge it
+by. The batch never falls below a tenth of the smaller of the start and the
+organizer's batch: a machine slow for reasons admission cannot fix must not
+stall the queue.
+
+The state lives in the event's queue meta hash, so every process and the
+admin see the same figures. Commercial waiting rooms admit at a fixed rate
+set by hand; this admits what the booking path can take.
 """
 
 from __future__ import annotations
@@ -50,25 +61,32 @@ def control_next(
     target_ms: float,
     cut_recently: bool,
     lag_ms: float | None = None,
+    starting: bool = False,
+    floor: int | None = None,
 ) -> tuple[int, str, bool]:
-    """One AIMD step: (new batch, reason, whether this step cut). The batch
-    never falls below a tenth of the ceiling: a machine slow for reasons
-    admission cannot fix (another tenant, the sockets of the waiting page)
-    must not stall the queue."""
-    floor = max(1, ceiling // 10)
-    slow = None
+    """One AIMD step: (new batch, reason, whether this step cut). Never
+    below ``floor`` (default: a tenth of the ceiling), which is also the
+    additive step; ``starting`` (no cut yet this sale): a healthy round
+    doubles instead."""
+    floor = max(1, ceiling // 10 if floor is None else floor)
+    slow, seen = None, 0.0
     if p95_ms is not None and samples >= MIN_SAMPLES and p95_ms > target_ms:
-        slow = f"booking p95 {p95_ms:.0f} ms > {target_ms:.0f} ms"
+        slow, seen = f"booking p95 {p95_ms:.0f} ms > {target_ms:.0f} ms", p95_ms
     elif lag_ms is not None and lag_ms > target_ms:
-        slow = f"event-loop lag {lag_ms:.0f} ms > {target_ms:.0f} ms"
+        slow, seen = f"event-loop lag {lag_ms:.0f} ms > {target_ms:.0f} ms", lag_ms
     if slow is not None:
         if cut_recently or current <= floor:
             return current, f"{slow}: holding at {current}", False
-        return max(floor, current // 2), f"{slow}: halved", True
-    grown = min(ceiling, current + max(1, ceiling // 10))
-    health = "too few requests to judge" if p95_ms is None or samples < MIN_SAMPLES else f"booking p95 {p95_ms:.0f} ms"
-    if lag_ms is not None:
-        health += f", event-loop lag {lag_ms:.0f} ms"
+        cut = max(floor, min(current // 2, int(current * target_ms / seen)))
+        return cut, f"{slow}: cut to {cut}", True
+    lag = "" if lag_ms is None else f", event-loop lag {lag_ms:.0f} ms"
+    if p95_ms is None or samples < MIN_SAMPLES:
+        # No evidence is not health: the last shoppers admitted may not have
+        # reached the booking path yet. Growing now is how an opening second
+        # overshoots.
+        return current, f"too few requests to judge{lag}: holding at {current}", False
+    grown = min(ceiling, current * 2 if starting else current + floor)
+    health = f"booking p95 {p95_ms:.0f} ms{lag}"
     return grown, f"{health}: {'growing' if grown > current else 'at the organizer batch'}", False
 
 
@@ -79,7 +97,8 @@ def admission_batch_control(*, event_id: int, ceiling: int, now: float | None = 
     now = time.time() if now is None else now
     redis = get_redis()
     current_raw, cut_at_raw = redis.hmget(meta_key(event_id), "ctl_batch", "ctl_cut_at")
-    current = min(int(current_raw), ceiling) if current_raw else ceiling
+    first = current_raw is None
+    current = min(ceiling, settings.ADMISSION_START_BATCH if first else int(current_raw))
     cut_recently = cut_at_raw is not None and now - float(cut_at_raw) < CONTROL_WINDOW_SECONDS
     p95, samples = booking_latency_p95(window_seconds=CONTROL_WINDOW_SECONDS, now=now)
     lag = loop_lag_peak(now=now)
@@ -91,7 +110,11 @@ def admission_batch_control(*, event_id: int, ceiling: int, now: float | None = 
         target_ms=settings.ADMISSION_TARGET_P95_MS,
         cut_recently=cut_recently,
         lag_ms=lag,
+        starting=cut_at_raw is None,
+        floor=min(ceiling, settings.ADMISSION_START_BATCH) // 10,
     )
+    if first and not cut:
+        batch, reason = current, f"first round of the sale: {current}"
     state = {"ctl_batch": batch, "ctl_reason": reason, "ctl_p95": "" if p95 is None else p95}
     if cut:
         state["ctl_cut_at"] = now

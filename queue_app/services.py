@@ -431,7 +431,11 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
         status = event.public_status(seats_unsold=counts.unsold, now=moment)
         budget = admission_seat_budget(event_id=event.id, admitted_ids=expired.live, now=moment)
         admitting = status == Event.PublicStatus.ON_SALE
-        control = admission_batch_control(event_id=event.id, ceiling=event.admission_batch_size, now=now)
+        control = (
+            admission_batch_control(event_id=event.id, ceiling=event.admission_batch_size, now=now)
+            if admitting
+            else Control(batch=0, reason=f"sale {status}", p95_ms=None)
+        )
         admitted_until, full_until = admission_window(event=event, now=now)
         result = store.store_admit(
             event_id=event.id,

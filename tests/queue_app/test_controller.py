@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from accounts.services import token_issue
 from core.loop_lag import KEY as LOOP_LAG_KEY
@@ -27,6 +29,12 @@ from reservations.health import (
 
 def test_slow_halves_at_most_once_a_window_and_healthy_grows_back_to_the_ceiling():
     step = {"ceiling": 100, "samples": MIN_SAMPLES, "target_ms": 500}
+    assert control_next(current=100, p95_ms=5000, cut_recently=False, **step)[:2] == (
+        10,
+        "booking p95 5000 ms > 500 ms: cut to 10",
+    )  # ten times the target: a tenth
+    assert control_next(current=100, p95_ms=5000, cut_recently=False, floor=2, **step)[0] == 10
+    assert control_next(current=100, p95_ms=10000, cut_recently=False, floor=2, **step)[0] == 5
     assert control_next(current=100, p95_ms=1000, cut_recently=False, **step)[:2][0] == 50
     assert control_next(current=50, p95_ms=1000, cut_recently=True, **step)[0] == 50  # the cut must show first
     assert control_next(current=10, p95_ms=1000, cut_recently=False, **step)[0] == 10  # never below a tenth
@@ -34,14 +42,27 @@ def test_slow_halves_at_most_once_a_window_and_healthy_grows_back_to_the_ceiling
     assert control_next(current=50, p95_ms=200, cut_recently=False, **step)[0] == 60  # a tenth of the ceiling
     assert control_next(current=95, p95_ms=200, cut_recently=False, **step)[0] == 100  # never above the ceiling
     few = {**step, "samples": MIN_SAMPLES - 1}
-    assert control_next(current=50, p95_ms=5000, cut_recently=False, **few)[0] == 60  # too few to judge
+    assert control_next(current=50, p95_ms=5000, cut_recently=False, **few)[0] == 50  # too few to judge: held
+    assert control_next(current=50, p95_ms=None, cut_recently=False, **{**few, "samples": 0})[0] == 50
+
+
+def test_until_the_first_cut_a_healthy_round_doubles():
+    step = {"ceiling": 1000, "samples": MIN_SAMPLES, "target_ms": 500, "cut_recently": False}
+    assert control_next(current=100, p95_ms=200, starting=True, **step)[0] == 200
+    assert control_next(current=600, p95_ms=200, starting=True, **step)[0] == 1000  # never above the ceiling
+    assert control_next(current=100, p95_ms=200, starting=False, **step)[0] == 200  # a tenth of 1,000 added
+    assert control_next(current=400, p95_ms=200, starting=False, **step)[0] == 500
+    assert control_next(current=400, p95_ms=900, starting=True, **step)[:3:2] == (200, True)  # slow still halves
 
 
 def test_a_lagging_event_loop_halves_even_before_any_slow_request_finished():
     step = {"ceiling": 100, "samples": 0, "target_ms": 500, "p95_ms": None}
     batch, reason, cut = control_next(current=100, cut_recently=False, lag_ms=800, **step)
     assert (batch, cut) == (50, True) and "event-loop lag 800 ms" in reason
-    assert control_next(current=50, cut_recently=False, lag_ms=40, **step)[0] == 60  # a calm loop grows
+    assert (
+        control_next(current=50, cut_recently=False, lag_ms=40, **{**step, "samples": MIN_SAMPLES, "p95_ms": 80})[0]
+        == 60
+    )  # a calm loop and quick requests grow
 
 
 def test_the_histogram_gives_the_p95_of_the_last_seconds():
@@ -101,13 +122,14 @@ def test_rounds_admit_less_while_booking_is_slow_and_more_once_it_recovers(make_
     event, people, now = _queue_while_booking_is_slow(make_event, users, 200)
     admission_round_run(event=event, now=now)
     admitted = sum(admission_is_active(event=event, user_id=p.id) for p in people)
-    assert admitted == 20  # half the organizer's 40
+    assert admitted == 8  # the organizer's 40 cut in proportion: p95 2.5 s (2 s's bucket) against 500 ms
     batch, reason = admission_control_figures(event_id=event.id)
-    assert batch == 20 and "halved" in reason
+    assert batch == 8 and "cut to 8" in reason
 
     later = now + 30  # the slow seconds are out of the window: healthy again
+    _quick_requests(now=later - 1)
     admission_round_run(event=event, now=later)
-    assert admission_control_figures(event_id=event.id)[0] == 24  # grows by a tenth of 40
+    assert admission_control_figures(event_id=event.id)[0] == 12  # grows by a tenth of 40
 
 
 @pytest.mark.django_db
@@ -131,6 +153,60 @@ async def test_a_round_admits_half_while_a_web_process_reports_a_lagging_loop(ma
     await loop_lag_publish(2.0)  # no booking request finished yet; the loop is 2 s late
     await sync_to_async(admission_round_run)(event=event)
     batch, reason = admission_control_figures(event_id=event.id)
-    assert batch == 20 and "event-loop lag 2000 ms" in reason
+    assert batch == 10 and "event-loop lag 2000 ms" in reason
     admitted = await sync_to_async(lambda: sum(admission_is_active(event=event, user_id=p.id) for p in people))()
-    assert admitted == 20
+    assert admitted == 10
+
+
+def _quick_requests(*, now: float) -> None:
+    """Enough booking requests answered in 20 ms in the second of ``now`` to judge the path healthy."""
+    for _ in range(MIN_SAMPLES):
+        booking_latency_record(0.02, now=now)
+
+
+def _admitted(event: Any, people: list[Any]) -> int:
+    return sum(admission_is_active(event=event, user_id=p.id) for p in people)
+
+
+@pytest.mark.django_db
+def test_a_sale_starts_slow_doubles_while_healthy_and_adds_after_the_first_cut(make_event, users, settings):
+    settings.ADMISSION_START_BATCH = 5
+    event = make_event(sections="A:10x30:R:1000", batch=40, interval=1, cap=10_000)
+    people = users(120)
+    for person in people:
+        queue_join(event_id=event.id, user_id=person.id)
+    now = time.time()
+    admitted = []
+    for second in range(4):
+        if second >= 2:  # the first admitted reach the booking path, quickly
+            _quick_requests(now=now + second - 1)
+        admission_round_run(event=event, now=now + second)
+        admitted.append(_admitted(event, people))
+    assert admitted == [5, 10, 20, 40]  # 5; 5 more (no request yet says how the path fares); then doubling
+    assert admission_control_figures(event_id=event.id)[0] == 20
+    for _ in range(MIN_SAMPLES * 2):
+        booking_latency_record(2.0, now=now + 3)
+    admission_round_run(event=event, now=now + 4)
+    assert admission_control_figures(event_id=event.id)[0] == 4  # 20 cut in proportion: 2.5 s against 500 ms
+    assert _admitted(event, people) == 44
+    _quick_requests(now=now + 29)
+    admission_round_run(event=event, now=now + 30)  # healthy again, past the first cut: the floor (1) added
+    assert admission_control_figures(event_id=event.id)[0] == 5
+
+
+@pytest.mark.django_db
+def test_rounds_before_the_sale_opens_leave_the_start_for_the_opening(make_event, users, settings):
+    settings.ADMISSION_START_BATCH = 5
+    event = make_event(sections="A:10x30:R:1000", batch=40, interval=1, cap=10_000, opens_in=60)
+    now = time.time()
+    for second in range(5):
+        admission_round_run(event=event, now=now + second)
+    assert admission_control_figures(event_id=event.id) == (None, "no round yet")
+    event.sale_opens_at = timezone.now() - timedelta(seconds=1)
+    event.save(update_fields=["sale_opens_at"])
+    people = users(20)
+    for person in people:
+        queue_join(event_id=event.id, user_id=person.id)
+    admission_round_run(event=event, now=now + 5)
+    assert _admitted(event, people) == 5
+    assert admission_control_figures(event_id=event.id) == (5, "first round of the sale: 5")
