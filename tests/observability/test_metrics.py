@@ -17,16 +17,19 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
+import redis
 from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator, WebsocketCommunicator
 from django.core import mail
 from django.utils import timezone
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.authentication import CachedTokenAuthentication
 from accounts.services import token_issue
-from core.metrics import metrics_text
+from core.metrics import metrics_text, outcomes_counted
 from queue_app.services import admission_round_run, queue_join
 from reservations.checkout import checkout_begin
 from reservations.holds import hold_create
@@ -105,6 +108,27 @@ def test_a_hold_counts_as_held_and_a_refused_one_by_its_error_code(make_user):
 
     assert value("ticketing_holds_total", result="held") == held + 1
     assert value("ticketing_holds_total", result="seat_unavailable") == refused + 1
+
+
+def test_a_store_out_of_reach_counts_as_unavailable_and_anything_else_as_error():
+    registry = CollectorRegistry()
+    attempts = Counter("attempts", "Attempts by result.", ["result"], registry=registry)
+
+    @outcomes_counted(attempts, ok=lambda _: "done")
+    def attempt(failure: Exception | None) -> None:
+        if failure is not None:
+            raise failure
+
+    attempt(None)
+    for failure in (redis.ConnectionError("refused"), psycopg.OperationalError("pool"), KeyError("bug")):
+        with pytest.raises(type(failure)):
+            attempt(failure)
+    counts = {labels["result"]: n for name, labels, n in _samples_of(registry) if name == "attempts_total"}
+    assert counts == {"done": 1, "unavailable": 2, "error": 1}
+
+
+def _samples_of(registry: CollectorRegistry) -> list[tuple[str, dict, float]]:
+    return [(s.name, s.labels, s.value) for family in registry.collect() for s in family.samples]
 
 
 @pytest.mark.django_db
