@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
@@ -19,7 +18,6 @@ from django.db.models import Prefetch
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from core.coalesce import LoopBatch
 from core.l10n import date_text, money_text, time_text
 from core.redis import get_redis
 from reservations.metrics import confirmations_total
@@ -257,25 +255,6 @@ def confirmations_kick() -> None:
                 raise
     except Exception:  # noqa: BLE001 - any broker or Redis failure: the outbox row stays pending for the sweep
         logger.warning("confirmations not queued (broker or Redis down?); the sweep sends them")
-
-
-async def _kick_flush(sales: list[None]) -> None:
-    """One ``confirmations_kick`` (in a thread: it is rare now) for every
-    sale of the tick: each committed before this runs, so a mail task
-    already running sends them in its last read."""
-    await sync_to_async(confirmations_kick, thread_sensitive=False)()
-
-
-#: How long the event-loop path gathers sales before one kick asks for all of them.
-KICK_BATCH_SECONDS = 0.05
-_kicks: LoopBatch[None] = LoopBatch(KICK_BATCH_SECONDS, _kick_flush)
-
-
-def confirmations_kick_soon() -> None:
-    """``confirmations_kick`` for a sale the event loop just committed: the
-    sales of the next ``KICK_BATCH_SECONDS`` share one Redis round trip
-    (``core.coalesce``); one per order was a tenth of the web's CPU."""
-    _kicks.add(None)
 
 
 def confirmations_send_kicked(*, linger_seconds: float) -> int:

@@ -23,6 +23,8 @@ from django.test import override_settings
 
 from accounts.services import token_issue
 from accounts.tokens import token_cached
+from queue_app.admission import admission_is_active
+from reservations.checkout import AFTER_SALE_BATCH_SECONDS
 from reservations.fastpath import BookingFastPath
 from reservations.models import Event, Hold, Order, Payment, Seat
 from reservations.payments import TestGateway
@@ -287,6 +289,32 @@ async def test_an_admitted_shopper_of_a_queued_event_is_served():
     await database_sync_to_async(admit)(event, user_id)
     held = await _call(BookingFastPath(Downstream()), _holds(event.id), token, {"seat_ids": [s[0]]})
     assert held["status"] == 201
+
+
+async def test_sales_on_the_event_loop_give_every_buyers_place_back_within_a_tick():
+    """``order_paid`` goes out after the answer, for a tick's sales together
+    (``after_sale_async``): each buyer's admission ends within it."""
+    event = await _event(queue_enabled=True)
+    s = await _seats(event)
+    people = await _people(3)
+    fast = BookingFastPath(Downstream())
+    holds = []
+    for (user_id, token), seat in zip(people, s, strict=False):
+        await database_sync_to_async(admit)(event, user_id)
+        held = await _call(fast, _holds(event.id), token, {"seat_ids": [seat]})
+        holds.append(json.loads(held["body"])["id"])
+    paid = await asyncio.gather(
+        *(
+            _call(fast, _checkout(hold), token, {"payment_token": "tok_ok"}, idempotency_key=f"tick-{hold}")
+            for hold, (_, token) in zip(holds, people, strict=True)
+        )
+    )
+    assert [answer["status"] for answer in paid] == [201, 201, 201]
+    await asyncio.sleep(AFTER_SALE_BATCH_SECONDS * 4)
+    still_admitted = await database_sync_to_async(
+        lambda: [admission_is_active(event=event, user_id=user_id) for user_id, _ in people]
+    )()
+    assert still_admitted == [False, False, False]
 
 
 async def test_checkout_refusals_answer_as_the_view_does(settings):
