@@ -37,6 +37,9 @@ from bench.support import free_port, start_private_redis, stop_server, uvicorn_c
 PRIVATE_REDIS = start_private_redis()
 os.environ.setdefault("REDIS_DB", "5")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
+# A fixed workload: every round admits BATCH, whatever admission's controller
+# would make of this machine's event-loop lag (its own benchmark is onsale.py).
+os.environ.setdefault("ADMISSION_CONTROLLER", "0")
 
 import django  # noqa: E402
 
