@@ -164,7 +164,22 @@ class SeatLayoutApi(APIView):
         return stored_json_response(request, layout.gzipped, headers)
 
 
-class SeatStatusApi(APIView):
+class BookingLatencyRecorded(APIView):
+    """Adds each request's duration to the booking path's latency histogram
+    (``reservations.health``), which admission follows: holds, checkouts,
+    and the seat page's status reads (what an admitted shopper asks first,
+    so a slow path shows before the first hold does)."""
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        scope = getattr(request, "scope", None) or {}  # under ASGI: from the request's arrival in the process
+        started = scope.get(RECEIVED_AT, time.perf_counter())
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            booking_latency_record(time.perf_counter() - started)
+
+
+class SeatStatusApi(BookingLatencyRecorded):
     """Every seat's status as one shared snapshot (admitted shoppers, as the
     seat map); ``?since=`` is 304 or the seats changed since. Token requests
     are answered on the event loop (``reservations.fastpath``), the same way."""
@@ -214,19 +229,6 @@ class SeatMapApi(APIView):
         event = selectors.event_for_booking(event_id=event_id)
         admission_check(event=event, user_id=request.user.id)
         return Response({"seats": selectors.seat_map(event_id=event.id)})
-
-
-class BookingLatencyRecorded(APIView):
-    """Adds each request's duration to the booking path's latency histogram
-    (``reservations.health``), which admission follows."""
-
-    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        scope = getattr(request, "scope", None) or {}  # under ASGI: from the request's arrival in the process
-        started = scope.get(RECEIVED_AT, time.perf_counter())
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        finally:
-            booking_latency_record(time.perf_counter() - started)
 
 
 class HoldCreateApi(BookingLatencyRecorded):

@@ -125,6 +125,7 @@ async def _status(event_id: int, scope: dict, send: Callable) -> bool:
     (401 to Django, the event's 404, admission's 403), and sends the
     snapshot's bytes as the view does (``seat_status.status_wire``). False
     (nothing sent) when Django should answer."""
+    arrived = time.perf_counter()
     headers = request_headers(scope)
     key = token_key(headers)
     query = STATUS_QUERY.fullmatch(scope.get("query_string", b""))
@@ -153,6 +154,7 @@ async def _status(event_id: int, scope: dict, send: Callable) -> bool:
     raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+    await booking_latency_record_async(time.perf_counter() - arrived)
     return True
 
 

@@ -105,6 +105,43 @@ def test_a_hold_request_is_counted(make_event, users):
     assert booking_latency_p95(window_seconds=2, now=time.time() + 1)[1] == 1
 
 
+@pytest.mark.django_db
+def test_a_seat_status_read_is_counted(make_event, users):
+    """The seat page's status read is an admitted shopper's first request:
+    counted, a slow machine shows before the first hold does."""
+    event = make_event(queue_enabled=False)
+    user = users(1)[0]
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user)}")
+    assert client.get(f"/api/events/{event.id}/seats/status/").status_code == 200
+    assert booking_latency_p95(window_seconds=2, now=time.time() + 1)[1] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_seat_status_read_on_the_event_loop_is_counted(make_event, users):
+    from asgiref.sync import sync_to_async
+    from channels.testing import HttpCommunicator
+
+    from reservations.fastpath import BookingFastPath
+
+    event = await sync_to_async(make_event)(queue_enabled=False)
+    user = (await sync_to_async(users)(1))[0]
+    token = await sync_to_async(token_issue)(user=user)
+
+    async def not_served(scope: dict, receive: Any, send: Any) -> None:
+        raise AssertionError("the fast path handed the status read on")
+
+    headers = [(b"host", b"testserver"), (b"authorization", f"Token {token}".encode())]
+    communicator = HttpCommunicator(
+        BookingFastPath(not_served), "GET", f"/api/events/{event.id}/seats/status/", headers=headers
+    )
+    assert (await communicator.get_response(timeout=10))["status"] == 200
+    await asyncio.sleep(FLUSH_SECONDS * 3)
+    assert booking_latency_p95(window_seconds=2, now=time.time() + 1)[1] == 1
+
+
 def _queue_while_booking_is_slow(make_event: Any, users: Any, people: int) -> tuple[Any, list[Any], float]:
     """An event (batch 40) with ``people`` waiting, and holds and checkouts that answered in 2 s just now."""
     event = make_event(sections="A:10x30:R:1000", batch=40, interval=1, cap=10_000)
