@@ -90,14 +90,16 @@ def control_next(
     return grown, f"{health}: {'growing' if grown > current else 'at the organizer batch'}", False
 
 
-def admission_batch_control(*, event_id: int, ceiling: int, now: float | None = None) -> Control:
-    """The batch this round may admit, at most ``ceiling`` (the organizer's)."""
+def admission_batch_control(*, event_id: int, ceiling: int, unarrived: int = 0, now: float | None = None) -> Control:
+    """The batch this round may admit, at most ``ceiling`` (the organizer's).
+    ``unarrived``: admitted shoppers who hold nothing yet."""
     if not settings.ADMISSION_CONTROLLER:
         return Control(batch=ceiling, reason="controller off", p95_ms=None)
     now = time.time() if now is None else now
     redis = get_redis()
     current_raw, cut_at_raw = redis.hmget(meta_key(event_id), "ctl_batch", "ctl_cut_at")
     first = current_raw is None
+    floor = max(1, min(ceiling, settings.ADMISSION_START_BATCH) // 10)
     current = min(ceiling, settings.ADMISSION_START_BATCH if first else int(current_raw))
     cut_recently = cut_at_raw is not None and now - float(cut_at_raw) < CONTROL_WINDOW_SECONDS
     p95, samples = booking_latency_p95(window_seconds=CONTROL_WINDOW_SECONDS, now=now)
@@ -111,15 +113,32 @@ def admission_batch_control(*, event_id: int, ceiling: int, now: float | None = 
         cut_recently=cut_recently,
         lag_ms=lag,
         starting=cut_at_raw is None,
-        floor=min(ceiling, settings.ADMISSION_START_BATCH) // 10,
+        floor=floor,
     )
+    admit = batch
     if first and not cut:
         batch, reason = current, f"first round of the sale: {current}"
+        admit = batch
+    elif not cut and (p95 is None or samples < MIN_SAMPLES):
+        admit, reason = _blind_admit(batch=batch, ceiling=ceiling, unarrived=unarrived, floor=floor, reason=reason)
     state = {"ctl_batch": batch, "ctl_reason": reason, "ctl_p95": "" if p95 is None else p95}
     if cut:
         state["ctl_cut_at"] = now
     redis.hset(meta_key(event_id), mapping=state)
-    return Control(batch=batch, reason=reason, p95_ms=p95)
+    return Control(batch=admit, reason=reason, p95_ms=p95)
+
+
+def _blind_admit(*, batch: int, ceiling: int, unarrived: int, floor: int, reason: str) -> tuple[int, str]:
+    """What a round admits while too few requests say how the path fares:
+    at most ``ADMISSION_START_BATCH`` admitted shoppers who hold nothing yet,
+    counting those already in (a window, as TCP's is while no acknowledgement
+    comes back), and at least the floor. An organizer's batch within the
+    start batch is admitted as it is: that much may always go in blind."""
+    start = settings.ADMISSION_START_BATCH
+    if ceiling <= start or not unarrived:
+        return batch, reason
+    admit = min(batch, max(floor, start - unarrived))
+    return admit, f"{reason}; {unarrived} admitted not booking yet: admitting {admit}"
 
 
 def admission_control_figures(*, event_id: int) -> tuple[int | None, str]:

@@ -432,7 +432,12 @@ def admission_round_run(*, event: Event, now: float | None = None) -> RoundOutco
         budget = admission_seat_budget(event_id=event.id, admitted_ids=expired.live, now=moment)
         admitting = status == Event.PublicStatus.ON_SALE
         control = (
-            admission_batch_control(event_id=event.id, ceiling=event.admission_batch_size, now=now)
+            admission_batch_control(
+                event_id=event.id,
+                ceiling=event.admission_batch_size,
+                unarrived=budget.admitted_without_hold,
+                now=now,
+            )
             if admitting
             else Control(batch=0, reason=f"sale {status}", p95_ms=None)
         )
