@@ -55,6 +55,18 @@ def test_until_the_first_cut_a_healthy_round_doubles():
     assert control_next(current=400, p95_ms=900, starting=True, **step)[:3:2] == (200, True)  # slow still halves
 
 
+def test_blind_rounds_admit_only_what_the_start_batch_has_room_for(settings):
+    from queue_app.controller import _blind_admit
+
+    settings.ADMISSION_START_BATCH = 100
+    blind = {"batch": 400, "ceiling": 1000, "floor": 10, "reason": "too few requests to judge"}
+    assert _blind_admit(unarrived=96, **blind)[0] == 10  # the 96 admitted not booking yet fill it: the floor
+    assert _blind_admit(unarrived=30, **blind)[0] == 70
+    assert _blind_admit(unarrived=0, **blind)[0] == 400  # nobody admitted is pending: nothing to wait for
+    small = {**blind, "batch": 40, "ceiling": 40}
+    assert _blind_admit(unarrived=96, **small)[0] == 40  # within the start batch: admitted blind, as ever
+
+
 def test_a_lagging_event_loop_halves_even_before_any_slow_request_finished():
     step = {"ceiling": 100, "samples": 0, "target_ms": 500, "p95_ms": None}
     batch, reason, cut = control_next(current=100, cut_recently=False, lag_ms=800, **step)
