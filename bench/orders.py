@@ -57,7 +57,10 @@ a noisy machine; orders per second and latencies move with the load around.
 To judge the noise, ``loadavg`` (at the start and the end) and
 ``machine_cpu_ms`` (the whole machine in the window, from /proc/stat: busy,
 idle, stolen by the hypervisor, and ``other_processes``: busy time outside
-the groups above) are reported. The last line is one JSON object.
+the groups above) are reported, and ``machine_reference`` (after the stack
+stops: a fixed Python task's and a fixed PostgreSQL query's times,
+``bench.support.machine_reference``), the day's speed of this machine, which
+has moved 2-3 times between sessions. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.support import (  # noqa: E402
     free_port,
+    machine_reference,
     response_read,
     start_private_redis,
     stop_server,
@@ -638,6 +642,7 @@ def main() -> None:
         stack_stop(procs, redis, monitor, logs, ok=ok, postgres=args.postgres if database_created else None)
         if ok:
             shutil.rmtree(logs, ignore_errors=True)
+    result["machine_reference"] = machine_reference(f"{args.postgres}/postgres")  # the stack stopped: a quiet machine
     _report(result)
     print(json.dumps(result))
 

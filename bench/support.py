@@ -112,3 +112,39 @@ async def response_read(reader: asyncio.StreamReader) -> RawResponse:
     else:
         body = await reader.read()
     return RawResponse(int(status_line.split()[1]), headers, body, wire + len(body))
+
+
+def machine_reference(database_url: str | None = None, runs: int = 5) -> dict[str, float]:
+    """The machine's speed today, measured in the same run as the figures
+    beside it: the median CPU time of a fixed pure-Python task (JSON, SHA-256,
+    dicts and strings, as the web path does), and of a fixed PostgreSQL query
+    (its execution time, one backend on one core). This shared machine's
+    speed has changed 2-3 times between sessions; a figure divided by these
+    is comparable across days where the figure alone is not."""
+    import hashlib
+    import json
+    import statistics
+
+    def python_task() -> float:
+        started = time.process_time()
+        digest = b""
+        for n in range(5_000):
+            body = json.dumps({"seat_ids": [n, n + 1], "grade": "R", "note": f"seat {n}"})
+            digest = hashlib.sha256(digest + body.encode()).digest()
+            json.loads(body)["seat_ids"].append(len(digest))
+        return (time.process_time() - started) * 1000
+
+    figures = {"python_ms": round(statistics.median(python_task() for _ in range(runs)), 2)}
+    if database_url:
+        import psycopg
+
+        with psycopg.connect(database_url, autocommit=True) as connection:
+            timings = []
+            for _ in range(runs):
+                plan = connection.execute(
+                    "EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(DISTINCT md5(i::text)), sum(length(i::text))"
+                    " FROM generate_series(1, 50000) i"
+                ).fetchone()[0]
+                timings.append(plan[0]["Execution Time"])
+            figures["postgres_ms"] = round(statistics.median(timings), 2)
+    return figures
