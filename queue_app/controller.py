@@ -17,9 +17,11 @@ A sale starts slow, as TCP does: the first round admits at most
 ``ADMISSION_START_BATCH`` and each healthy round doubles it until the first
 cut, so an organizer's batch far past what the machine serves is not
 admitted whole in the opening second, before any figure exists to judge it
-by. The batch never falls below a tenth of the smaller of the start and the
-organizer's batch: a machine slow for reasons admission cannot fix must not
-stall the queue.
+by. While no figure has come back, a round admits only what the start
+batch has room for beside the admitted who hold nothing yet
+(``_blind_admit``). The batch never falls below a tenth of the smaller of
+the start and the organizer's batch: a machine slow for reasons admission
+cannot fix must not stall the queue.
 
 The state lives in the event's queue meta hash, so every process and the
 admin see the same figures. Commercial waiting rooms admit at a fixed rate
