@@ -56,20 +56,6 @@ class EventSerializer(serializers.Serializer):
     seats_available = serializers.IntegerField()
 
 
-class SeatSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    section = serializers.CharField()
-    row = serializers.CharField()
-    number = serializers.IntegerField()
-    grade = serializers.CharField()
-    price = serializers.IntegerField()
-    status = choice(Seat.Status.values, help_text="A seat whose hold has lapsed reads `available`.")
-
-
-class SeatMapSerializer(serializers.Serializer):
-    seats = SeatSerializer(many=True)
-
-
 class LayoutSeatSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     section = serializers.CharField()
@@ -77,6 +63,14 @@ class LayoutSeatSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     grade = serializers.CharField()
     price = serializers.IntegerField()
+
+
+class SeatSerializer(LayoutSeatSerializer):
+    status = choice(Seat.Status.values, help_text="A seat whose hold has lapsed reads `available`.")
+
+
+class SeatMapSerializer(serializers.Serializer):
+    seats = SeatSerializer(many=True)
 
 
 class SeatLayoutSerializer(serializers.Serializer):

@@ -121,7 +121,7 @@ def test_a_mail_server_that_never_answers_does_not_stop_admissions(
 
 
 def test_a_sale_on_the_event_loop_kicks_the_mail_worker_without_the_sweep(stack, smtp, make_user, make_event):
-    """The fast path's sales share one kick per tick (``confirmations_kick_soon``):
+    """The fast path's sales share one kick per tick (``after_sale_async``):
     with no beat (no sweep), each confirmation still goes out within seconds."""
     recorder, smtp_port = smtp()
     users = make_users(3)
