@@ -9,9 +9,10 @@ the worst event-loop lag a web process published in the last seconds
 (``core.loop_lag``: what a request arriving now would wait, known before the
 slow requests finish). Either above the target cuts the effective batch in
 proportion (to target/observed of it, at least halved; at most once a
-window, so a cut is seen in the figures before the next); otherwise, once
-enough requests say the path is healthy, it grows by the floor below (too
-few requests hold it where it is).
+window, so a cut is seen in the figures before the next); within half the
+target, once enough requests say so, it grows by the floor below; between
+half the target and the target, and with too few requests to judge, it
+holds where it is.
 
 A sale starts slow, as TCP does: the first round admits at most
 ``ADMISSION_START_BATCH`` and each healthy round doubles it until the first
@@ -43,6 +44,9 @@ from reservations.health import booking_latency_p95
 CONTROL_WINDOW_SECONDS = 3
 #: Fewer requests than this in the window say nothing about the path's health.
 MIN_SAMPLES = 20
+#: A round grows only while the figures are within this share of the target
+#: (between it and the target the batch holds): a band, as TCP Vegas keeps.
+HEADROOM = 0.5
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,12 @@ def control_next(
         # reached the booking path yet. Growing now is how an opening second
         # overshoots.
         return current, f"too few requests to judge{lag}: holding at {current}", False
-    grown = min(ceiling, current * 2 if starting else current + floor)
     health = f"booking p95 {p95_ms:.0f} ms{lag}"
+    if max(p95_ms, lag_ms or 0.0) > target_ms * HEADROOM:
+        # Near the target is no room to grow: what grows now overshoots
+        # before its shoppers' requests show in the figures.
+        return current, f"{health}: near the {target_ms:.0f} ms target, holding at {current}", False
+    grown = min(ceiling, current * 2 if starting else current + floor)
     return grown, f"{health}: {'growing' if grown > current else 'at the organizer batch'}", False
 
 

@@ -55,6 +55,22 @@ def test_until_the_first_cut_a_healthy_round_doubles():
     assert control_next(current=400, p95_ms=900, starting=True, **step)[:3:2] == (200, True)  # slow still halves
 
 
+def test_near_the_target_the_batch_holds_instead_of_growing():
+    """Between half the target and the target a round neither grows nor
+    cuts: growing there overshoots before the new shoppers' requests show
+    (session 9's on-sale rounds grew at a p95 of 500 ms until it was 2.5 s)."""
+    step = {"ceiling": 1000, "samples": MIN_SAMPLES, "target_ms": 500, "cut_recently": False}
+    for p95, starting in ((500, True), (300, True), (300, False), (500, False)):
+        batch, reason, cut = control_next(current=100, p95_ms=p95, starting=starting, **step)
+        assert (batch, cut) == (100, False) and "near the 500 ms target, holding at 100" in reason
+    assert control_next(current=100, p95_ms=200, lag_ms=300, **step)[:2] == (
+        100,
+        "booking p95 200 ms, event-loop lag 300 ms: near the 500 ms target, holding at 100",
+    )
+    assert control_next(current=100, p95_ms=250, lag_ms=250, floor=10, **step)[0] == 110  # half the target: grows
+    assert control_next(current=100, p95_ms=501, floor=10, **step)[:3:2] == (50, True)  # past it: cut
+
+
 def test_blind_rounds_admit_only_what_the_start_batch_has_room_for(settings):
     from queue_app.controller import _blind_admit
 
