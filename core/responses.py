@@ -29,3 +29,15 @@ def not_modified_response(request: HttpRequest, headers: dict[str, str]) -> Http
     for name, value in {**headers, "Vary": "Accept-Encoding"}.items():
         response[name] = value
     return response
+
+
+def wire_response(status: int, headers: dict[str, str], body: bytes) -> HttpResponse:
+    """A response a fast path also writes (status, headers and bytes built
+    once for both), as Django sends it."""
+    headers = dict(headers)
+    response = HttpResponse(body, status=status, content_type=headers.pop("Content-Type", None))
+    if "Content-Type" not in headers and status == 304:
+        del response["Content-Type"]  # no body to describe (Django would name text/html)
+    for name, value in headers.items():
+        response[name] = value
+    return response

@@ -23,7 +23,7 @@ from core.asgi_handler import RECEIVED_AT
 from core.errors import Invalid
 from core.openapi import INVALID, NOT_FOUND, RATE_LIMITED, errors
 from core.ratelimit import rate_limit_check
-from core.responses import not_modified_response, stored_json_response
+from core.responses import wire_response
 from reservations import seat_status, selectors
 from reservations.checkin import may_scan_tickets, ticket_check_in
 from reservations.checkout import checkout
@@ -90,8 +90,6 @@ class EventDetailApi(APIView):
 
 #: ``?since=``: a version, digits only (a million-digit number is refused before ``int`` reads it).
 SINCE = re.compile(r"[0-9]{1,19}")
-#: Shared caches may keep the layout a minute and serve it stale while they revalidate.
-LAYOUT_CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=300"
 
 
 def _int_or_none(data: dict[str, Any], name: str) -> int | None:
@@ -156,11 +154,13 @@ class SeatLayoutApi(APIView):
     def get(self, request: Request, event_id: int) -> HttpResponse:
         event = selectors.event_for_booking(event_id=event_id)
         layout = seat_status.layout_get(event_id=event.id)
-        headers = {"ETag": layout.etag, "Cache-Control": LAYOUT_CACHE_CONTROL}
-        not_modified = not_modified_response(request, headers)
-        if not_modified is not None:
-            return not_modified
-        return stored_json_response(request, layout.gzipped, headers)
+        return wire_response(
+            *seat_status.layout_wire(
+                layout,
+                if_none_match=request.headers.get("If-None-Match", ""),
+                takes_gzip="gzip" in request.headers.get("Accept-Encoding", "").lower(),
+            )
+        )
 
 
 class BookingLatencyRecorded(APIView):
@@ -209,11 +209,7 @@ class SeatStatusApi(BookingLatencyRecorded):
         admission_check(event=event, user_id=request.user.id)
         answer = seat_status.status_answer(event_id=event.id, since=_since(request))
         takes_gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
-        status_code, headers, body = seat_status.status_wire(answer, takes_gzip=takes_gzip)
-        response = HttpResponse(body, status=status_code, content_type=headers.pop("Content-Type", None))
-        for name, value in headers.items():
-            response[name] = value
-        return response
+        return wire_response(*seat_status.status_wire(answer, takes_gzip=takes_gzip))
 
 
 class SeatMapApi(APIView):

@@ -23,7 +23,8 @@ switches it off.
 
 The seat status read (``GET /api/events/{id}/seats/status/``, with a token
 and at most ``?since=``) is served here too: the stadium map's viewers ask
-for it about once a second each.
+for it about once a second each; so is the layout (``.../seats/layout/``,
+no login), every admitted shopper's first read of the seat page.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from core.pg import sync_db
 from core.ratelimit import rate_limit_check_async
 from core.request_context import context_note
 from reservations import seat_status, selectors
-from reservations.api import CheckoutApi, HoldCreateApi, SeatStatusApi
+from reservations.api import CheckoutApi, HoldCreateApi, SeatLayoutApi, SeatStatusApi
 from reservations.checkout import checkout_async
 from reservations.gates import admission_check_async
 from reservations.health import booking_latency_record_async
@@ -68,10 +69,12 @@ from reservations.serializers import hold_data, order_data
 HOLD_PATH = re.compile(r"/api/events/([0-9]{1,18})/holds/")
 CHECKOUT_PATH = re.compile(r"/api/holds/([0-9]{1,18})/checkout/")
 STATUS_PATH = re.compile(r"/api/events/([0-9]{1,18})/seats/status/")
+LAYOUT_PATH = re.compile(r"/api/events/([0-9]{1,18})/seats/layout/")
 #: A path of each pattern, naming it in the metrics (``core.metrics.url_route``).
 HOLD_SAMPLE = "/api/events/1/holds/"
 CHECKOUT_SAMPLE = "/api/holds/1/checkout/"
 STATUS_SAMPLE = "/api/events/1/seats/status/"
+LAYOUT_SAMPLE = "/api/events/1/seats/layout/"
 #: The status read's one query the fast path takes; anything else is Django's to judge.
 STATUS_QUERY = re.compile(rb"(?:since=([0-9]{1,19}))?")
 #: Bodies past this are Django's to read (and to refuse past its own limit).
@@ -97,6 +100,9 @@ class BookingFastPath:
         if scope["type"] == "http" and scope["method"] == "GET":
             match = STATUS_PATH.fullmatch(scope["path"])
             if match is not None and await _status(int(match[1]), scope, send):
+                return
+            match = LAYOUT_PATH.fullmatch(scope["path"])
+            if match is not None and await _layout(int(match[1]), scope, send):
                 return
         if scope["type"] == "http" and scope["method"] == "POST":
             arrived = time.perf_counter()
@@ -147,15 +153,52 @@ async def _status(event_id: int, scope: dict, send: Callable) -> bool:
         answer_headers = {**parts.headers, **_status_view_headers(scope, headers), **language_headers(language)}
         await json_respond(send, parts.status, parts.body, answer_headers)
         return True
-    takes_gzip = b"gzip" in headers.get(b"accept-encoding", b"").lower()
-    status, extra, body = seat_status.status_wire(answer, takes_gzip=takes_gzip)
-    answer_headers = {**extra, **_status_view_headers(scope, headers), **language_headers(language, extra.get("Vary"))}
+    status, extra, body = seat_status.status_wire(answer, takes_gzip=_takes_gzip(headers))
+    await _wire_respond(send, status, {**extra, **_status_view_headers(scope, headers)}, body, language)
+    await booking_latency_record_async(time.perf_counter() - arrived)
+    return True
+
+
+async def _layout(event_id: int, scope: dict, send: Callable) -> bool:
+    """``SeatLayoutApi.get``: an admitted shopper's first read of the seat
+    page (no login, so no token needed), with the event's 404 as the view
+    has it. A cookie (a session may add its headers) or a query string (DRF
+    reads ``?format=``) is Django's to answer; so is whatever Django would
+    not answer with the view. False (nothing sent) when Django should."""
+    headers = request_headers(scope)
+    if scope.get("query_string") or b"cookie" in headers or not view_servable(scope, headers):
+        return False
+    language = scope_language(scope)
+    scope[ROUTE] = url_route(LAYOUT_SAMPLE)
+    context_note(event_id=event_id)
+    view_extra = view_headers(scope, headers, allow=_allow(SeatLayoutApi))
+    try:
+        event = await selectors.event_for_booking_async(event_id=event_id)
+        layout = await seat_status.layout_get_async(event_id=event.id)
+    except Exception as exc:  # noqa: BLE001 - every error is answered; _error_parts logs an unexpected one
+        parts = _error_parts(exc, scope, language)
+        answer_headers = {**parts.headers, **view_extra, **language_headers(language)}
+        await json_respond(send, parts.status, parts.body, answer_headers)
+        return True
+    if_none_match = headers.get(b"if-none-match", b"").decode("latin-1")
+    wire = seat_status.layout_wire(layout, if_none_match=if_none_match, takes_gzip=_takes_gzip(headers))
+    status, extra, body = wire
+    await _wire_respond(send, status, {**extra, **view_extra}, body, language)
+    return True
+
+
+def _takes_gzip(headers: dict[bytes, bytes]) -> bool:
+    return b"gzip" in headers.get(b"accept-encoding", b"").lower()
+
+
+async def _wire_respond(send: Callable, status: int, headers: dict[str, str], body: bytes, language: str) -> None:
+    """Bytes built for the view and the fast path alike (``seat_status``'s
+    ``*_wire``), sent with the headers Django's middleware adds in ``language``."""
+    answer_headers = {**headers, **language_headers(language, headers.get("Vary"))}
     raw = [(name.lower().encode(), value.encode()) for name, value in answer_headers.items()]
     raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
-    await booking_latency_record_async(time.perf_counter() - arrived)
-    return True
 
 
 def _error_parts(exc: Exception, scope: dict, language: str) -> ErrorParts:

@@ -149,6 +149,31 @@ def layout_get(*, event_id: int) -> Layout:
     return layout
 
 
+async def layout_get_async(*, event_id: int) -> Layout:
+    """``layout_get`` on the event loop: this process's copy while Redis holds
+    the same tag (one ``HGET``), else ``layout_get`` in a thread."""
+    layout = _layout_current(event_id, await get_async_redis().hget(_layout_key(event_id), "etag"))
+    if layout is not None:
+        return layout
+    return await sync_db(layout_get)(event_id=event_id)
+
+
+#: Shared caches may keep the layout a minute and serve it stale while they revalidate.
+LAYOUT_CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=300"
+
+
+def layout_wire(layout: Layout, *, if_none_match: str, takes_gzip: bool) -> tuple[int, dict[str, str], bytes]:
+    """The layout as both entry points (the view, the fast path) send it:
+    status, headers, body; 304 when ``If-None-Match`` names its tag."""
+    headers = {"ETag": layout.etag, "Cache-Control": LAYOUT_CACHE_CONTROL, "Vary": "Accept-Encoding"}
+    if layout.etag in (tag.strip() for tag in if_none_match.split(",")):
+        return 304, headers, b""
+    headers["Content-Type"] = "application/json"
+    if takes_gzip:
+        return 200, {**headers, "Content-Encoding": "gzip"}, layout.gzipped
+    return 200, headers, gzip.decompress(layout.gzipped)
+
+
 def layout_forget(*, event_id: int) -> None:
     """A seat or a price changed: the layout (and the statuses, whose order
     follows it) are built again on the next read, in every process (each
@@ -306,15 +331,6 @@ async def _changes(event_id: int, since: int, version: int) -> dict[int, str] | 
     return None
 
 
-async def _layout_seat_ids(event_id: int) -> tuple[int, ...]:
-    """The layout's seat ids in order: this process's copy while the stored tag
-    matches (one ``HGET``), else ``layout_get`` in a thread."""
-    layout = _layout_current(event_id, await get_async_redis().hget(_layout_key(event_id), "etag"))
-    if layout is not None:
-        return layout.seat_ids
-    return (await sync_db(layout_get)(event_id=event_id)).seat_ids
-
-
 @dataclass(frozen=True)
 class StatusAnswer:
     """What the status read answers: ``body`` None is 304; ``gzipped`` is the
@@ -343,7 +359,7 @@ async def status_answer_async(*, event_id: int, since: int | None) -> StatusAnsw
     changed = await _changes(event_id, since, version)
     if changed is None:
         return await _full(event_id, snapshot)
-    seat_ids = await _layout_seat_ids(event_id)
+    seat_ids = (await layout_get_async(event_id=event_id)).seat_ids
     if len(seat_ids) != count:
         await sync_db(layout_forget)(event_id=event_id)  # seats came or went without a signal: build both again
         return await _full(event_id, snapshot)

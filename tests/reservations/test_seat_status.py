@@ -168,10 +168,12 @@ def test_readers_of_a_stale_snapshot_share_one_build(make_event, settings, singl
     assert len(set(built) - {old}) == 1
 
 
-async def _asgi_get(app, path: str, token: str, query: bytes = b"", **headers: str) -> dict:
+async def _asgi_get(app, path: str, token: str | None, query: bytes = b"", **headers: str) -> dict:
     from channels.testing import HttpCommunicator
 
-    raw = [(b"host", b"testserver"), (b"authorization", f"Token {token}".encode())]
+    raw = [(b"host", b"testserver")]
+    if token is not None:
+        raw.append((b"authorization", f"Token {token}".encode()))
     raw += [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]
     communicator = HttpCommunicator(app, "GET", path, headers=raw)
     communicator.scope["query_string"] = query
@@ -229,6 +231,64 @@ async def test_the_fast_path_answers_the_status_read_as_the_view_does(make_event
     latest = json.loads((await _asgi_get(fast, path, token))["body"])["version"]
     assert (await _asgi_get(fast, path, token, f"since={latest}".encode()))["status"] == 304
     assert (await _asgi_get(fast, path, token, b"since=-1"))["status"] == 599  # Django's 400 to give
+
+
+async def test_the_fast_path_answers_the_layout_read_as_the_view_does(make_event, make_user):
+    """Status, bytes and every header alike (the request id aside), for
+    tokens or none, gzip or not, each language, a matching and a stale
+    ``If-None-Match``, and the event's 404; a cookie or a query string goes
+    to Django."""
+    from asgiref.sync import sync_to_async
+
+    from accounts.services import token_issue
+    from reservations.fastpath import BookingFastPath
+    from ticketing.asgi import django_asgi_app
+
+    event = await sync_to_async(make_event)(sections="A:10x30:R:1000")
+    person = await sync_to_async(make_user)("layout-viewer")
+    token = await sync_to_async(lambda: token_issue(user=person))()
+    path = f"/api/events/{event.id}/seats/layout/"
+    passed_on = []
+
+    async def downstream(scope, receive, send):
+        passed_on.append(scope["path"])
+        await send({"type": "http.response.start", "status": 599, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    fast = BookingFastPath(downstream)
+    etag = (await _asgi_get(fast, path, None))["headers"]["etag"]
+    readings = (
+        (None, {"accept_encoding": "gzip"}),
+        (token, {"accept_encoding": "gzip, br", "accept_language": "ko"}),
+        (None, {"accept_encoding": "identity", "accept_language": "en-US,en;q=0.8"}),
+        (token, {"if_none_match": etag}),
+        (None, {"if_none_match": f'"stale", {etag}', "accept_language": "ko-KR"}),
+        (None, {"if_none_match": '"stale"', "accept_encoding": "gzip"}),
+    )
+    for who, headers in readings:
+        by_fast = await _asgi_get(fast, path, who, **headers)
+        by_django = await _asgi_get(django_asgi_app, path, who, **headers)
+        assert passed_on == [], headers
+        assert (by_fast["status"], by_fast["body"]) == (by_django["status"], by_django["body"]), headers
+        assert {k: v for k, v in by_fast["headers"].items() if k != "x-request-id"} == {
+            k: v for k, v in by_django["headers"].items() if k != "x-request-id"
+        }, headers
+    assert [r["status"] for r in [await _asgi_get(fast, path, None, if_none_match=etag)]] == [304]
+    plain = json.loads((await _asgi_get(fast, path, None))["body"])
+    assert [s["id"] for s in plain["seats"]] == sorted(await sync_to_async(seat_ids)(event))
+
+    missing = f"/api/events/{event.id + 1000}/seats/layout/"
+    by_fast = await _asgi_get(fast, missing, None, accept_language="ko")
+    by_django = await _asgi_get(django_asgi_app, missing, None, accept_language="ko")
+    assert (by_fast["status"], by_fast["body"]) == (by_django["status"], by_django["body"])
+    assert json.loads(by_fast["body"]) == {"error": "not_found", "detail": "그런 공연이 없습니다."}
+    assert {k: v for k, v in by_fast["headers"].items() if k != "x-request-id"} == {
+        k: v for k, v in by_django["headers"].items() if k != "x-request-id"
+    }
+    assert passed_on == []
+    assert (await _asgi_get(fast, path, None, b"format=json"))["status"] == 599
+    assert (await _asgi_get(fast, path, None, cookie="sessionid=x"))["status"] == 599
+    assert passed_on == [path, path]
 
 
 def test_a_since_older_than_the_recent_versions_still_gets_every_change(make_event, user):
