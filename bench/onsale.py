@@ -22,9 +22,10 @@ one asyncio task, only speaks the public contract (API.md):
 join the queue (``POST /api/events/{id}/queue/``) -> wait for ``admitted``
 on ``/ws/events/{id}/queue/`` -> half read the seat page's reads (the layout
 once, then the status snapshot; ``ONSALE_FULL_MAP=1``: the full seat map)
-and pick seats, half ask for the best available -> hold -> checkout (``tok_ok``, an
-``Idempotency-Key``). A shopper who finds nothing leaves the queue, so the
-place goes to the next person.
+and pick seats (never again one a 409 named as taken, as the seat page
+paints it), half ask for the best available -> hold -> checkout (``tok_ok``,
+an ``Idempotency-Key``). A shopper who finds nothing leaves the queue, so
+the place goes to the next person.
 
 At the end the invariants are checked through the API as well: every
 shopper's ``GET /api/tickets/``: every seat sold exactly once, nobody over
@@ -183,6 +184,9 @@ class Shopper:
         self.want = random.Random(f"want:{index}").choice([1, 2])
         self.picks_from_map = index % 2 == 0
         self.layout: list[int] | None = None
+        # Seats a 409 named as taken: the seat page paints them so and its
+        # shopper does not pick them again (web/static/web/js/seats.js).
+        self.taken: set[int] = set()
 
     async def timed(self, step: str, method: str, path: str, body: Any = None, headers: Any = None) -> tuple:
         started = time.monotonic()
@@ -287,7 +291,8 @@ class Shopper:
         status, body, _ = await self.timed("seats", "GET", f"/api/events/{self.event_id}/seats/status/")
         if status != 200:
             return []
-        return [seat for seat, char in zip(self.layout, body["statuses"], strict=True) if char == "a"]
+        statuses = zip(self.layout, body["statuses"], strict=True)
+        return [seat for seat, char in statuses if char == "a" and seat not in self.taken]
 
     async def _hold(self) -> int | None:
         holds = f"/api/events/{self.event_id}/holds/"
@@ -304,6 +309,8 @@ class Shopper:
             if status == 201:
                 return body["id"]
             error = (body or {}).get("error")
+            if error == "seat_unavailable":
+                self.taken.update(body.get("seat_ids", ()))
             if error in {"not_enough_seats", "limit_exceeded", "not_admitted"}:
                 self.outcome = error
                 return None
