@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -168,6 +169,21 @@ def test_readers_of_a_stale_snapshot_share_one_build(make_event, settings, singl
     assert len(set(built) - {old}) == 1
 
 
+def _fast_path_recording() -> tuple[Any, list[str]]:
+    """The booking fast path in front of a stand-in for Django that records
+    the paths handed on to it (and answers 599)."""
+    from reservations.fastpath import BookingFastPath
+
+    passed_on: list[str] = []
+
+    async def downstream(scope, receive, send):
+        passed_on.append(scope["path"])
+        await send({"type": "http.response.start", "status": 599, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    return BookingFastPath(downstream), passed_on
+
+
 async def _asgi_get(app, path: str, token: str | None, query: bytes = b"", **headers: str) -> dict:
     from channels.testing import HttpCommunicator
 
@@ -187,7 +203,6 @@ async def test_the_fast_path_answers_the_status_read_as_the_view_does(make_event
     from asgiref.sync import sync_to_async
 
     from accounts.services import token_issue
-    from reservations.fastpath import BookingFastPath
     from ticketing.asgi import django_asgi_app
 
     event = await sync_to_async(make_event)(sections="A:10x30:R:1000")
@@ -195,14 +210,7 @@ async def test_the_fast_path_answers_the_status_read_as_the_view_does(make_event
     token = await sync_to_async(lambda: token_issue(user=person))()
     ids = sorted(await sync_to_async(seat_ids)(event))
     path = f"/api/events/{event.id}/seats/status/"
-    passed_on = []
-
-    async def downstream(scope, receive, send):
-        passed_on.append(scope["path"])
-        await send({"type": "http.response.start", "status": 599, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    fast = BookingFastPath(downstream)
+    fast, passed_on = _fast_path_recording()
     first = await _asgi_get(fast, path, token, accept_encoding="gzip")
     assert passed_on == [] and first["status"] == 200
     version = json.loads(gzip.decompress(first["body"]))["version"]
@@ -241,21 +249,13 @@ async def test_the_fast_path_answers_the_layout_read_as_the_view_does(make_event
     from asgiref.sync import sync_to_async
 
     from accounts.services import token_issue
-    from reservations.fastpath import BookingFastPath
     from ticketing.asgi import django_asgi_app
 
     event = await sync_to_async(make_event)(sections="A:10x30:R:1000")
     person = await sync_to_async(make_user)("layout-viewer")
     token = await sync_to_async(lambda: token_issue(user=person))()
     path = f"/api/events/{event.id}/seats/layout/"
-    passed_on = []
-
-    async def downstream(scope, receive, send):
-        passed_on.append(scope["path"])
-        await send({"type": "http.response.start", "status": 599, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    fast = BookingFastPath(downstream)
+    fast, passed_on = _fast_path_recording()
     etag = (await _asgi_get(fast, path, None))["headers"]["etag"]
     readings = (
         (None, {"accept_encoding": "gzip"}),
