@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 def stored_json_response(request: HttpRequest, gzipped: bytes, headers: dict[str, str]) -> HttpResponse:
     """A JSON body kept gzipped: sent as it is to a client that takes gzip,
     unpacked for one that does not."""
-    takes_gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    takes_gzip = accepts_gzip(request)
     response = HttpResponse(gzipped if takes_gzip else gzip.decompress(gzipped), content_type="application/json")
     if takes_gzip:
         response["Content-Encoding"] = "gzip"
@@ -41,3 +41,8 @@ def wire_response(status: int, headers: dict[str, str], body: bytes) -> HttpResp
     for name, value in headers.items():
         response[name] = value
     return response
+
+
+def accepts_gzip(request: HttpRequest) -> bool:
+    """Whether the client takes a gzipped body (``Accept-Encoding``)."""
+    return "gzip" in request.headers.get("Accept-Encoding", "").lower()

@@ -23,7 +23,7 @@ from core.asgi_handler import RECEIVED_AT
 from core.errors import Invalid
 from core.openapi import INVALID, NOT_FOUND, RATE_LIMITED, errors
 from core.ratelimit import rate_limit_check
-from core.responses import wire_response
+from core.responses import accepts_gzip, wire_response
 from reservations import seat_status, selectors
 from reservations.checkin import may_scan_tickets, ticket_check_in
 from reservations.checkout import checkout
@@ -158,7 +158,7 @@ class SeatLayoutApi(APIView):
             *seat_status.layout_wire(
                 layout,
                 if_none_match=request.headers.get("If-None-Match", ""),
-                takes_gzip="gzip" in request.headers.get("Accept-Encoding", "").lower(),
+                takes_gzip=accepts_gzip(request),
             )
         )
 
@@ -208,8 +208,7 @@ class SeatStatusApi(BookingLatencyRecorded):
         event = selectors.event_for_booking(event_id=event_id)
         admission_check(event=event, user_id=request.user.id)
         answer = seat_status.status_answer(event_id=event.id, since=_since(request))
-        takes_gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
-        return wire_response(*seat_status.status_wire(answer, takes_gzip=takes_gzip))
+        return wire_response(*seat_status.status_wire(answer, takes_gzip=accepts_gzip(request)))
 
 
 class SeatMapApi(APIView):

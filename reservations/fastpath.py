@@ -149,9 +149,7 @@ async def _status(event_id: int, scope: dict, send: Callable) -> bool:
         since = int(query[1]) if query[1] else None
         answer = await seat_status.status_answer_async(event_id=event.id, since=since)
     except Exception as exc:  # noqa: BLE001 - every error is answered; _error_parts logs an unexpected one
-        parts = _error_parts(exc, scope, language)
-        answer_headers = {**parts.headers, **_status_view_headers(scope, headers), **language_headers(language)}
-        await json_respond(send, parts.status, parts.body, answer_headers)
+        await _error_respond(send, exc, scope, language, _status_view_headers(scope, headers))
         return True
     status, extra, body = seat_status.status_wire(answer, takes_gzip=_takes_gzip(headers))
     await _wire_respond(send, status, {**extra, **_status_view_headers(scope, headers)}, body, language)
@@ -176,13 +174,10 @@ async def _layout(event_id: int, scope: dict, send: Callable) -> bool:
         event = await selectors.event_for_booking_async(event_id=event_id)
         layout = await seat_status.layout_get_async(event_id=event.id)
     except Exception as exc:  # noqa: BLE001 - every error is answered; _error_parts logs an unexpected one
-        parts = _error_parts(exc, scope, language)
-        answer_headers = {**parts.headers, **view_extra, **language_headers(language)}
-        await json_respond(send, parts.status, parts.body, answer_headers)
+        await _error_respond(send, exc, scope, language, view_extra)
         return True
     if_none_match = headers.get(b"if-none-match", b"").decode("latin-1")
-    wire = seat_status.layout_wire(layout, if_none_match=if_none_match, takes_gzip=_takes_gzip(headers))
-    status, extra, body = wire
+    status, extra, body = seat_status.layout_wire(layout, if_none_match=if_none_match, takes_gzip=_takes_gzip(headers))
     await _wire_respond(send, status, {**extra, **view_extra}, body, language)
     return True
 
@@ -199,6 +194,12 @@ async def _wire_respond(send: Callable, status: int, headers: dict[str, str], bo
     raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _error_respond(send: Callable, exc: Exception, scope: dict, language: str, view_extra: dict) -> None:
+    """A seat read's error, answered as the view's (``_error_parts``)."""
+    parts = _error_parts(exc, scope, language)
+    await json_respond(send, parts.status, parts.body, {**parts.headers, **view_extra, **language_headers(language)})
 
 
 def _error_parts(exc: Exception, scope: dict, language: str) -> ErrorParts:

@@ -266,11 +266,12 @@ ASYNC_DB_POOL_SIZE = env.int("ASYNC_DB_POOL_SIZE", default=8)
 # ``unavailable`` (Retry-After): a pool that stays empty this long is a
 # server past what it can take, and a quick "come back" beats a long hang.
 ASYNC_DB_POOL_TIMEOUT = env.float("ASYNC_DB_POOL_TIMEOUT", default=5.0)
-# Holds and checkouts with "Authorization: Token" answered on the event loop (reservations.fastpath).
+# Holds, checkouts and seat reads answered on the event loop (reservations.fastpath).
 BOOKING_FAST_PATH = env.bool("BOOKING_FAST_PATH", default=True)
 # Admission follows the booking path: the organizer's batch is a ceiling,
-# halved while the p95 of hold and checkout durations is above the target
-# (queue_app.controller). 0 admits the organizer's batch whatever happens.
+# cut while the p95 of hold, checkout and status durations is above the
+# target, grown only while it is within half of it (queue_app.controller).
+# 0 admits the organizer's batch whatever happens.
 ADMISSION_CONTROLLER = env.bool("ADMISSION_CONTROLLER", default=True)
 # 500 ms: the p95 a shopper's hold may take, so that the p99 stays under a second.
 ADMISSION_TARGET_P95_MS = env.float("ADMISSION_TARGET_P95_MS", default=500.0)
