@@ -13,19 +13,17 @@ probe publishes it to Redis (``loop_lag_peak`` reads the worst process), so
 admission follows what shoppers see, at once, not only what the handlers
 spend once the slow requests finally finish.
 
-The probe runs from the ASGI lifespan (``LoopLagLifespan``): uvicorn starts
+The probe runs from the ASGI lifespan (``core.lifespan``): uvicorn starts
 it in each worker process and cancels it at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable
 
 import redis
 
@@ -110,24 +108,3 @@ async def loop_lag_probe(period: float = PERIOD_SECONDS) -> None:
             _publishing.add(publishing)
             publishing.add_done_callback(_publishing.discard)
             worst = 0.0
-
-
-class LoopLagLifespan:
-    """The ASGI ``lifespan`` protocol: start the probe at startup, stop it at shutdown."""
-
-    def __init__(self) -> None:
-        self.task: asyncio.Task | None = None
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self.task = asyncio.create_task(loop_lag_probe())
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self.task is not None:
-                    self.task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await self.task
-                await send({"type": "lifespan.shutdown.complete"})
-                return

@@ -7,7 +7,9 @@ per-request sync threads come from a pool (``core.asgi_handler``).
 In front of all of them ``core.http_observe`` gives each request its id
 (``X-Request-ID``) and times it for ``/metrics``. Lifespan: each worker
 process measures its event loop's lag (``core.loop_lag``), which
-admission's controller follows, and drops its live gauges when it stops.
+admission's controller follows, listens for token revocations so that it may
+keep its own copies of token entries (``accounts.tokens``), and drops its
+live gauges when it stops.
 """
 
 import os
@@ -20,9 +22,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from accounts.tokens import token_revocations_listen  # noqa: E402
 from accounts.ws_auth import handshake_user  # noqa: E402
 from core.http_observe import http_observe_wrap  # noqa: E402
-from core.loop_lag import LoopLagLifespan  # noqa: E402
+from core.lifespan import BackgroundLifespan  # noqa: E402
+from core.loop_lag import loop_lag_probe  # noqa: E402
 from core.metrics import MetricsLifespan  # noqa: E402
 from core.ws_gate import WebSocketGate  # noqa: E402
 from queue_app.fastpath import queue_fast_path_wrap  # noqa: E402
@@ -34,6 +38,6 @@ application = ProtocolTypeRouter(
     {
         "http": http_observe_wrap(booking_fast_path_wrap(queue_fast_path_wrap(django_asgi_app))),
         "websocket": WebSocketGate([*queue_sockets, *seat_sockets], user_lookup=handshake_user),
-        "lifespan": MetricsLifespan(LoopLagLifespan()),
+        "lifespan": MetricsLifespan(BackgroundLifespan(loop_lag_probe, token_revocations_listen)),
     }
 )
