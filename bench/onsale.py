@@ -63,7 +63,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.support import response_read, uvicorn_command  # noqa: E402
+from bench.support import response_read, tree_cpu_ms, uvicorn_command  # noqa: E402
 from ticketing.metrics_dir import ENV_NAME as METRICS_DIR_ENV  # noqa: E402
 from ticketing.metrics_dir import metrics_dir  # noqa: E402
 
@@ -172,7 +172,8 @@ class Shopper:
     def __init__(self, index: int, user_id: int, token: str, port: int, event_id: int) -> None:
         self.index, self.user_id, self.token, self.port, self.event_id = index, user_id, token, port, event_id
         self.http = Http(port, token)
-        self.steps: dict[str, float] = {}
+        self.steps: dict[str, float] = {}  # a step's total time (a hold: up to four attempts)
+        self.requests: dict[str, list[float]] = {}  # each request's own time
         self.join_started = self.join_done = self.admitted_at = self.bought_at = None
         self.admitted_until: float | None = None  # the server's clock: same for everyone of one round
         self.entry: str | None = None  # the pre-queue entry (--surge): its place is the public draw's
@@ -191,7 +192,9 @@ class Shopper:
     async def timed(self, step: str, method: str, path: str, body: Any = None, headers: Any = None) -> tuple:
         started = time.monotonic()
         result = await self.http.request(method, path, body, headers)
-        self.steps[step] = self.steps.get(step, 0.0) + time.monotonic() - started
+        took = time.monotonic() - started
+        self.steps[step] = self.steps.get(step, 0.0) + took
+        self.requests.setdefault(step, []).append(took)
         return result
 
     async def run(self) -> None:
@@ -424,6 +427,10 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _figures(values: list[float]) -> dict[str, Any]:
+    return {"p50_ms": round(statistics.median(values) * 1000, 1), "p99_ms": _p99(values), "count": len(values)}
+
+
 def _p99(values: list[float]) -> float | None:
     if not values:
         return None
@@ -630,7 +637,9 @@ def _run(controller: bool | None) -> dict[str, Any]:
     with metrics_dir() as metrics_path:
         procs = _start(port, metrics_path, controller)
         try:
+            cpu_before = [tree_cpu_ms([p.pid]) for p in procs]
             shoppers, started = asyncio.run(_onsale(port, event_id, accounts, scrapes))
+            cpu_ms = [tree_cpu_ms([p.pid]) - before for p, before in zip(procs, cpu_before, strict=True)]
             checks = asyncio.run(_verify(shoppers, port, event_id))
         finally:
             _stop(procs)
@@ -641,10 +650,17 @@ def _run(controller: bool | None) -> dict[str, Any]:
     outcomes = Counter(s.outcome for s in shoppers)
     errors = sum(n for k, n in outcomes.items() if k.startswith("error"))
     steps = {
-        step: {"p50_ms": round(statistics.median(v) * 1000, 1), "p99_ms": _p99(v), "count": len(v)}
+        step: _figures(v)
         for step in ("join", "wait", "seats", "hold", "checkout")
         if (v := [s.steps[step] for s in shoppers if step in s.steps])
     }
+    # Each request on its own: a shopper's hold step sums up to four of them.
+    requests = {
+        step: _figures(v)
+        for step in ("hold", "checkout")
+        if (v := [took for s in shoppers for took in s.requests.get(step, ())])
+    }
+    answered = sum(n for route, n in scrapes.figures()["answered_by_route"].items() if route != "/metrics")
     seats = ROWS * SEATS_PER_ROW
     invariants_ok = (
         checks["every_seat_sold_once"]
@@ -661,6 +677,11 @@ def _run(controller: bool | None) -> dict[str, Any]:
         "checkouts_per_s": round(len(bought) / sell_out, 1) if sell_out else 0,
         "invariants_ok": invariants_ok,
         "steps": steps,
+        "requests": requests,
+        # CPU of the sale itself (not the checks after it): steadier than any
+        # latency on a shared machine when two versions are compared.
+        "web_cpu_ms_per_request": round(cpu_ms[0] / answered, 3) if answered else None,
+        "cpu_s": {"web": round(cpu_ms[0] / 1000, 2), "celery": round((cpu_ms[1] + cpu_ms[2]) / 1000, 2)},
         "outcomes": dict(outcomes),
         "errors": errors,
         "checks": checks,
@@ -675,8 +696,9 @@ def _run(controller: bool | None) -> dict[str, Any]:
         "database": settings.DATABASES["default"]["NAME"],
         "metrics": scrapes.figures(),
     }
-    for step, figures in steps.items():
-        print(f"{step:9s} p50 {figures['p50_ms']:9.1f} ms  p99 {figures['p99_ms']:9.1f} ms  ({figures['count']})")
+    labelled = [(step, f) for step, f in steps.items()] + [(f"{step} req", f) for step, f in requests.items()]
+    for label, figures in labelled:
+        print(f"{label:12s} p50 {figures['p50_ms']:9.1f} ms  p99 {figures['p99_ms']:9.1f} ms  ({figures['count']})")
     print(f"outcomes: {dict(outcomes)}")
     print(f"checks: {checks}")
     return result

@@ -88,8 +88,12 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.support import (  # noqa: E402
+    CLOCK_TICK_MS,
+    Proc,
     free_port,
     machine_reference,
+    proc_table,
+    proc_tree,
     response_read,
     start_private_redis,
     stop_server,
@@ -104,7 +108,6 @@ PRICE = 10000
 MONITOR_APP = "bench-orders-monitor"  # this script's own PostgreSQL connection, kept out of the figures
 CONFIRMATION_TIMEOUT_S = 30.0
 WARMUP_TIMEOUT_S = 60.0
-CLOCK_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 GROUPS = ("web", "celery", "postgres", "redis", "loadgen")
 SERVER_GROUPS = ("web", "celery", "postgres", "redis")
 
@@ -201,48 +204,6 @@ async def _buy_all(port: int, event_id: int, buyers: list[tuple[str, int]], in_f
 # --- CPU from /proc ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Proc:
-    """One process's line of /proc/PID/stat, in clock ticks."""
-
-    ppid: int
-    own: int  # utime + stime
-    reaped: int  # cutime + cstime: children that exited and were waited for
-    started: int  # starttime: tells a process from a later one with the same pid
-
-
-def _proc_table() -> dict[int, Proc]:
-    table = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{name}/stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        fields = text[text.rindex(")") + 2 :].split()  # fields[0] is field 3 (state)
-        table[int(name)] = Proc(
-            ppid=int(fields[1]),
-            own=int(fields[11]) + int(fields[12]),
-            reaped=int(fields[13]) + int(fields[14]),
-            started=int(fields[19]),
-        )
-    return table
-
-
-def _tree(table: dict[int, Proc], roots: list[int]) -> set[int]:
-    """``roots`` and all their live descendants."""
-    children: dict[int, list[int]] = {}
-    for pid, proc in table.items():
-        children.setdefault(proc.ppid, []).append(pid)
-    found, todo = set(), [r for r in roots if r in table]
-    while todo:
-        pid = todo.pop()
-        found.add(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
 @dataclass
 class Snapshot:
     table: dict[int, Proc]
@@ -269,7 +230,7 @@ class CpuMeter:
             "SELECT datname, sessions, xact_commit + xact_rollback FROM pg_stat_database WHERE datname IS NOT NULL"
         ).fetchall()
         return Snapshot(
-            _proc_table(),
+            proc_table(),
             {pid: (db, app) for pid, db, app in rows},
             {db: (n, x) for db, n, x in databases},
             _machine_ticks(),
@@ -284,7 +245,7 @@ class CpuMeter:
         """Milliseconds of CPU per group, and notes on what PostgreSQL's figure left out."""
 
         def total(snap: Snapshot, roots: list[int]) -> int:
-            return sum(snap.table[p].own + snap.table[p].reaped for p in _tree(snap.table, roots))
+            return sum(snap.table[p].own + snap.table[p].reaped for p in proc_tree(snap.table, roots))
 
         out: dict[str, float | None] = {
             name: (total(end, roots) - total(start, roots)) * CLOCK_TICK_MS for name, roots in self.groups.items()
@@ -298,13 +259,13 @@ class CpuMeter:
             return out, {**notes, "postgres_cpu": "the postmaster is not visible in /proc"}
         ticks = total(end, [self.postmaster]) - total(start, [self.postmaster])
         excluded = 0
-        end_backends = _tree(end.table, [self.postmaster]) - {self.postmaster}
+        end_backends = proc_tree(end.table, [self.postmaster]) - {self.postmaster}
         for pid in end_backends:
             if self._foreign(end, pid):
                 proc, before = end.table[pid], start.table.get(pid)
                 same = before is not None and before.started == proc.started
                 excluded += proc.own + proc.reaped - (before.own + before.reaped if same else 0)
-        start_backends = _tree(start.table, [self.postmaster]) - {self.postmaster}
+        start_backends = proc_tree(start.table, [self.postmaster]) - {self.postmaster}
         foreign_exited = sum(
             1
             for pid in start_backends
@@ -338,7 +299,7 @@ def _postmaster(monitor: psycopg.Connection) -> int | None:
     try:
         if Path(f"/proc/{backend}/comm").read_text().strip() != "postgres":
             return None  # a server in another pid namespace: this pid is someone else
-        return _proc_table()[backend].ppid
+        return proc_table()[backend].ppid
     except (OSError, KeyError):
         return None
 

@@ -10,6 +10,57 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+CLOCK_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Proc:
+    """One process's line of /proc/PID/stat, in clock ticks."""
+
+    ppid: int
+    own: int  # utime + stime
+    reaped: int  # cutime + cstime: children that exited and were waited for
+    started: int  # starttime: tells a process from a later one with the same pid
+
+
+def proc_table() -> dict[int, Proc]:
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = text[text.rindex(")") + 2 :].split()  # fields[0] is field 3 (state)
+        table[int(name)] = Proc(
+            ppid=int(fields[1]),
+            own=int(fields[11]) + int(fields[12]),
+            reaped=int(fields[13]) + int(fields[14]),
+            started=int(fields[19]),
+        )
+    return table
+
+
+def proc_tree(table: dict[int, Proc], roots: list[int]) -> set[int]:
+    """``roots`` and all their live descendants."""
+    children: dict[int, list[int]] = {}
+    for pid, proc in table.items():
+        children.setdefault(proc.ppid, []).append(pid)
+    found, todo = set(), [r for r in roots if r in table]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def tree_cpu_ms(roots: list[int]) -> float:
+    """CPU so far of ``roots`` and their descendants, those that exited and were reaped included."""
+    table = proc_table()
+    return sum(table[p].own + table[p].reaped for p in proc_tree(table, roots)) * CLOCK_TICK_MS
 
 
 def free_port() -> int:
