@@ -218,7 +218,7 @@ async def token_cached_async(key: str) -> CachedToken | None:
         return entry
     generation = local.generation
     entry, until = _decode(await get_async_redis().get(name))
-    if entry is not None and local.live and local.generation == generation:
+    if entry is not None and until > now and local.live and local.generation == generation:
         local.put(name, entry, min(until, now + LOCAL_SECONDS))
     return entry
 
@@ -249,6 +249,8 @@ async def token_revocations_listen() -> None:
                     local.revoked(message["data"].decode())
         except (redis.RedisError, OSError):
             logger.warning("token revocations not heard (Redis unavailable): local token copies off")
+        except Exception:
+            logger.exception("token revocation listener failed: local token copies off")
         finally:
             local.live = False
             local.forget_all()
