@@ -103,6 +103,9 @@ ARRIVAL_SECONDS = 20 if SURGE else 30  # arrivals spread (a 2-core box cannot ta
 #: ``--surge``: the sale opens this long after the setup, past the servers' start and every arrival.
 SURGE_OPENS_AFTER_SETUP = 45
 SCRAPE_SECONDS = 2.0
+#: The stack has started when no process tree spends more than this much CPU in half a second.
+SETTLED_CPU_MS = 100
+SETTLE_TIMEOUT_SECONDS = 30
 CONTRACT_SERIES = (
     "ticketing_queue_waiting",
     "ticketing_queue_admitted",
@@ -330,6 +333,11 @@ def _free_port() -> int:
 
 def _setup(tag: str) -> tuple[int, list[tuple[int, str]]]:
     call_command("migrate", verbosity=0)
+    # Earlier runs' events stay on sale in this database: each would have its
+    # admission rounds beside this sale's (once in IDLE_ROUND_SECONDS each;
+    # before that was built, every second: most of Celery's time after a
+    # few dozen runs, the "slowing machine" of sessions 9 and 10).
+    Event.objects.exclude(status=Event.Status.CLOSED).update(status=Event.Status.CLOSED)
     out = subprocess.run(
         [
             PYTHON,
@@ -414,6 +422,22 @@ def _start(port: int, metrics_path: str, controller: bool | None = None) -> list
             return procs
         time.sleep(0.3)
     raise RuntimeError("the ASGI server did not start")
+
+
+def _settled_cpu_ms(procs: list[subprocess.Popen]) -> list[float]:
+    """Each process tree's CPU once all of them have finished starting (the
+    port opens before uvicorn's workers and Celery's children have imported
+    Django): the sale starts on a warm stack, and its CPU figures hold none
+    of the start-up."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    before = [tree_cpu_ms([p.pid]) for p in procs]
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = [tree_cpu_ms([p.pid]) for p in procs]
+        if all(b - a < SETTLED_CPU_MS for a, b in zip(before, now, strict=True)):
+            return now
+        before = now
+    return before
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -637,7 +661,7 @@ def _run(controller: bool | None) -> dict[str, Any]:
     with metrics_dir() as metrics_path:
         procs = _start(port, metrics_path, controller)
         try:
-            cpu_before = [tree_cpu_ms([p.pid]) for p in procs]
+            cpu_before = _settled_cpu_ms(procs)
             shoppers, started = asyncio.run(_onsale(port, event_id, accounts, scrapes))
             cpu_ms = [tree_cpu_ms([p.pid]) - before for p, before in zip(procs, cpu_before, strict=True)]
             checks = asyncio.run(_verify(shoppers, port, event_id))

@@ -77,3 +77,9 @@ def entries_key(event_id: int) -> str:
     """Hash: user id -> the person's pre-queue entry id (taken until the draw,
     kept after it: the entry stays in every later queue state)."""
     return f"q:{{{event_id}}}:entries"
+
+
+def idle_round_key(event_id: int) -> str:
+    """String with a TTL: an idle event (nobody waiting, admitted or in the
+    pre-queue) had its round this recently."""
+    return f"q:{{{event_id}}}:idle_round"

@@ -29,6 +29,7 @@ from queue_app.keys import (
     arrival_key,
     drawn_key,
     entries_key,
+    idle_round_key,
     left_key,
     meta_key,
     rounds_key,
@@ -469,6 +470,20 @@ def store_round_log(*, event_id: int) -> tuple[list[dict], dict[int, int]]:
     pipe.hgetall(admitted_minutes_key(event_id))
     rounds, minutes = pipe.execute()
     return [json.loads(r) for r in rounds], {int(m): int(n) for m, n in minutes.items()}
+
+
+def store_events_due(*, event_ids: list[int], idle_seconds: int) -> set[int]:
+    """The events whose round runs this tick: each with anyone waiting,
+    admitted (an admission that lapsed or ended too, until a round drops it)
+    or in its pre-queue; an idle event at most once every ``idle_seconds``.
+    One round trip for all events."""
+    pipe = get_redis().pipeline(transaction=False)
+    for event_id in event_ids:
+        pipe.exists(waiting_key(event_id), entries_key(event_id))
+        pipe.zcount(active_key(event_id), "(0", "+inf")  # an ended admission (0) stays, for its reader
+        pipe.set(idle_round_key(event_id), 1, ex=idle_seconds, nx=True)
+    replies = pipe.execute()
+    return {event_id for i, event_id in enumerate(event_ids) if any(replies[3 * i : 3 * i + 3])}
 
 
 def store_depths(*, event_ids: list[int], now: float) -> dict[int, tuple[int, int]]:

@@ -11,9 +11,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from core.redis import get_redis
 from queue_app import tasks
 from queue_app.admission import admission_end, admission_is_active
+from queue_app.keys import active_key, idle_round_key
 from queue_app.services import (
+    IDLE_ROUND_SECONDS,
     admission_round_run,
     event_sale_pause,
     event_sale_resume,
@@ -195,3 +198,23 @@ def test_celery_task_entry_point_runs_rounds_for_on_sale_events(make_event, user
     assert tasks.admission_rounds_run() == 1
     assert _admitted_now(on_sale, ids) == ids[:2]
     assert later.id != no_queue.id
+
+
+@pytest.mark.django_db
+def test_an_idle_event_has_its_round_once_in_a_while_a_busy_one_every_tick(make_event, users):
+    idle = make_event(batch=2)
+    busy = make_event(batch=2)
+    ids = [u.id for u in users(2)]
+    for user_id in ids:
+        queue_join(event_id=busy.id, user_id=user_id)
+    assert tasks.admission_rounds_run() == 2  # the idle event's round too, the first time
+    assert tasks.admission_rounds_run() == 1  # then the busy event's alone, each tick
+    assert _admitted_now(busy, ids) == ids
+    admission_end(event_id=busy.id, user_id=ids[0])  # bought: ended at once
+    get_redis().zadd(active_key(busy.id), {ids[1]: time.time() - 1}, xx=True)  # lapsed: a round must say so
+    assert tasks.admission_rounds_run() == 1
+    assert admission_is_active(event=busy, user_id=ids[1]) is False
+    assert tasks.admission_rounds_run() == 0  # both idle now, within IDLE_ROUND_SECONDS
+    get_redis().delete(idle_round_key(idle.id))  # IDLE_ROUND_SECONDS later
+    assert tasks.admission_rounds_run() == 1
+    assert get_redis().ttl(idle_round_key(busy.id)) <= IDLE_ROUND_SECONDS
