@@ -334,7 +334,7 @@ def _free_port() -> int:
 def _setup(tag: str) -> tuple[int, list[tuple[int, str]]]:
     call_command("migrate", verbosity=0)
     # Earlier runs' events stay on sale in this database: each would have its
-    # admission rounds beside this sale's (once in IDLE_ROUND_SECONDS each;
+    # admission rounds beside this sale's (once in ADMISSION_IDLE_ROUND_SECONDS each;
     # before that was built, every second: most of Celery's time after a
     # few dozen runs, the "slowing machine" of sessions 9 and 10).
     Event.objects.exclude(status=Event.Status.CLOSED).update(status=Event.Status.CLOSED)

@@ -505,20 +505,20 @@ def _round_record(
     store.store_round_record(event_id=event_id, now=now, entry=entry, admitted=len(result.admitted))
 
 
-#: An event nobody waits for, is admitted to or is in the pre-queue of has
-#: its round this often instead of every tick: on a platform whose sold-out
-#: events stay on sale for returns, a round of each every second (seat
-#: counts, a broadcast) was most of the Celery worker's time. A return of
-#: seats runs the event's round at once (``queue_app.receivers``).
-IDLE_ROUND_SECONDS = 10
-
-
 def admission_rounds_run() -> int:
     """Run a round for every queued event whose sale is open (or just
     closed, so its waiting page hears it) and that has someone in its queue,
-    or has had no round for ``IDLE_ROUND_SECONDS``. Returns the number of rounds."""
+    or has had none for ``ADMISSION_IDLE_ROUND_SECONDS``. Returns the number
+    of rounds.
+
+    An idle event's round is rare because sold-out events stay on sale (a
+    return or a refund reopens them) and a platform has many on sale: a
+    round of each every second (seat counts, a broadcast) was most of the
+    Celery worker's time. A return of seats runs the event's round at once
+    (``queue_app.receivers``)."""
     events = list(queue_events_live(now=timezone.now()))
-    due = store.store_events_due(event_ids=[e.id for e in events], idle_seconds=IDLE_ROUND_SECONDS) if events else set()
+    idle = settings.ADMISSION_IDLE_ROUND_SECONDS
+    due = store.store_events_due(event_ids=[e.id for e in events], idle_seconds=idle) if events else set()
     return sum(1 for event in events if event.id in due and admission_round_run(event=event) is not None)
 
 

@@ -472,7 +472,7 @@ def store_round_log(*, event_id: int) -> tuple[list[dict], dict[int, int]]:
     return [json.loads(r) for r in rounds], {int(m): int(n) for m, n in minutes.items()}
 
 
-def store_events_due(*, event_ids: list[int], idle_seconds: int) -> set[int]:
+def store_events_due(*, event_ids: list[int], idle_seconds: float) -> set[int]:
     """The events whose round runs this tick: each with anyone waiting,
     admitted (an admission that lapsed or ended too, until a round drops it)
     or in its pre-queue; an idle event at most once every ``idle_seconds``.
@@ -481,7 +481,7 @@ def store_events_due(*, event_ids: list[int], idle_seconds: int) -> set[int]:
     for event_id in event_ids:
         pipe.exists(waiting_key(event_id), entries_key(event_id))
         pipe.zcount(active_key(event_id), "(0", "+inf")  # an ended admission (0) stays, for its reader
-        pipe.set(idle_round_key(event_id), 1, ex=idle_seconds, nx=True)
+        pipe.set(idle_round_key(event_id), 1, px=max(1, int(idle_seconds * 1000)), nx=True)
     replies = pipe.execute()
     return {event_id for i, event_id in enumerate(event_ids) if any(replies[3 * i : 3 * i + 3])}
 

@@ -187,7 +187,8 @@ def test_periodic_jobs_with_nothing_to_do_log_nothing_at_info(stack, make_user):
             "CONFIRMATION_SWEEP_TICK_SECONDS",
         )
     }
-    live = stack(LOG_FORMAT="json", LOG_LEVEL="INFO", **ticks)
+    # The event is idle: its round runs every tick only with the idle pause as short as the tick.
+    live = stack(LOG_FORMAT="json", LOG_LEVEL="INFO", ADMISSION_IDLE_ROUND_SECONDS="0.2", **ticks)
     live.start("worker", "beat")
 
     def rounds() -> int:
