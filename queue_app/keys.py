@@ -80,6 +80,6 @@ def entries_key(event_id: int) -> str:
 
 
 def idle_round_key(event_id: int) -> str:
-    """String with a TTL: an idle event (nobody waiting, admitted or in the
-    pre-queue) had its round this recently."""
+    """String with a TTL: an idle event (nobody waiting or admitted) had its
+    round this recently."""
     return f"q:{{{event_id}}}:idle_round"

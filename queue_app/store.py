@@ -473,13 +473,14 @@ def store_round_log(*, event_id: int) -> tuple[list[dict], dict[int, int]]:
 
 
 def store_events_due(*, event_ids: list[int], idle_seconds: float) -> set[int]:
-    """The events whose round runs this tick: each with anyone waiting,
-    admitted (an admission that lapsed or ended too, until a round drops it)
-    or in its pre-queue; an idle event at most once every ``idle_seconds``.
+    """The events whose round runs this tick: each with anyone waiting or
+    admitted (a lapsed admission too, until a round ends it and tells the
+    person); an idle event at most once every ``idle_seconds``. A pre-queue
+    before its draw is idle here: its draw has its own task (``draws_run``).
     One round trip for all events."""
     pipe = get_redis().pipeline(transaction=False)
     for event_id in event_ids:
-        pipe.exists(waiting_key(event_id), entries_key(event_id))
+        pipe.exists(waiting_key(event_id))
         pipe.zcount(active_key(event_id), "(0", "+inf")  # an ended admission (0) stays, for its reader
         pipe.set(idle_round_key(event_id), 1, px=max(1, int(idle_seconds * 1000)), nx=True)
     replies = pipe.execute()

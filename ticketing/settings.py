@@ -278,7 +278,7 @@ ADMISSION_TARGET_P95_MS = env.float("ADMISSION_TARGET_P95_MS", default=500.0)
 # The controller's first round of a sale admits at most this many; each
 # healthy round doubles it (queue_app/controller.py).
 ADMISSION_START_BATCH = env.int("ADMISSION_START_BATCH", default=100)
-# An event with nobody waiting, admitted or in its pre-queue has its
+# An event with nobody waiting or admitted has its
 # admission round this often instead of every tick (queue_app.services).
 ADMISSION_IDLE_ROUND_SECONDS = env.float("ADMISSION_IDLE_ROUND_SECONDS", default=10.0)
 # Serve token-authenticated queue joins and state reads on the event loop
