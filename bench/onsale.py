@@ -63,7 +63,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.support import response_read, tree_cpu_ms, uvicorn_command  # noqa: E402
+from bench.support import celery_commands, response_read, tree_cpu_ms, uvicorn_command  # noqa: E402
 from ticketing.metrics_dir import ENV_NAME as METRICS_DIR_ENV  # noqa: E402
 from ticketing.metrics_dir import metrics_dir  # noqa: E402
 
@@ -387,21 +387,11 @@ def _start(port: int, metrics_path: str, controller: bool | None = None) -> list
         env["ADMISSION_CONTROLLER"] = "1" if controller else "0"
     celery_env = {**env, "DB_POOL": "0"}
     logs = Path(os.environ.get("ONSALE_LOG_DIR", tempfile.gettempdir()))
+    worker, beat = celery_commands(logs / f"onsale-beat-{port}", "-c", "2")
     commands = {
         "web": uvicorn_command("ticketing.asgi:application", port, 2, "--backlog", "4096"),
-        "worker": [PYTHON, "-m", "celery", "-A", "ticketing", "worker", "-c", "2", "--loglevel", "WARNING"],
-        "beat": [
-            PYTHON,
-            "-m",
-            "celery",
-            "-A",
-            "ticketing",
-            "beat",
-            "--loglevel",
-            "WARNING",
-            "-s",
-            str(logs / f"onsale-beat-{port}"),
-        ],
+        "worker": worker,
+        "beat": beat,
     }
     procs = []
     for name, command in commands.items():
@@ -684,7 +674,8 @@ def _run(controller: bool | None) -> dict[str, Any]:
         for step in ("hold", "checkout")
         if (v := [took for s in shoppers for took in s.requests.get(step, ())])
     }
-    answered = sum(n for route, n in scrapes.figures()["answered_by_route"].items() if route != "/metrics")
+    metrics = scrapes.figures()
+    answered = sum(n for route, n in metrics["answered_by_route"].items() if route != "/metrics")
     seats = ROWS * SEATS_PER_ROW
     invariants_ok = (
         checks["every_seat_sold_once"]
@@ -718,7 +709,7 @@ def _run(controller: bool | None) -> dict[str, Any]:
             "admission_controller": controller,
         },
         "database": settings.DATABASES["default"]["NAME"],
-        "metrics": scrapes.figures(),
+        "metrics": metrics,
     }
     labelled = [(step, f) for step, f in steps.items()] + [(f"{step} req", f) for step, f in requests.items()]
     for label, figures in labelled:

@@ -90,6 +90,7 @@ sys.path.insert(0, str(ROOT))
 from bench.support import (  # noqa: E402
     CLOCK_TICK_MS,
     Proc,
+    celery_commands,
     free_port,
     machine_reference,
     proc_table,
@@ -337,12 +338,8 @@ def _stack_env(database_url: str, redis_url: str) -> dict[str, str]:
 
 
 def _stack_start(env: dict[str, str], port: int, workers: int, logs: Path) -> dict[str, subprocess.Popen]:
-    celery = [PYTHON, "-m", "celery", "-A", "ticketing"]
-    commands = {
-        "web": uvicorn_command("ticketing.asgi:application", port, workers),
-        "worker": [*celery, "worker", "--loglevel", "WARNING"],
-        "beat": [*celery, "beat", "--loglevel", "WARNING", "-s", str(logs / "beat-schedule")],
-    }
+    worker, beat = celery_commands(logs / "beat-schedule")
+    commands = {"web": uvicorn_command("ticketing.asgi:application", port, workers), "worker": worker, "beat": beat}
     procs = {}
     for name, command in commands.items():
         with open(logs / f"{name}.log", "w") as log:

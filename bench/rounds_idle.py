@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.support import tree_cpu_ms  # noqa: E402
+from bench.support import celery_commands, tree_cpu_ms  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 os.environ.setdefault("REDIS_DB", "8")
@@ -74,10 +74,7 @@ def main() -> None:
     get_redis().flushdb()
     env = {**os.environ, "DB_POOL": "0", "LOG_LEVEL": "WARNING"}
     beat_schedule = Path(tempfile.gettempdir()) / f"rounds-idle-beat-{os.getpid()}"
-    commands = [
-        [sys.executable, "-m", "celery", "-A", "ticketing", "worker", "-c", "2", "--loglevel", "WARNING"],
-        [sys.executable, "-m", "celery", "-A", "ticketing", "beat", "--loglevel", "WARNING", "-s", str(beat_schedule)],
-    ]
+    commands = celery_commands(beat_schedule, "-c", "2")
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     procs = [subprocess.Popen(c, cwd=ROOT, env=env, start_new_session=True, **quiet) for c in commands]
     try:

@@ -115,6 +115,16 @@ def wait_until_healthy(server: subprocess.Popen, port: int, timeout: float = 60)
     raise RuntimeError("uvicorn did not start")
 
 
+def celery_commands(beat_schedule: Path, *worker_args: str) -> tuple[list[str], list[str]]:
+    """(worker, beat) as the product runs them, quiet logs; ``worker_args``
+    (for example ``-c 2``) go to the worker."""
+    celery = [sys.executable, "-m", "celery", "-A", "ticketing"]
+    return (
+        [*celery, "worker", *worker_args, "--loglevel", "WARNING"],
+        [*celery, "beat", "--loglevel", "WARNING", "-s", str(beat_schedule)],
+    )
+
+
 def uvicorn_command(app: str, port: int, workers: int, *extra: str) -> list[str]:
     """uvicorn as the product runs it (no WebSocket compression, quiet logs), plus ``extra``."""
     return [

@@ -24,6 +24,7 @@ from accounts.services import token_issue
 from accounts.tokens import (
     LISTEN_RETRY_SECONDS,
     LISTENER_NAME,
+    _local_tokens,
     token_cache_key,
     token_cached_async,
     token_revocations_listen,
@@ -45,8 +46,6 @@ async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> 
 
 
 async def _listener_live() -> bool:
-    from accounts.tokens import _local_tokens
-
     return _local_tokens() is not None
 
 
