@@ -294,7 +294,7 @@ class CheckInCounts:
 
 
 def event_checkin_counts(*, event_ids: list[int]) -> dict[int, CheckInCounts]:
-    """Check-in figures of many events in one query (the ``ticket_event_status`` index)."""
+    """Check-in figures of many events in one query (the ``ticket_event_status_user`` index)."""
     rows = (
         Ticket.objects.filter(event_id__in=event_ids, status__in=[Ticket.Status.VALID, Ticket.Status.CHECKED_IN])
         .values("event_id")
