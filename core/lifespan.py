@@ -4,6 +4,7 @@ uvicorn sends ``lifespan.startup`` once per worker process, on the event loop
 that will serve its requests, and ``lifespan.shutdown`` when it stops. Work
 that must run for as long as the process serves (the event-loop lag probe,
 the token revocation listener) starts here and is cancelled at shutdown.
+Before it, the process's start-up heap is frozen (``core.heap``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+from core.heap import heap_freeze
 
 
 class BackgroundLifespan:
@@ -25,6 +28,7 @@ class BackgroundLifespan:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                heap_freeze()
                 self.tasks = [asyncio.create_task(start()) for start in self.starters]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

@@ -49,6 +49,14 @@ def task_context_clear(**_: Any) -> None:
     task_context_leave()
 
 
+@signals.worker_process_init.connect
+def worker_heap_freeze(**_: Any) -> None:
+    """Each pool process: its start-up heap out of the collector's way (``core.heap``)."""
+    from core.heap import heap_freeze
+
+    heap_freeze()
+
+
 @signals.worker_init.connect
 def worker_metrics_start(**_: Any) -> None:
     from django.conf import settings
