@@ -31,13 +31,17 @@ At the end the invariants are checked through the API as well: every
 shopper's ``GET /api/tickets/``: every seat sold exactly once, nobody over
 the limit; and admission in join order (a shopper whose join finished
 before another's began is never admitted later than it, beyond the
-admission interval plus delivery slack). Last line: one JSON object.
+admission interval plus delivery slack). Last line: one JSON object; its
+``load_generator`` is this process's own CPU and how late its event loop
+ran (every latency above is measured on that loop: a late loop would add
+its lateness to all of them).
 
 The processes share one metrics directory (``PROMETHEUS_MULTIPROC_DIR``),
 and ``/metrics`` is scraped every 2 s during the sale: the JSON's
 ``metrics`` says which of the contract's series were seen and their
 figures; ``ONSALE_METRICS_OUT=file`` keeps the scrape taken at the deepest
-queue and the last one; ``ONSALE_PORT`` fixes the web port (for a
+queue and the last one; ``ONSALE_REQUESTS_OUT=file`` every shopper's
+requests (step, start, duration, status); ``ONSALE_PORT`` fixes the web port (for a
 Prometheus of one's own to scrape).
 """
 
@@ -177,6 +181,7 @@ class Shopper:
         self.http = Http(port, token)
         self.steps: dict[str, float] = {}  # a step's total time (a hold: up to four attempts)
         self.requests: dict[str, list[float]] = {}  # each request's own time
+        self.log: list[tuple[str, float, float, int]] = []  # (step, started, took, status): ONSALE_REQUESTS_OUT
         self.join_started = self.join_done = self.admitted_at = self.bought_at = None
         self.admitted_until: float | None = None  # the server's clock: same for everyone of one round
         self.entry: str | None = None  # the pre-queue entry (--surge): its place is the public draw's
@@ -196,6 +201,7 @@ class Shopper:
         started = time.monotonic()
         result = await self.http.request(method, path, body, headers)
         took = time.monotonic() - started
+        self.log.append((step, started, took, result[0]))
         self.steps[step] = self.steps.get(step, 0.0) + took
         self.requests.setdefault(step, []).append(took)
         return result
@@ -598,13 +604,42 @@ def _samples(text: str) -> dict[tuple[str, frozenset], float]:
     }
 
 
+class LoadGenerator:
+    """The load generator's own cost: its CPU and how late its event loop
+    runs what is ready. Every latency the bench reports is measured on this
+    loop, so a late loop adds its lateness to each of them."""
+
+    PERIOD_SECONDS = 0.01
+
+    def __init__(self) -> None:
+        self.lateness: list[float] = []
+        self.cpu_started = time.process_time()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            asked = loop.time() + self.PERIOD_SECONDS
+            await asyncio.sleep(self.PERIOD_SECONDS)
+            self.lateness.append(max(0.0, loop.time() - asked))
+
+    def figures(self, seconds: float) -> dict[str, Any]:
+        cpu = time.process_time() - self.cpu_started
+        return {
+            "cpu_s": round(cpu, 2),
+            "cpu_share": round(cpu / seconds, 2) if seconds else None,
+            "loop_lag_ms": {**_figures(self.lateness), "max_ms": round(max(self.lateness, default=0) * 1000, 1)},
+        }
+
+
 async def _onsale(
     port: int, event_id: int, accounts: list[tuple[int, str]], scrapes: Scrapes
-) -> tuple[list[Shopper], float]:
+) -> tuple[list[Shopper], float, dict[str, Any]]:
     shoppers = [Shopper(i, user_id, token, port, event_id) for i, (user_id, token) in enumerate(accounts)]
     started = time.monotonic()
     stop = asyncio.Event()
     scraping = asyncio.create_task(scrapes.run(stop))
+    loadgen = LoadGenerator()
+    probing = asyncio.create_task(loadgen.run(stop))
 
     async def arrive(shopper: Shopper) -> None:
         await asyncio.sleep(random.Random(f"arrival:{shopper.index}").uniform(0, ARRIVAL_SECONDS))
@@ -612,12 +647,14 @@ async def _onsale(
 
     try:
         await asyncio.wait_for(asyncio.gather(*(arrive(s) for s in shoppers)), timeout=DEADLINE_SECONDS + 120)
+        own = loadgen.figures(time.monotonic() - started)
         await asyncio.sleep(SCRAPE_SECONDS)  # the confirmations of the last sales
     finally:
         stop.set()
         await scraping
+        await probing
     await scrapes.read()
-    return shoppers, started
+    return shoppers, started, own
 
 
 def main() -> None:
@@ -642,6 +679,26 @@ def main() -> None:
     print(json.dumps({"onsale": _run(None)}))
 
 
+def _requests_keep(shoppers: list[Shopper], started: float, path: str) -> None:
+    """Every shopper's requests, as seconds from the sale's start: which
+    request of whom made a p99, and what else ran at that moment."""
+    Path(path).write_text(
+        json.dumps(
+            [
+                {
+                    "shopper": s.index,
+                    "picks_from_map": s.picks_from_map,
+                    "want": s.want,
+                    "admitted_at": s.admitted_at - started if s.admitted_at is not None else None,
+                    "outcome": s.outcome,
+                    "requests": [[step, at - started, took, status] for step, at, took, status in s.log],
+                }
+                for s in shoppers
+            ]
+        )
+    )
+
+
 def _run(controller: bool | None) -> dict[str, Any]:
     """One on-sale on a fresh event; ``controller`` None keeps the settings' choice."""
     tag = f"{int(time.time())}-{uuid.uuid4().hex[:6]}"
@@ -652,11 +709,13 @@ def _run(controller: bool | None) -> dict[str, Any]:
         procs = _start(port, metrics_path, controller)
         try:
             cpu_before = _settled_cpu_ms(procs)
-            shoppers, started = asyncio.run(_onsale(port, event_id, accounts, scrapes))
+            shoppers, started, loadgen = asyncio.run(_onsale(port, event_id, accounts, scrapes))
             cpu_ms = [tree_cpu_ms([p.pid]) - before for p, before in zip(procs, cpu_before, strict=True)]
             checks = asyncio.run(_verify(shoppers, port, event_id))
         finally:
             _stop(procs)
+    if os.environ.get("ONSALE_REQUESTS_OUT"):
+        _requests_keep(shoppers, started, os.environ["ONSALE_REQUESTS_OUT"])
     if os.environ.get("ONSALE_METRICS_OUT"):
         scrapes.keep(os.environ["ONSALE_METRICS_OUT"])
     bought = [s for s in shoppers if s.bought_at is not None]
@@ -697,6 +756,7 @@ def _run(controller: bool | None) -> dict[str, Any]:
         # latency on a shared machine when two versions are compared.
         "web_cpu_ms_per_request": round(cpu_ms[0] / answered, 3) if answered else None,
         "cpu_s": {"web": round(cpu_ms[0] / 1000, 2), "celery": round((cpu_ms[1] + cpu_ms[2]) / 1000, 2)},
+        "load_generator": loadgen,
         "outcomes": dict(outcomes),
         "errors": errors,
         "checks": checks,
@@ -716,6 +776,7 @@ def _run(controller: bool | None) -> dict[str, Any]:
         print(f"{label:12s} p50 {figures['p50_ms']:9.1f} ms  p99 {figures['p99_ms']:9.1f} ms  ({figures['count']})")
     print(f"outcomes: {dict(outcomes)}")
     print(f"checks: {checks}")
+    print(f"load generator: {loadgen}")
     return result
 
 
