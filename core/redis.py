@@ -89,7 +89,7 @@ class WaitingConnectionPool(aredis.ConnectionPool):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self._permits = asyncio.Semaphore(self.max_connections)
-        self._handed_out: set[int] = set()
+        self._handed_out: set[AbstractConnection] = set()
 
     async def get_connection(self, *args: object, **kwargs: object) -> AbstractConnection:
         await self._permits.acquire()
@@ -98,15 +98,15 @@ class WaitingConnectionPool(aredis.ConnectionPool):
         except BaseException:
             self._permits.release()
             raise
-        self._handed_out.add(id(connection))
+        self._handed_out.add(connection)
         return connection
 
     async def release(self, connection: AbstractConnection) -> None:
         try:
             await super().release(connection)
         finally:
-            if id(connection) in self._handed_out:
-                self._handed_out.discard(id(connection))
+            if connection in self._handed_out:
+                self._handed_out.discard(connection)
                 self._permits.release()
 
 
