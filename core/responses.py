@@ -26,6 +26,7 @@ def not_modified_response(request: HttpRequest, headers: dict[str, str]) -> Http
     if headers["ETag"] not in (tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")):
         return None
     response = HttpResponse(status=304)
+    del response["Content-Type"]  # no body to describe (Django would name text/html)
     for name, value in {**headers, "Vary": "Accept-Encoding"}.items():
         response[name] = value
     return response
