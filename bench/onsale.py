@@ -41,8 +41,8 @@ and ``/metrics`` is scraped every 2 s during the sale: the JSON's
 ``metrics`` says which of the contract's series were seen and their
 figures; ``ONSALE_METRICS_OUT=file`` keeps the scrape taken at the deepest
 queue and the last one; ``ONSALE_REQUESTS_OUT=file`` every shopper's
-requests (step, start, duration, status); ``ONSALE_PORT`` fixes the web port (for a
-Prometheus of one's own to scrape).
+requests (step, start, duration, status) of the last sale; ``ONSALE_PORT``
+fixes the web port (for a Prometheus of one's own to scrape).
 """
 
 from __future__ import annotations
@@ -180,8 +180,7 @@ class Shopper:
         self.index, self.user_id, self.token, self.port, self.event_id = index, user_id, token, port, event_id
         self.http = Http(port, token)
         self.steps: dict[str, float] = {}  # a step's total time (a hold: up to four attempts)
-        self.requests: dict[str, list[float]] = {}  # each request's own time
-        self.log: list[tuple[str, float, float, int]] = []  # (step, started, took, status): ONSALE_REQUESTS_OUT
+        self.log: list[tuple[str, float, float, int]] = []  # each request: (step, started, took, status)
         self.join_started = self.join_done = self.admitted_at = self.bought_at = None
         self.admitted_until: float | None = None  # the server's clock: same for everyone of one round
         self.entry: str | None = None  # the pre-queue entry (--surge): its place is the public draw's
@@ -203,7 +202,6 @@ class Shopper:
         took = time.monotonic() - started
         self.log.append((step, started, took, result[0]))
         self.steps[step] = self.steps.get(step, 0.0) + took
-        self.requests.setdefault(step, []).append(took)
         return result
 
     async def run(self) -> None:
@@ -731,7 +729,7 @@ def _run(controller: bool | None) -> dict[str, Any]:
     requests = {
         step: _figures(v)
         for step in ("hold", "checkout")
-        if (v := [took for s in shoppers for took in s.requests.get(step, ())])
+        if (v := [took for s in shoppers for kind, _, took, _ in s.log if kind == step])
     }
     metrics = scrapes.figures()
     answered = sum(n for route, n in metrics["answered_by_route"].items() if route != "/metrics")
