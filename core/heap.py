@@ -15,9 +15,8 @@ from __future__ import annotations
 import gc
 
 
-def heap_freeze() -> int:
+def heap_freeze() -> None:
     """Collect once, then freeze what survives (call once a process has
-    loaded what it serves with); returns how many objects were frozen."""
+    loaded what it serves with)."""
     gc.collect()
     gc.freeze()
-    return gc.get_freeze_count()
